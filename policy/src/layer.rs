@@ -1,0 +1,208 @@
+//! The layer walk (design.md §3): from a ref's object down through nested signed tags to the
+//! commit, one [`Layer`] per tag object.
+//!
+//! Never trusts gix's peel helpers (they panic on malformed tags and have no depth limit):
+//! every object is size-checked before it is read, re-hashed after, parsed fallibly, and the
+//! walk stops at [`MAX_LAYERS`].
+
+use gix::ObjectId;
+use gix::bstr::{BString, ByteSlice};
+use gix::objs::{Find, FindHeader, Kind, TagRef, TagRefIter};
+
+/// The deepest chain of nested tags accepted.
+pub const MAX_LAYERS: usize = 16;
+/// The largest tag object accepted, in bytes.
+pub const MAX_TAG_SIZE: u64 = 1 << 20;
+
+/// Why a chain of layers is not acceptable, independent of who signed it.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum WalkError {
+    /// The ref points at something other than an annotated tag (T1: lightweight tag).
+    #[error("points at a {kind} ({id}), not a signed tag object; deploy tags must be annotated and signed (git tag -s)")]
+    NotATag { id: ObjectId, kind: Kind },
+    /// An object in the chain is not in the repository.
+    #[error("object {0} is missing from the repository")]
+    Missing(ObjectId),
+    /// An object exceeds [`MAX_TAG_SIZE`].
+    #[error("tag object {id} is {size} bytes, larger than the {MAX_TAG_SIZE}-byte limit")]
+    TooLarge { id: ObjectId, size: u64 },
+    /// More than [`MAX_LAYERS`] nested tags.
+    #[error("more than {MAX_LAYERS} nested tag layers")]
+    TooDeep,
+    /// The bytes read do not hash to the id asked for (replace refs, corruption).
+    #[error("object {0} does not hash to its id")]
+    HashMismatch(ObjectId),
+    /// The tag object cannot be parsed.
+    #[error("tag object {id} is malformed: {reason}")]
+    Malformed { id: ObjectId, reason: String },
+    /// A `gpgsig` header: git's hash-interop signatures, which we do not interpret.
+    #[error("tag object {0} carries a gpgsig header, which git-signed does not accept")]
+    GpgsigHeader(ObjectId),
+    /// The layer's `tag` header names another tag (T5: replay under another name).
+    #[error("layer {id} is named {found:?} but the ref is {expected:?}; a signed tag cannot be moved to another name")]
+    NameMismatch { id: ObjectId, found: String, expected: String },
+    /// The `type` header disagrees with the target's real kind.
+    #[error("layer {id} claims to point at a {claimed} but {target} is a {actual}")]
+    KindMismatch { id: ObjectId, target: ObjectId, claimed: Kind, actual: Kind },
+    /// The innermost layer points at something other than a commit.
+    #[error("the innermost layer {id} points at a {kind}; deploy tags must point at a commit")]
+    NotACommit { id: ObjectId, kind: Kind },
+    /// The object store failed.
+    #[error("cannot read object {id}: {reason}")]
+    Read { id: ObjectId, reason: String },
+}
+
+/// The tagger line of a layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tagger {
+    /// Name as written.
+    pub name: BString,
+    /// Email as written.
+    pub email: BString,
+    /// Seconds since the epoch.
+    pub time: i64,
+}
+
+/// One tag object of a chain, with the exact bytes its signature covers.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    /// The tag object's id.
+    pub id: ObjectId,
+    /// The object this layer wraps.
+    pub target: ObjectId,
+    /// The tagger, if the object has one.
+    pub tagger: Option<Tagger>,
+    /// The tag message (without the signature).
+    pub message: BString,
+    /// The armored signature block, if any, and its format.
+    pub signature: Option<(gix::objs::signature::Format, Vec<u8>)>,
+    /// The bytes the signature covers (what `git tag -s` signed).
+    pub payload: Vec<u8>,
+}
+
+/// A walked chain: layers from innermost (layer 1, the first signer) to outermost, and the commit.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    /// Layers, innermost first.
+    pub layers: Vec<Layer>,
+    /// The commit at the bottom.
+    pub commit: ObjectId,
+}
+
+impl Chain {
+    /// Whether `id` is one of this chain's tag objects.
+    pub fn contains(&self, id: &ObjectId) -> bool {
+        self.layers.iter().any(|l| l.id == *id)
+    }
+}
+
+/// Walk the tag chain starting at `id` for the tag named `name` (without `refs/tags/`).
+///
+/// On failure the layers read so far are returned with the error, so reports can show them.
+pub fn walk<O>(odb: &O, hash: gix::hash::Kind, name: &str, id: ObjectId) -> Result<Chain, (Vec<Layer>, WalkError)>
+where
+    O: Find + FindHeader,
+{
+    let mut layers = Vec::new();
+    let mut buf = Vec::new();
+    let mut current = id;
+    loop {
+        if layers.len() == MAX_LAYERS {
+            return Err((finish(layers), WalkError::TooDeep));
+        }
+        match read_tag(odb, hash, name, current, &mut buf) {
+            Ok((layer, next_kind)) => {
+                let target = layer.target;
+                layers.push(layer);
+                match next_kind {
+                    Kind::Tag => current = target,
+                    Kind::Commit => return Ok(Chain { layers: finish(layers), commit: target }),
+                    kind => {
+                        let id = current;
+                        return Err((finish(layers), WalkError::NotACommit { id, kind }));
+                    }
+                }
+            }
+            Err(e) => return Err((finish(layers), e)),
+        }
+    }
+}
+
+fn finish(mut outer_first: Vec<Layer>) -> Vec<Layer> {
+    outer_first.reverse();
+    outer_first
+}
+
+fn header<O: FindHeader>(odb: &O, id: ObjectId) -> Result<gix::objs::Header, WalkError> {
+    match odb.try_header(&id) {
+        Ok(Some(h)) => Ok(h),
+        Ok(None) => Err(WalkError::Missing(id)),
+        Err(e) => Err(WalkError::Read { id, reason: e.to_string() }),
+    }
+}
+
+/// Read one tag object and the real kind of its target.
+fn read_tag<O>(
+    odb: &O,
+    hash: gix::hash::Kind,
+    name: &str,
+    id: ObjectId,
+    buf: &mut Vec<u8>,
+) -> Result<(Layer, Kind), WalkError>
+where
+    O: Find + FindHeader,
+{
+    let head = header(odb, id)?;
+    if head.kind != Kind::Tag {
+        return Err(WalkError::NotATag { id, kind: head.kind });
+    }
+    if head.size > MAX_TAG_SIZE {
+        return Err(WalkError::TooLarge { id, size: head.size });
+    }
+    let data = match odb.try_find(&id, buf) {
+        Ok(Some(d)) => d,
+        Ok(None) => return Err(WalkError::Missing(id)),
+        Err(e) => return Err(WalkError::Read { id, reason: e.to_string() }),
+    };
+    if data.kind != Kind::Tag {
+        return Err(WalkError::NotATag { id, kind: data.kind });
+    }
+    let bytes = data.data;
+    match gix::objs::compute_hash(hash, Kind::Tag, bytes) {
+        Ok(actual) if actual == id => {}
+        _ => return Err(WalkError::HashMismatch(id)),
+    }
+    let malformed = |reason: String| WalkError::Malformed { id, reason };
+    let header_end = bytes.find(b"\n\n").unwrap_or(bytes.len());
+    if bytes[..header_end].lines().any(|l| l.starts_with(b"gpgsig")) {
+        return Err(WalkError::GpgsigHeader(id));
+    }
+    let tag = TagRef::from_bytes(bytes, hash).map_err(|e| malformed(e.to_string()))?;
+    let target = ObjectId::from_hex(tag.target).map_err(|e| malformed(e.to_string()))?;
+    if tag.name != name.as_bytes() {
+        return Err(WalkError::NameMismatch {
+            id,
+            found: tag.name.to_str_lossy().into_owned(),
+            expected: name.to_owned(),
+        });
+    }
+    let tagger = match tag.tagger() {
+        Ok(Some(sig)) => Some(Tagger {
+            name: sig.name.to_owned(),
+            email: sig.email.to_owned(),
+            time: sig.time().map(|t| t.seconds).unwrap_or(0),
+        }),
+        Ok(None) => None,
+        Err(e) => return Err(malformed(format!("bad tagger: {e}"))),
+    };
+    let (signature, payload) = match TagRefIter::signature(bytes) {
+        Some((sig, signed)) => (Some((sig.format, sig.data.to_vec())), Vec::from(signed.to_bstring())),
+        None => (None, bytes.to_vec()),
+    };
+    let layer = Layer { id, target, tagger, message: tag.message.to_owned(), signature, payload };
+    let actual = header(odb, target)?.kind;
+    if actual != tag.target_kind {
+        return Err(WalkError::KindMismatch { id, target, claimed: tag.target_kind, actual });
+    }
+    Ok((layer, actual))
+}

@@ -1,0 +1,18 @@
+//! The verification core of git-signed: the policy model, the walk over nested signed tag
+//! layers, the signature checks, and one function that returns a [`Verdict`] with reasons.
+//!
+//! The hook, the remote helper and the CLI are thin adapters over this crate; they must never
+//! decide anything themselves, so that all three give the same verdict for the same tag,
+//! policy and environment. Verification never shells out; only [`gitconfig`] runs `git config`.
+
+pub mod duration;
+pub mod gitconfig;
+pub mod layer;
+pub mod policy;
+pub mod repo;
+pub mod signature;
+pub mod verdict;
+
+pub use policy::{Access, Policy, PolicyError, Principal, PUSH_ENVIRONMENT};
+pub use repo::{Repo, RepoError};
+pub use verdict::{Request, Verdict, verify_tag};

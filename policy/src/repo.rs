@@ -1,0 +1,124 @@
+//! Opening a repository the safe way, and seeing objects git has not moved in yet.
+//!
+//! Always opened isolated (no environment, no global config) with `core.useReplaceRefs=false`,
+//! so `refs/replace/*` cannot change what is verified. Inside a pre-receive hook, or the remote
+//! helper's fetch quarantine, pushed objects live in a directory gix does not look at by
+//! itself; [`Repo::open`] overlays those directories through an `info/alternates` file in a
+//! private temporary directory. It never writes into the quarantine.
+
+use std::path::{Path, PathBuf};
+
+use gix::ObjectId;
+
+use crate::policy::Policy;
+use crate::verdict::{Request, Verdict, verify_tag};
+
+/// Why a repository cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    /// gix could not open it.
+    #[error("cannot open the repository at {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+    /// The object overlay could not be set up.
+    #[error("cannot see the pushed objects ({reason})")]
+    Overlay { reason: String },
+    /// Reading refs failed.
+    #[error("cannot read refs: {0}")]
+    Refs(String),
+}
+
+/// A repository opened for verification.
+pub struct Repo {
+    /// The gix repository (objects possibly overlaid).
+    pub repo: gix::Repository,
+    _overlay: Option<tempfile::TempDir>,
+}
+
+impl Repo {
+    /// Open the repository at `git_dir` (a `.git` dir, bare repo, or work tree), also seeing the
+    /// objects in `extra_object_dirs` (checked first).
+    pub fn open(git_dir: &Path, extra_object_dirs: &[PathBuf]) -> Result<Repo, RepoError> {
+        let options = gix::open::Options::isolated().config_overrides(["core.useReplaceRefs=false"]);
+        let mut repo = gix::open_opts(git_dir, options)
+            .map_err(|e| RepoError::Open { path: git_dir.to_owned(), reason: e.to_string() })?;
+        let overlay = if extra_object_dirs.is_empty() {
+            None
+        } else {
+            let overlay_err = |e: std::io::Error| RepoError::Overlay { reason: e.to_string() };
+            let dir = tempfile::Builder::new().prefix("git-signed-objects-").tempdir().map_err(overlay_err)?;
+            std::fs::create_dir_all(dir.path().join("info")).map_err(overlay_err)?;
+            let mut alternates = String::new();
+            let own = repo.common_dir().join("objects");
+            for d in extra_object_dirs.iter().chain(std::iter::once(&own)) {
+                let abs = std::path::absolute(d).map_err(overlay_err)?;
+                let line = abs.to_str().ok_or_else(|| RepoError::Overlay {
+                    reason: format!("object directory {} is not valid UTF-8", abs.display()),
+                })?;
+                if line.contains('\n') {
+                    return Err(RepoError::Overlay { reason: "object directory path contains a newline".into() });
+                }
+                alternates.push_str(line);
+                alternates.push('\n');
+            }
+            std::fs::write(dir.path().join("info").join("alternates"), alternates).map_err(overlay_err)?;
+            let handle = gix::odb::at(dir.path(), repo.object_hash()).map_err(overlay_err)?;
+            repo.objects = gix::odb::memory::Proxy::from(handle).with_write_passthrough();
+            Some(dir)
+        };
+        Ok(Repo { repo, _overlay: overlay })
+    }
+
+    /// Open the repository of a pre-receive hook, seeing git's quarantined objects
+    /// (`GIT_OBJECT_DIRECTORY` and `GIT_ALTERNATE_OBJECT_DIRECTORIES`).
+    pub fn open_in_hook(git_dir: &Path) -> Result<Repo, RepoError> {
+        let mut dirs = Vec::new();
+        if let Some(q) = std::env::var_os("GIT_OBJECT_DIRECTORY") {
+            dirs.push(PathBuf::from(q));
+        }
+        if let Some(alts) = std::env::var_os("GIT_ALTERNATE_OBJECT_DIRECTORIES") {
+            for alt in std::env::split_paths(&alts) {
+                if alt.as_os_str().as_encoded_bytes().first() == Some(&b'"') {
+                    return Err(RepoError::Overlay {
+                        reason: format!("quoted alternate object directory {} is not supported", alt.display()),
+                    });
+                }
+                if !alt.as_os_str().is_empty() {
+                    dirs.push(alt);
+                }
+            }
+        }
+        Repo::open(git_dir, &dirs)
+    }
+
+    /// The object hash of the repository.
+    pub fn hash(&self) -> gix::hash::Kind {
+        self.repo.object_hash()
+    }
+
+    /// The object a full ref name points at (not peeled), if the ref exists.
+    pub fn resolve(&self, full_name: &str) -> Result<Option<ObjectId>, RepoError> {
+        let found = self.repo.try_find_reference(full_name).map_err(|e| RepoError::Refs(e.to_string()))?;
+        Ok(found.and_then(|r| r.target().try_id().map(ToOwned::to_owned)))
+    }
+
+    /// Every `refs/tags/*` ref as (tag name, object id), in name order.
+    pub fn tags(&self) -> Result<Vec<(String, ObjectId)>, RepoError> {
+        let refs_err = |e: &dyn std::fmt::Display| RepoError::Refs(e.to_string());
+        let platform = self.repo.references().map_err(|e| refs_err(&e))?;
+        let mut out = Vec::new();
+        for r in platform.prefixed("refs/tags/").map_err(|e| refs_err(&e))? {
+            let r = r.map_err(|e| refs_err(&e))?;
+            let full = r.name().as_bstr().to_string();
+            if let (Some(name), Some(id)) = (full.strip_prefix("refs/tags/"), r.target().try_id()) {
+                out.push((name.to_owned(), id.to_owned()));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Verify one tag: see [`verify_tag`].
+    pub fn verify(&self, policy: &Policy, request: Request<'_>) -> Verdict {
+        verify_tag(policy, &self.repo.objects, self.hash(), request)
+    }
+}
