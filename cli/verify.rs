@@ -50,7 +50,8 @@ pub fn run(args: Args) -> Result<Outcome, Error> {
 
     let targets: Vec<(String, Option<gix::ObjectId>)> = if args.all {
         let tags = repo.tags()?;
-        let protected: Vec<_> = tags.into_iter().filter(|(name, _)| policy.protects(name)).map(|(n, id)| (n, Some(id))).collect();
+        let protected: Vec<_> =
+            tags.into_iter().filter(|(name, _)| policy.protects(name)).map(|(n, id)| (n, Some(id))).collect();
         if protected.is_empty() {
             eprintln!("git-signed: no tag in this repository is protected by {}", policy.path.display());
         }
@@ -67,7 +68,9 @@ pub fn run(args: Args) -> Result<Outcome, Error> {
     let verdicts: Vec<Verdict> = targets
         .iter()
         .map(|(name, id)| match id {
-            Some(id) => repo.verify(&policy, Request { tag: name, id: *id, environment: &args.environment, now, at_push: None }),
+            Some(id) => {
+                repo.verify(&policy, Request { tag: name, id: *id, environment: &args.environment, now, at_push: None })
+            }
             None => missing(name, &args.environment),
         })
         .collect();
@@ -107,9 +110,7 @@ fn missing(name: &str, environment: &str) -> Verdict {
 /// Say once that an environment no rule names gets only the rules that apply everywhere.
 pub fn warn_unknown_environment(policy: &Policy, environment: &str) {
     if !policy.knows_environment(environment) {
-        eprintln!(
-            "git-signed: no rule names environment {environment:?}; only rules without `environments` apply"
-        );
+        eprintln!("git-signed: no rule names environment {environment:?}; only rules without `environments` apply");
     }
 }
 

@@ -1,1 +1,99 @@
-fn main() {}
+//! `git-signed-pre-receive`: the mirror's pre-receive hook (design.md §5).
+//!
+//! Reads every `<old> <new> <ref>` line, decides all refs with the verification core, then
+//! accepts the whole push (exit 0) or declines it (exit 1) when any ref fails. Any error —
+//! unreadable input, no policy, objects that cannot be read, an audit log that cannot be
+//! written — declines the push: the hook fails closed.
+
+mod audit;
+mod decide;
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use clap::Parser;
+use git_signed_policy::{Policy, Repo, gitconfig};
+
+/// The largest stdin accepted (a push of tens of thousands of refs fits easily).
+const MAX_INPUT: u64 = 64 << 20;
+
+/// Pre-receive hook: reject deploy tags that lack valid signatures from two people, keep
+/// deploy tags immutable, fail closed.
+#[derive(Parser)]
+#[command(
+    name = "git-signed-pre-receive",
+    version,
+    about,
+    after_help = "Installed by `install.sh --repo PATH.git --policy FILE`.
+git runs it with `<old> <new> <ref>` lines on stdin; exit 0 accepts the push, 1 declines it.
+Settings (git config in the repository): signed.policy (required), signed.auditLog (optional)."
+)]
+struct Args {
+    /// Policy file (default: git config signed.policy)
+    #[arg(long)]
+    policy: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("git-signed: push declined (fail closed): {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(args: Args) -> Result<bool, String> {
+    let mut input = String::new();
+    std::io::stdin()
+        .take(MAX_INPUT)
+        .read_to_string(&mut input)
+        .map_err(|e| format!("cannot read the ref updates from stdin: {e}"))?;
+    let updates = decide::parse_updates(&input)?;
+
+    let git_dir = std::env::var_os("GIT_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    let git_dir = std::path::absolute(&git_dir).map_err(|e| e.to_string())?;
+    let policy_path = match args.policy {
+        Some(p) => p,
+        None => {
+            let value = gitconfig::get(Some(&git_dir), "signed.policy", true)
+                .map_err(|e| e.to_string())?
+                .ok_or("signed.policy is not set for this repository; run install.sh --repo … --policy …")?;
+            gitconfig::resolve(&git_dir, &value)
+        }
+    };
+    let policy = Policy::load(&policy_path).map_err(|e| format!("policy error: {e}"))?;
+    let repo = Repo::open_in_hook(&git_dir).map_err(|e| e.to_string())?;
+    let audit_log = gitconfig::get(Some(&git_dir), "signed.auditLog", true)
+        .map_err(|e| e.to_string())?
+        .map(|v| gitconfig::resolve(&git_dir, &v));
+
+    let now = SystemTime::now();
+    let decisions: Vec<decide::Decision> = updates.iter().map(|u| decide::decide(&policy, &repo, u, now)).collect();
+    let accepted = decisions.iter().all(|d| d.accepted);
+
+    if let Some(log) = &audit_log {
+        audit::append(log, &updates, &decisions, accepted, now)
+            .map_err(|e| format!("cannot write the audit log {}: {e}", log.display()))?;
+    }
+
+    for d in &decisions {
+        if let Some(message) = &d.message {
+            let mark = if d.accepted { "ok" } else { "REJECTED" };
+            eprintln!("git-signed: {mark} {}: {message}", d.refname);
+        }
+    }
+    if !accepted {
+        let rejected = decisions.iter().filter(|d| !d.accepted).count();
+        eprintln!(
+            "git-signed: push declined: {rejected} of {} ref update(s) rejected; nothing was changed",
+            decisions.len()
+        );
+    }
+    Ok(accepted)
+}

@@ -20,11 +20,12 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     number.checked_mul(seconds).map(Duration::from_secs).ok_or_else(hint)
 }
 
-/// Format a duration in the largest whole unit that fits, for messages (`"7d"`, `"90m"`).
+/// Format a duration in the largest whole unit that fits, for messages (`"7d"`, `"6w"`,
+/// `"90m"`); a single week reads as `"7d"`, as people write it.
 pub fn format(d: Duration) -> String {
     let s = d.as_secs();
     for (unit, size) in [("w", 7 * 86_400), ("d", 86_400), ("h", 3600), ("m", 60)] {
-        if s >= size && s % size == 0 {
+        if s >= size && s.is_multiple_of(size) && !(unit == "w" && s == size) {
             return format!("{}{unit}", s / size);
         }
     }
@@ -41,6 +42,7 @@ mod tests {
         assert_eq!(parse("6w"), Ok(Duration::from_secs(42 * 86_400)));
         assert_eq!(parse("90m"), Ok(Duration::from_secs(5400)));
         assert_eq!(format(Duration::from_secs(42 * 86_400)), "6w");
+        assert_eq!(format(Duration::from_secs(7 * 86_400)), "7d");
     }
 
     #[test]

@@ -18,7 +18,9 @@ pub const MAX_TAG_SIZE: u64 = 1 << 20;
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum WalkError {
     /// The ref points at something other than an annotated tag (T1: lightweight tag).
-    #[error("points at a {kind} ({id}), not a signed tag object; deploy tags must be annotated and signed (git tag -s)")]
+    #[error(
+        "points at a {kind} ({id}), not a signed tag object; deploy tags must be annotated and signed (git tag -s)"
+    )]
     NotATag { id: ObjectId, kind: Kind },
     /// An object in the chain is not in the repository.
     #[error("object {0} is missing from the repository")]

@@ -13,6 +13,6 @@ pub mod repo;
 pub mod signature;
 pub mod verdict;
 
-pub use policy::{Access, Policy, PolicyError, Principal, PUSH_ENVIRONMENT};
+pub use policy::{Access, PUSH_ENVIRONMENT, Policy, PolicyError, Principal};
 pub use repo::{Repo, RepoError};
 pub use verdict::{Request, Verdict, verify_tag};

@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 
 use globset::{GlobBuilder, GlobMatcher};
 use jiff::Timestamp;
-use sequoia_openpgp as openpgp;
 use openpgp::cert::{Cert, CertParser};
 use openpgp::parse::Parse;
 use openpgp::{Fingerprint, KeyHandle, KeyID};
+use sequoia_openpgp as openpgp;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -132,9 +132,7 @@ impl Rule {
 
     /// Whether the rule applies in `environment`.
     pub fn applies_in(&self, environment: &str) -> bool {
-        self.environments
-            .as_ref()
-            .is_none_or(|envs| envs.iter().any(|e| e == environment))
+        self.environments.as_ref().is_none_or(|envs| envs.iter().any(|e| e == environment))
     }
 
     /// A short description such as `rule 1 (deploy/*: 2 people)`.
@@ -288,9 +286,10 @@ impl Policy {
                 "deploy" => Access::Deploy,
                 "admin" => Access::Admin,
                 other => {
-                    return Err(loc.span(&p.access, format!(
-                        "person {name}: unknown access {other:?}; use \"deploy\" or \"admin\""
-                    )));
+                    return Err(loc.span(
+                        &p.access,
+                        format!("person {name}: unknown access {other:?}; use \"deploy\" or \"admin\""),
+                    ));
                 }
             };
             let expires = p.expires.as_ref().map(|d| toml_date(&loc, d)).transpose()?;
@@ -315,17 +314,20 @@ impl Policy {
             if let Some(sponsor) = &person.get_ref().sponsor
                 && !policy.people.contains_key(sponsor.get_ref())
             {
-                return Err(loc.span(sponsor, format!(
-                    "person {name}: sponsor {:?} is not a person in this policy; add them under [people]",
-                    sponsor.get_ref()
-                )));
+                return Err(loc.span(
+                    sponsor,
+                    format!(
+                        "person {name}: sponsor {:?} is not a person in this policy; add them under [people]",
+                        sponsor.get_ref()
+                    ),
+                ));
             }
         }
         for (name, machine) in &raw.machines {
             if policy.people.contains_key(name) {
-                return Err(loc.span(machine, format!(
-                    "{name} is both a person and a machine; give the machine another name"
-                )));
+                return Err(
+                    loc.span(machine, format!("{name} is both a person and a machine; give the machine another name"))
+                );
             }
             let principal = Principal::Machine(name.clone());
             let certs = load_keys(&loc, base, &principal, &machine.get_ref().keys)?;
@@ -355,9 +357,10 @@ impl Policy {
                     if owner == principal {
                         continue;
                     }
-                    return Err(loc.at(0, format!(
-                        "key {fpr} belongs to both {owner} and {principal}; a key must belong to one signer"
-                    )));
+                    return Err(loc.at(
+                        0,
+                        format!("key {fpr} belongs to both {owner} and {principal}; a key must belong to one signer"),
+                    ));
                 }
                 self.by_fingerprint.insert(fpr, idx);
                 self.by_keyid.entry(key.key().keyid()).or_default().push(idx);
@@ -402,10 +405,7 @@ impl Policy {
     /// Whether some rule names `environment` (or it is `push`); others get only the rules that apply everywhere.
     pub fn knows_environment(&self, environment: &str) -> bool {
         environment == PUSH_ENVIRONMENT
-            || self
-                .rules
-                .iter()
-                .any(|r| r.environments.as_ref().is_some_and(|e| e.iter().any(|x| x == environment)))
+            || self.rules.iter().any(|r| r.environments.as_ref().is_some_and(|e| e.iter().any(|x| x == environment)))
     }
 
     /// The instant from which `person`'s signatures no longer count, if their access expires.
@@ -431,9 +431,12 @@ fn load_keys(
     keys: &Spanned<Vec<Spanned<String>>>,
 ) -> Result<Vec<Cert>, PolicyError> {
     if keys.get_ref().is_empty() {
-        return Err(loc.span(keys, format!(
-            "{owner} has no keys, so nothing they sign could ever be checked; list at least one certificate file"
-        )));
+        return Err(loc.span(
+            keys,
+            format!(
+                "{owner} has no keys, so nothing they sign could ever be checked; list at least one certificate file"
+            ),
+        ));
     }
     let mut certs = Vec::new();
     for key in keys.get_ref() {
@@ -444,9 +447,8 @@ fn load_keys(
         for cert in CertParser::from_bytes(&bytes)
             .map_err(|e| loc.span(key, format!("{owner}: {} is not an OpenPGP certificate: {e}", path.display())))?
         {
-            let cert = cert.map_err(|e| {
-                loc.span(key, format!("{owner}: {} holds a broken certificate: {e}", path.display()))
-            })?;
+            let cert = cert
+                .map_err(|e| loc.span(key, format!("{owner}: {} holds a broken certificate: {e}", path.display())))?;
             if cert.is_tsk() {
                 return Err(loc.span(key, format!(
                     "{owner}: {} contains secret key material; export only the public certificate (gpg --export --armor)",
@@ -510,16 +512,14 @@ fn parse_rule(
     };
     for m in &raw.machines {
         if !machines.contains_key(m.get_ref()) {
-            return Err(loc.span(m, format!(
-                "rule {number}: unknown machine {:?}; add it under [machines] or fix the name",
-                m.get_ref()
-            )));
+            return Err(loc.span(
+                m,
+                format!("rule {number}: unknown machine {:?}; add it under [machines] or fix the name", m.get_ref()),
+            ));
         }
     }
     if people == 0 && raw.machines.is_empty() {
-        return Err(loc.span(spanned, format!(
-            "rule {number} requires no signatures; set `people` and/or `machines`"
-        )));
+        return Err(loc.span(spanned, format!("rule {number} requires no signatures; set `people` and/or `machines`")));
     }
     let max_age = raw
         .max_age

@@ -11,13 +11,13 @@
 use std::time::{Duration, SystemTime};
 
 use gix::objs::signature::Format;
-use sequoia_openpgp as openpgp;
+use openpgp::cert::amalgamation::ValidAmalgamation;
 use openpgp::packet::Signature;
 use openpgp::parse::Parse;
-use openpgp::cert::amalgamation::ValidAmalgamation;
 use openpgp::policy::{HashAlgoSecurity, Policy as _, StandardPolicy};
 use openpgp::types::RevocationStatus;
 use openpgp::{Fingerprint, Packet, PacketPile};
+use sequoia_openpgp as openpgp;
 
 use crate::policy::{KnownCert, Policy, Principal};
 
@@ -115,7 +115,10 @@ pub fn format_time(t: SystemTime) -> String {
 /// Parse an armored signature block that must hold exactly one signature.
 pub fn parse_single(block: &[u8]) -> Result<Signature, Problem> {
     if block.len() > MAX_SIGNATURE_SIZE {
-        return Err(Problem::Malformed(format!("{} bytes, more than the {MAX_SIGNATURE_SIZE}-byte limit", block.len())));
+        return Err(Problem::Malformed(format!(
+            "{} bytes, more than the {MAX_SIGNATURE_SIZE}-byte limit",
+            block.len()
+        )));
     }
     let pile = PacketPile::from_bytes(block).map_err(|e| Problem::Malformed(e.to_string()))?;
     let mut packets: Vec<Packet> = pile.into_children().collect();
@@ -178,7 +181,8 @@ fn check_with(
     let principal = known.principal.to_string();
     let at = format_time(created);
     let issuers = sig.get_issuers();
-    let mut out = SignatureCheck { signer: Some(known.principal.clone()), key: None, created: Some(created), problem: None };
+    let mut out =
+        SignatureCheck { signer: Some(known.principal.clone()), key: None, created: Some(created), problem: None };
     let not_valid = |key: &str, reason: String| Problem::KeyNotValid {
         principal: principal.clone(),
         key: key.to_owned(),
@@ -262,9 +266,10 @@ fn access_and_freshness(
     if let RevocationStatus::Revoked(_) = vc.revocation_status() {
         return with_problem(out, not_now("the certificate is revoked".to_owned()));
     }
-    let key_ok = out.key.as_ref().is_some_and(|fpr| {
-        vc.keys().key_handle(fpr.clone()).for_signing().alive().revoked(false).next().is_some()
-    });
+    let key_ok = out
+        .key
+        .as_ref()
+        .is_some_and(|fpr| vc.keys().key_handle(fpr.clone()).for_signing().alive().revoked(false).next().is_some());
     if !key_ok {
         return with_problem(out, not_now("the signing key has expired or is revoked".to_owned()));
     }

@@ -196,7 +196,13 @@ where
         if !holds {
             verdict.problems.push(format!("{}: {reason}", rule.describe()));
         }
-        verdict.rules.push(RuleReport { rule: rule.number, line: rule.line, description: rule.describe(), holds, reason });
+        verdict.rules.push(RuleReport {
+            rule: rule.number,
+            line: rule.line,
+            description: rule.describe(),
+            holds,
+            reason,
+        });
     }
 
     verdict.people = people.into_iter().collect();

@@ -1,0 +1,219 @@
+//! The verdict for one ref update, following the table in design.md §5. Signature and rule
+//! questions go to the core's `verify_tag`; this module only knows which question to ask.
+
+use std::time::SystemTime;
+
+use git_signed_policy::layer;
+use git_signed_policy::verdict::{Request, short};
+use git_signed_policy::{PUSH_ENVIRONMENT, Policy, Repo};
+use gix::ObjectId;
+use gix::objs::{FindHeader, Kind};
+
+/// The namespace where half-signed proposals travel (design.md §3).
+pub const PROPOSED: &str = "refs/signed/proposed/";
+
+/// One `<old> <new> <ref>` line.
+#[derive(Debug, Clone)]
+pub struct Update {
+    pub old: ObjectId,
+    pub new: ObjectId,
+    pub refname: String,
+}
+
+/// What the hook decided for one update.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Decision {
+    pub refname: String,
+    pub accepted: bool,
+    /// Shown to the pusher; `None` for refs the hook leaves alone.
+    pub message: Option<String>,
+    /// Valid signers, for the audit log.
+    pub signers: Vec<String>,
+    /// Every reason the update was rejected.
+    pub reasons: Vec<String>,
+}
+
+impl Decision {
+    fn untouched(refname: &str) -> Decision {
+        Decision {
+            refname: refname.to_owned(),
+            accepted: true,
+            message: None,
+            signers: Vec::new(),
+            reasons: Vec::new(),
+        }
+    }
+
+    fn reject(refname: &str, reason: String) -> Decision {
+        Decision {
+            refname: refname.to_owned(),
+            accepted: false,
+            message: Some(reason.clone()),
+            signers: Vec::new(),
+            reasons: vec![reason],
+        }
+    }
+}
+
+/// Parse git's pre-receive input; any malformed line fails the whole push.
+pub fn parse_updates(input: &str) -> Result<Vec<Update>, String> {
+    input
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            let mut parts = line.splitn(3, ' ');
+            let (Some(old), Some(new), Some(refname)) = (parts.next(), parts.next(), parts.next()) else {
+                return Err(format!("malformed ref update line {line:?}"));
+            };
+            let id = |hex: &str| ObjectId::from_hex(hex.as_bytes()).map_err(|e| format!("bad object id {hex:?}: {e}"));
+            Ok(Update { old: id(old)?, new: id(new)?, refname: refname.to_owned() })
+        })
+        .collect()
+}
+
+/// Decide one update.
+pub fn decide(policy: &Policy, repo: &Repo, update: &Update, now: SystemTime) -> Decision {
+    let Update { new, refname, .. } = update;
+    let r = refname.as_str();
+    if r.starts_with("refs/replace/") {
+        return Decision::reject(r, "refs/replace/* is not allowed: replace refs change what tools see".to_owned());
+    }
+    if let Some(name) = r.strip_prefix("refs/tags/")
+        && policy.protects(name)
+    {
+        return protected_tag(policy, repo, name, update, now);
+    }
+    if let Some(name) = r.strip_prefix(PROPOSED) {
+        return proposal(policy, repo, name, update, now);
+    }
+    if let Some(short_name) = r.strip_prefix("refs/")
+        && !r.starts_with("refs/tags/")
+        && policy.protects(short_name)
+    {
+        return Decision::reject(
+            r,
+            format!(
+                "{r} would shadow the protected tag refs/tags/{short_name} (git resolves {short_name} to {r} first)"
+            ),
+        );
+    }
+    if !new.is_null() {
+        // No smuggling: a ref outside the protected namespace must not carry a tag object
+        // that claims a protected name (T14).
+        match outer_tag_name(repo, *new) {
+            Ok(Some(name)) if policy.protects(&name) => {
+                return Decision::reject(
+                    r,
+                    format!("points at a tag object named {name:?}, which is protected; push it as refs/tags/{name}"),
+                );
+            }
+            Ok(_) => {}
+            Err(e) => return Decision::reject(r, e),
+        }
+    }
+    Decision::untouched(r)
+}
+
+/// The `tag` header of `id` when it is a tag object.
+fn outer_tag_name(repo: &Repo, id: ObjectId) -> Result<Option<String>, String> {
+    let head = match repo.repo.objects.try_header(&id) {
+        Ok(Some(h)) => h,
+        Ok(None) => return Err(format!("object {} is missing", short(&id))),
+        Err(e) => return Err(format!("cannot read object {}: {e}", short(&id))),
+    };
+    if head.kind != Kind::Tag {
+        return Ok(None);
+    }
+    if head.size > layer::MAX_TAG_SIZE {
+        return Err(format!("tag object {} is too large", short(&id)));
+    }
+    let mut buf = Vec::new();
+    let data = match gix::objs::Find::try_find(&repo.repo.objects, &id, &mut buf) {
+        Ok(Some(d)) => d,
+        _ => return Err(format!("cannot read tag object {}", short(&id))),
+    };
+    gix::objs::TagRef::from_bytes(data.data, repo.hash())
+        .map(|t| Some(t.name.to_string()))
+        .map_err(|e| format!("tag object {} is malformed: {e}", short(&id)))
+}
+
+/// The tag objects already accepted under a ref: the old value's chain.
+fn known_layers(repo: &Repo, name: &str, old: ObjectId) -> Vec<ObjectId> {
+    match layer::walk(&repo.repo.objects, repo.hash(), name, old) {
+        Ok(chain) => chain.layers.iter().map(|l| l.id).collect(),
+        Err((layers, _)) => {
+            let mut ids: Vec<ObjectId> = layers.iter().map(|l| l.id).collect();
+            ids.push(old);
+            ids
+        }
+    }
+}
+
+fn protected_tag(policy: &Policy, repo: &Repo, name: &str, update: &Update, now: SystemTime) -> Decision {
+    let r = update.refname.as_str();
+    if update.new.is_null() {
+        return Decision::reject(r, format!("{name}: deleting a protected tag is not allowed"));
+    }
+    let known = if update.old.is_null() { Vec::new() } else { known_layers(repo, name, update.old) };
+    let verdict = repo.verify(
+        policy,
+        Request { tag: name, id: update.new, environment: PUSH_ENVIRONMENT, now, at_push: Some(&known) },
+    );
+    let mut reasons = verdict.problems.clone();
+    if !update.old.is_null() && !verdict.chain.contains(&update.old) {
+        reasons.insert(
+            0,
+            format!(
+                "{name}: the new tag does not wrap the old one ({}); a protected tag only gains signatures: \
+             sign on top with `git tag -s -f -m … {name} {name}`",
+                short(&update.old)
+            ),
+        );
+    }
+    let mut signers = verdict.people.clone();
+    signers.extend(verdict.machines.iter().map(|m| format!("machine {m}")));
+    let accepted = reasons.is_empty() && verdict.accepted;
+    let message = if accepted {
+        verdict.summary()
+    } else if reasons.len() > verdict.problems.len() {
+        reasons[0].clone()
+    } else {
+        verdict.summary()
+    };
+    Decision { refname: r.to_owned(), accepted, message: Some(message), signers, reasons }
+}
+
+/// `refs/signed/proposed/<name>`: a tag object named `<name>` whose every layer is validly
+/// signed by someone the policy knows; rules are not applied yet (it is half-signed).
+fn proposal(policy: &Policy, repo: &Repo, name: &str, update: &Update, now: SystemTime) -> Decision {
+    let r = update.refname.as_str();
+    if !policy.protects(name) {
+        return Decision::reject(
+            r,
+            format!("{name} is not a protected tag name; proposals are only for tags the policy protects"),
+        );
+    }
+    if update.new.is_null() {
+        return Decision { message: Some(format!("{name}: proposal removed")), ..Decision::untouched(r) };
+    }
+    let known = if update.old.is_null() { Vec::new() } else { known_layers(repo, name, update.old) };
+    let verdict = repo.verify(
+        policy,
+        Request { tag: name, id: update.new, environment: PUSH_ENVIRONMENT, now, at_push: Some(&known) },
+    );
+    let mut reasons: Vec<String> = Vec::new();
+    if let Some(structure) = &verdict.structure {
+        reasons.push(format!("proposal {name}: {structure}"));
+    }
+    for layer in &verdict.layers {
+        if let Some(problem) = &layer.problem {
+            reasons.push(format!("proposal {name}: layer {} {problem}", layer.number));
+        }
+    }
+    let mut signers = verdict.people.clone();
+    signers.extend(verdict.machines.iter().map(|m| format!("machine {m}")));
+    let accepted = reasons.is_empty();
+    let message =
+        if accepted { format!("proposal {name} signed by {}", signers.join(", ")) } else { reasons.join("; ") };
+    Decision { refname: r.to_owned(), accepted, message: Some(message), signers, reasons }
+}
