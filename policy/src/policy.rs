@@ -169,6 +169,9 @@ pub struct Policy {
     pub rules: Vec<Rule>,
     /// Optional inactivity limit: a person's signatures stop counting after this long without one.
     pub inactivity: Option<std::time::Duration>,
+    /// A digest of everything the policy was read from (policy text and key files), so
+    /// adapters can cache verdicts that cannot have changed.
+    pub fingerprint: String,
     certs: Vec<KnownCert>,
     by_fingerprint: HashMap<Fingerprint, usize>,
     by_keyid: HashMap<KeyID, Vec<usize>>,
@@ -265,6 +268,10 @@ impl Policy {
             return Err(loc.span(&raw.version, "unsupported policy version; this git-signed reads `version = 1`"));
         }
         let base = path.parent().unwrap_or(Path::new("."));
+        let mut digest = gix::hash::hasher(gix::hash::Kind::Sha1);
+        digest.update(env!("CARGO_PKG_VERSION").as_bytes());
+        digest.update(&(text.len() as u64).to_be_bytes());
+        digest.update(text.as_bytes());
         let mut policy = Policy {
             path: path.to_owned(),
             people: BTreeMap::new(),
@@ -275,6 +282,7 @@ impl Policy {
                 .as_ref()
                 .map(|d| duration::parse(d.get_ref()).map_err(|e| loc.span(d, e)))
                 .transpose()?,
+            fingerprint: String::new(),
             certs: Vec::new(),
             by_fingerprint: HashMap::new(),
             by_keyid: HashMap::new(),
@@ -295,7 +303,7 @@ impl Policy {
             let expires = p.expires.as_ref().map(|d| toml_date(&loc, d)).transpose()?;
             let granted = p.granted.as_ref().map(|d| toml_date(&loc, d)).transpose()?;
             let principal = Principal::Person(name.clone());
-            let certs = load_keys(&loc, base, &principal, &p.keys)?;
+            let certs = load_keys(&loc, base, &principal, &p.keys, &mut digest)?;
             let keys = certs.iter().map(Cert::fingerprint).collect();
             policy.add_certs(&loc, &principal, certs)?;
             policy.people.insert(
@@ -330,7 +338,7 @@ impl Policy {
                 );
             }
             let principal = Principal::Machine(name.clone());
-            let certs = load_keys(&loc, base, &principal, &machine.get_ref().keys)?;
+            let certs = load_keys(&loc, base, &principal, &machine.get_ref().keys, &mut digest)?;
             let keys = certs.iter().map(Cert::fingerprint).collect();
             policy.add_certs(&loc, &principal, certs)?;
             policy.machines.insert(name.clone(), Machine { name: name.clone(), keys });
@@ -340,6 +348,7 @@ impl Policy {
             let parsed = parse_rule(&loc, i + 1, rule, &policy.machines)?;
             policy.rules.push(parsed);
         }
+        policy.fingerprint = digest.try_finalize().map(|id| id.to_string()).map_err(|e| loc.at(0, e.to_string()))?;
         if policy.rules.is_empty() {
             return Err(loc.at(0, "the policy has no [[rule]], so it protects nothing; add a rule such as tags = [\"deploy/*\"], people = 2"));
         }
@@ -429,6 +438,7 @@ fn load_keys(
     base: &Path,
     owner: &Principal,
     keys: &Spanned<Vec<Spanned<String>>>,
+    digest: &mut gix::hash::Hasher,
 ) -> Result<Vec<Cert>, PolicyError> {
     if keys.get_ref().is_empty() {
         return Err(loc.span(
@@ -443,6 +453,8 @@ fn load_keys(
         let path = base.join(key.get_ref());
         let bytes = std::fs::read(&path)
             .map_err(|e| loc.span(key, format!("{owner}: cannot read key file {}: {e}", path.display())))?;
+        digest.update(&(bytes.len() as u64).to_be_bytes());
+        digest.update(&bytes);
         let mut found = 0;
         for cert in CertParser::from_bytes(&bytes)
             .map_err(|e| loc.span(key, format!("{owner}: {} is not an OpenPGP certificate: {e}", path.display())))?

@@ -1,0 +1,157 @@
+//! The per-URL tag cache: a small bare repository holding only tag objects and the commits
+//! they point at (fetched with `--depth=1 --filter=tree:0`), so tags can be verified before
+//! `list` answers, and a file of verdicts that cannot have changed (same tag object, same
+//! policy and keys, same environment), so a fetch with nothing new stays cheap.
+//!
+//! One exclusive file lock per cache serialises concurrent helpers for the same URL.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use git_signed_policy::Repo;
+use gix::ObjectId;
+
+use crate::git;
+
+/// Cached accepted verdicts are trusted for this long, then re-verified.
+const VERDICT_TTL_SECS: u64 = 24 * 3600;
+
+/// An opened, locked tag cache for one URL.
+pub struct TagCache {
+    repo_dir: PathBuf,
+    verdicts_file: PathBuf,
+    url: String,
+    _lock: File,
+}
+
+/// A cached accepted verdict: the chain of tag objects that verified.
+pub type Chain = Vec<ObjectId>;
+
+fn base_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("GIT_SIGNED_CACHE").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("git-signed");
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(home).join(".cache").join("git-signed");
+    }
+    std::env::temp_dir().join("git-signed-cache")
+}
+
+fn hex_digest(text: &str) -> Result<String, String> {
+    let mut h = gix::hash::hasher(gix::hash::Kind::Sha1);
+    h.update(text.as_bytes());
+    h.try_finalize().map(|id| id.to_string()).map_err(|e| e.to_string())
+}
+
+impl TagCache {
+    /// Open (creating if needed) and lock the cache for `url` with object format `hash`.
+    pub fn open(url: &str, hash: gix::hash::Kind) -> Result<TagCache, String> {
+        let dir = base_dir().join(format!("{}-{hash}", hex_digest(url)?));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create the tag cache {}: {e}", dir.display()))?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("lock"))
+            .map_err(|e| format!("cannot open the tag cache lock: {e}"))?;
+        lock.lock().map_err(|e| format!("cannot lock the tag cache: {e}"))?;
+        let repo_dir = dir.join("tags.git");
+        if !repo_dir.join("config").exists() {
+            let scratch = dir.join(format!("tags.git.new.{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&scratch);
+            let mut init = git::git(url, None);
+            init.args(["init", "-q", "--bare", &format!("--object-format={hash}")]).arg(&scratch);
+            git::run(init, None, "creating the tag cache")?;
+            for (key, value) in [
+                ("remote.upstream.url", url),
+                ("remote.upstream.promisor", "true"),
+                ("remote.upstream.partialclonefilter", "tree:0"),
+                ("gc.auto", "0"),
+            ] {
+                let mut cfg = git::git(url, Some(&scratch));
+                cfg.args(["config", key, value]);
+                git::run(cfg, None, "configuring the tag cache")?;
+            }
+            std::fs::rename(&scratch, &repo_dir).map_err(|e| format!("cannot create the tag cache: {e}"))?;
+        }
+        Ok(TagCache { verdicts_file: dir.join("verdicts"), repo_dir, url: url.to_owned(), _lock: lock })
+    }
+
+    /// The cache repository, for reading objects.
+    pub fn repo(&self) -> Result<Repo, String> {
+        Repo::open(&self.repo_dir, &[]).map_err(|e| e.to_string())
+    }
+
+    /// Fetch the tag objects (and their commits, without trees) of `refs` from upstream.
+    pub fn fetch(&self, refs: &[&str]) -> Result<(), String> {
+        if refs.is_empty() {
+            return Ok(());
+        }
+        let mut cmd = git::git(&self.url, Some(&self.repo_dir));
+        cmd.args([
+            "fetch",
+            "-q",
+            "--no-tags",
+            "--no-write-fetch-head",
+            "--no-auto-maintenance",
+            "--no-recurse-submodules",
+            "--depth=1",
+            "--filter=tree:0",
+            "--stdin",
+            "upstream",
+        ])
+        .stderr(std::process::Stdio::piped());
+        let specs: String = refs.iter().map(|r| format!("+{r}:{r}\n")).collect();
+        git::run(cmd, Some(&specs), "fetching tag objects into the tag cache").map(|_| ())
+    }
+
+    /// Cached accepted verdicts for `policy_digest`, by (tag name, object id).
+    pub fn verdicts(&self, policy_digest: &str) -> HashMap<(String, ObjectId), Chain> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let text = std::fs::read_to_string(&self.verdicts_file).unwrap_or_default();
+        let mut out = HashMap::new();
+        for line in text.lines() {
+            let mut f = line.splitn(5, ' ');
+            let (Some(when), Some(digest), Some(id), Some(chain), Some(name)) =
+                (f.next(), f.next(), f.next(), f.next(), f.next())
+            else {
+                continue;
+            };
+            let fresh = when.parse::<u64>().is_ok_and(|t| now.saturating_sub(t) < VERDICT_TTL_SECS);
+            if digest != policy_digest || !fresh {
+                continue;
+            }
+            let Ok(id) = ObjectId::from_hex(id.as_bytes()) else { continue };
+            let chain: Result<Chain, _> = chain.split(',').map(|c| ObjectId::from_hex(c.as_bytes())).collect();
+            if let Ok(chain) = chain {
+                out.insert((name.to_owned(), id), chain);
+            }
+        }
+        out
+    }
+
+    /// Remember accepted verdicts.
+    pub fn remember(&self, policy_digest: &str, accepted: &[(String, ObjectId, Chain)]) -> Result<(), String> {
+        if accepted.is_empty() {
+            return Ok(());
+        }
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let mut text = String::new();
+        for (name, id, chain) in accepted {
+            let chain: Vec<String> = chain.iter().map(ToString::to_string).collect();
+            text.push_str(&format!("{now} {policy_digest} {id} {} {name}\n", chain.join(",")));
+        }
+        let mut f = File::options()
+            .create(true)
+            .append(true)
+            .open(&self.verdicts_file)
+            .map_err(|e| format!("cannot write the verdict cache: {e}"))?;
+        f.write_all(text.as_bytes()).map_err(|e| format!("cannot write the verdict cache: {e}"))
+    }
+}

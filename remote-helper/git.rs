@@ -1,0 +1,66 @@
+//! Child `git` processes, run with the hygiene a remote helper needs: stdin never inherited
+//! (it is the protocol stream), stdout captured (it is the protocol channel), repository
+//! variables cleared and set explicitly, lazy fetches disabled, and `url.<U>.insteadOf=<U>`
+//! so no rewrite can route an inner command back through `signed::` (T20).
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// Set in every child; a helper that finds it set refuses to run (recursion guard, T20).
+pub const DEPTH_GUARD: &str = "GIT_REMOTE_SIGNED_ACTIVE";
+
+/// Repository-local variables git itself clears for subprocesses that work elsewhere.
+const LOCAL_REPO_ENV: &[&str] = &[
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_QUARANTINE_PATH",
+    "GIT_PREFIX",
+    "GIT_COMMON_DIR",
+    "GIT_SHALLOW_FILE",
+    "GIT_IMPLICIT_WORK_TREE",
+    "GIT_GRAFT_FILE",
+    "GIT_NO_REPLACE_OBJECTS",
+    "GIT_REPLACE_REF_BASE",
+];
+
+/// A `git` command for talking to `url`, in repository `git_dir` if there is one.
+pub fn git(url: &str, git_dir: Option<&Path>) -> Command {
+    let mut cmd = Command::new("git");
+    for var in LOCAL_REPO_ENV {
+        cmd.env_remove(var);
+    }
+    if let Some(dir) = git_dir {
+        cmd.env("GIT_DIR", dir);
+    }
+    cmd.env("GIT_NO_LAZY_FETCH", "1")
+        .env(DEPTH_GUARD, "1")
+        .args(["-c", &format!("url.{url}.insteadOf={url}"), "-c", &format!("url.{url}.pushInsteadOf={url}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    cmd
+}
+
+/// Run `cmd` feeding `input` on stdin; returns stdout, or an error naming `what` with stderr
+/// when it was captured.
+pub fn run(mut cmd: Command, input: Option<&str>, what: &str) -> Result<Vec<u8>, String> {
+    if input.is_some() {
+        cmd.stdin(Stdio::piped());
+    }
+    let mut child = cmd.spawn().map_err(|e| format!("cannot run git ({what}): {e}"))?;
+    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+        use std::io::Write;
+        stdin.write_all(text.as_bytes()).map_err(|e| format!("{what}: {e}"))?;
+    }
+    let out = child.wait_with_output().map_err(|e| format!("{what}: {e}"))?;
+    if out.status.success() {
+        Ok(out.stdout)
+    } else {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let detail = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+        Err(if detail.is_empty() { format!("{what} failed") } else { format!("{what} failed: {detail}") })
+    }
+}

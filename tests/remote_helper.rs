@@ -1,0 +1,477 @@
+//! `git clone/fetch/ls-remote/push signed::…` with the real git and the real helper, against
+//! an upstream holding good and bad tags (as a compromised mirror would serve them): every
+//! clone and fetch shape the issue lists, Concourse's check/in/out command sequences, and
+//! T14, T15, T20, T21.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use support::*;
+
+/// Upstream (no hook: it may be compromised) with
+/// - `deploy/1` alice+bob on c2, `deploy/2` alice only on c3, `deploy/3` alice+bob+staging-ci on c4,
+/// - `deploy/4` lightweight on c5, `v1.0` unprotected annotated on c4, `main` = c5.
+struct Fixture {
+    w: World,
+    upstream: PathBuf,
+    work: PathBuf,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let w = World::new();
+        w.policy(DEPLOY_RULES);
+        let work = w.repo("work");
+        w.commit(&work, "c2");
+        w.sign_chain(&work, "deploy/1", &["alice", "bob"]);
+        w.commit(&work, "c3");
+        w.sign_chain(&work, "deploy/2", &["alice"]);
+        w.commit(&work, "c4");
+        w.sign_chain(&work, "deploy/3", &["alice", "bob", "staging-ci"]);
+        w.git_ok(&work, &["tag", "-a", "-m", "release", "v1.0"]);
+        w.commit(&work, "c5");
+        w.git_ok(&work, &["tag", "deploy/4"]);
+        run_ok(w.git(w.path()).args(["init", "-q", "--bare", "upstream.git"]));
+        let upstream = w.path().join("upstream.git");
+        w.git_ok(&work, &["push", "-q", upstream.to_str().expect("utf8"), "main", "refs/tags/*:refs/tags/*"]);
+        Fixture { w, upstream, work }
+    }
+
+    fn url(&self) -> String {
+        format!("signed::{}", self.upstream.display())
+    }
+
+    /// git in `dir` as environment `env`.
+    fn git_as(&self, env: &str, dir: &Path) -> Command {
+        let mut c = self.w.git(dir);
+        c.env("GIT_SIGNED_POLICY", self.w.path().join("policy.toml")).env("GIT_SIGNED_ENVIRONMENT", env);
+        c
+    }
+
+    fn clone_as(&self, env: &str, name: &str, extra: &[&str]) -> Output {
+        let url = self.url();
+        self.git_as(env, self.w.path()).arg("clone").args(extra).args([url.as_str(), name]).output().expect("clone")
+    }
+
+    fn tags(&self, repo: &str) -> Vec<String> {
+        let out = self.w.git_ok(&self.w.path().join(repo), &["tag", "--list"]);
+        out.lines().map(ToOwned::to_owned).collect()
+    }
+
+    fn has_object(&self, repo: &str, id: &str) -> bool {
+        self.w
+            .git(&self.w.path().join(repo))
+            .env("GIT_NO_LAZY_FETCH", "1")
+            .args(["cat-file", "-e", id])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    fn id(&self, rev: &str) -> String {
+        self.w.git_ok(&self.work, &["rev-parse", rev])
+    }
+}
+
+fn ok(out: &Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "failed: {err}");
+    err
+}
+
+fn failed(out: &Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "should have failed: {err}");
+    err
+}
+
+#[test]
+fn clone_sees_only_tags_that_verify() {
+    let f = Fixture::new();
+    let err = ok(&f.clone_as("staging", "c", &[]));
+    assert_eq!(f.tags("c"), vec!["deploy/1", "deploy/3"]);
+    assert!(
+        err.contains("hiding refs/tags/deploy/2: rule 1 (deploy/*: 2 people): needs 2 people, has 1 (alice)"),
+        "{err}"
+    );
+    assert!(err.contains("hiding refs/tags/deploy/4: lightweight tag, not signed"), "{err}");
+    assert!(!f.has_object("c", &f.id("deploy/2")), "objects of a hidden tag never enter the clone");
+    assert_eq!(f.w.git_ok(&f.w.path().join("c"), &["rev-parse", "HEAD"]), f.id("main"));
+    f.w.git_ok(&f.w.path().join("c"), &["fsck", "--strict"]);
+}
+
+#[test]
+fn production_sees_a_tag_only_after_the_staging_machine_signed() {
+    let f = Fixture::new();
+    ok(&f.clone_as("production", "p1", &[]));
+    assert_eq!(f.tags("p1"), vec!["deploy/3"], "deploy/1 lacks the staging-ci layer");
+    f.w.sign(&f.work, "staging-ci", "deploy/1", "deploy/1");
+    f.w.git_ok(&f.work, &["push", "-q", "-f", f.upstream.to_str().expect("utf8"), "refs/tags/deploy/1"]);
+    let p1 = f.w.path().join("p1");
+    ok(&f.git_as("production", &p1).args(["fetch", "--tags"]).output().expect("fetch"));
+    assert_eq!(f.tags("p1"), vec!["deploy/1", "deploy/3"]);
+}
+
+#[test]
+fn bare_and_mirror_clones_hide_unverified_tags() {
+    let f = Fixture::new();
+    ok(&f.clone_as("staging", "b.git", &["--bare"]));
+    assert_eq!(f.tags("b.git"), vec!["deploy/1", "deploy/3"]);
+    ok(&f.clone_as("staging", "m.git", &["--mirror"]));
+    assert_eq!(f.tags("m.git"), vec!["deploy/1", "deploy/3"]);
+}
+
+#[test]
+fn shallow_single_branch_clone_with_tags_follows_only_verified_tags() {
+    let f = Fixture::new();
+    // Two tags on the tip: one verified, one not (the lightweight deploy/4 is there too).
+    f.w.sign_chain(&f.work, "deploy/5", &["alice", "bob"]);
+    f.w.sign_chain(&f.work, "deploy/6", &["bob"]);
+    f.w.git_ok(
+        &f.work,
+        &["push", "-q", f.upstream.to_str().expect("utf8"), "refs/tags/deploy/5", "refs/tags/deploy/6"],
+    );
+    ok(&f.clone_as("staging", "s", &["--single-branch", "--depth", "1", "--branch", "main", "--tags"]));
+    assert_eq!(f.tags("s"), vec!["deploy/5"]);
+    assert!(f.w.path().join("s/.git/shallow").exists(), "depth must not become a silent full clone");
+    assert_eq!(f.w.git_ok(&f.w.path().join("s"), &["rev-list", "--count", "HEAD"]), "1");
+}
+
+#[test]
+fn single_branch_clone_follows_tags_on_its_history() {
+    let f = Fixture::new();
+    ok(&f.clone_as("staging", "s", &["--single-branch"]));
+    assert_eq!(f.tags("s"), vec!["deploy/1", "deploy/3"]);
+}
+
+#[test]
+fn clone_branch_of_verified_tag_works_and_hidden_tag_fails() {
+    let f = Fixture::new();
+    ok(&f.clone_as("staging", "good", &["--branch", "deploy/1"]));
+    assert_eq!(f.w.git_ok(&f.w.path().join("good"), &["rev-parse", "HEAD"]), f.id("deploy/1^{}"));
+    let err = failed(&f.clone_as("staging", "bad", &["--branch", "deploy/2"]));
+    assert!(err.contains("deploy/2"), "{err}");
+}
+
+#[test]
+fn deepen_and_unshallow_work_through_the_helper() {
+    let f = Fixture::new();
+    ok(&f.clone_as("staging", "d", &["--depth", "1"]));
+    let d = f.w.path().join("d");
+    let count = || f.w.git_ok(&d, &["rev-list", "--count", "HEAD"]);
+    assert_eq!(count(), "1");
+    ok(&f.git_as("staging", &d).args(["fetch", "--deepen", "2", "origin"]).output().expect("deepen"));
+    assert_eq!(count(), "3");
+    ok(&f.git_as("staging", &d).args(["fetch", "--unshallow", "origin"]).output().expect("unshallow"));
+    assert_eq!(count(), "5");
+    assert!(!d.join(".git/shallow").exists());
+    f.w.git_ok(&d, &["fsck"]);
+}
+
+#[test]
+fn fetch_auto_follows_verified_tags_only() {
+    let f = Fixture::new();
+    ok(&f.clone_as("staging", "a", &["--single-branch"]));
+    f.w.commit(&f.work, "c6");
+    f.w.sign_chain(&f.work, "deploy/6", &["alice", "bob"]);
+    f.w.sign_chain(&f.work, "deploy/7", &["alice"]);
+    let up = f.upstream.to_str().expect("utf8");
+    f.w.git_ok(&f.work, &["push", "-q", up, "main", "refs/tags/deploy/6", "refs/tags/deploy/7"]);
+    let a = f.w.path().join("a");
+    ok(&f.git_as("staging", &a).args(["fetch", "origin"]).output().expect("fetch"));
+    assert_eq!(f.tags("a"), vec!["deploy/1", "deploy/3", "deploy/6"]);
+    assert!(!f.has_object("a", &f.id("deploy/7")));
+}
+
+#[test]
+fn ls_remote_outside_a_repository() {
+    let f = Fixture::new();
+    let out = f.git_as("staging", f.w.path()).args(["ls-remote", &f.url()]).output().expect("ls-remote");
+    ok(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("refs/tags/deploy/1\n"), "{text}");
+    assert!(text.contains("refs/tags/deploy/1^{}"), "{text}");
+    assert!(!text.contains("deploy/2") && !text.contains("deploy/4") && !text.contains("v1.0"), "{text}");
+    assert!(text.contains("refs/heads/main"), "{text}");
+}
+
+#[test]
+fn unprotected_tags_pass_only_when_allowed() {
+    let f = Fixture::new();
+    let out = f
+        .git_as("staging", f.w.path())
+        .args(["-c", "signed.allowUnprotectedTags=true", "clone", &f.url(), "u"])
+        .output()
+        .expect("clone");
+    ok(&out);
+    assert_eq!(f.tags("u"), vec!["deploy/1", "deploy/3", "v1.0"]);
+}
+
+#[test]
+fn strict_mode_fails_instead_of_hiding() {
+    let f = Fixture::new();
+    let out = f
+        .git_as("staging", f.w.path())
+        .args(["-c", "signed.strict=true", "clone", &f.url(), "x"])
+        .output()
+        .expect("clone");
+    let err = failed(&out);
+    assert!(err.contains("signed.strict") && err.contains("deploy/2"), "{err}");
+}
+
+#[test]
+fn no_environment_or_no_policy_fails_closed() {
+    let f = Fixture::new();
+    let out =
+        f.w.git(f.w.path())
+            .env("GIT_SIGNED_POLICY", f.w.path().join("policy.toml"))
+            .args(["clone", &f.url(), "x"])
+            .output()
+            .expect("clone");
+    assert!(failed(&out).contains("no environment"));
+    let out =
+        f.w.git(f.w.path()).env("GIT_SIGNED_ENVIRONMENT", "ci").args(["clone", &f.url(), "y"]).output().expect("clone");
+    assert!(failed(&out).contains("no policy"));
+    f.w.write("policy.toml", "version = 1\n");
+    let err = failed(&f.clone_as("ci", "z", &[]));
+    assert!(err.contains("policy error"), "{err}");
+}
+
+#[test]
+fn t15_fetch_of_unverified_tag_by_object_id_stores_nothing() {
+    let f = Fixture::new();
+    ok(&f.clone_as("staging", "c", &[]));
+    let c = f.w.path().join("c");
+    let bad = f.id("deploy/2");
+    run_ok(f.w.git(&f.upstream).args(["config", "uploadpack.allowAnySHA1InWant", "true"]));
+    let out = f.git_as("staging", &c).args(["fetch", "origin", &bad]).output().expect("fetch");
+    let err = failed(&out);
+    assert!(err.contains("refusing unverified tag object"), "{err}");
+    assert!(!f.has_object("c", &bad), "the refused tag object must not be stored");
+    let leftovers: Vec<_> = std::fs::read_dir(c.join(".git/objects"))
+        .expect("objects")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("incoming-signed"))
+        .collect();
+    assert!(leftovers.is_empty(), "quarantine removed");
+}
+
+#[test]
+fn t15_mirror_moving_a_tag_to_an_unverified_object_hides_it() {
+    let f = Fixture::new();
+    ok(&f.clone_as("staging", "c", &[]));
+    // The compromised mirror replaces deploy/1 with a one-person tag on another commit.
+    let c = f.w.path().join("c");
+    let evil = f.w.repo("evil");
+    f.w.sign_chain(&evil, "deploy/1", &["mallory", "alice"]);
+    f.w.git_ok(
+        &evil,
+        &["push", "-q", "-f", f.upstream.to_str().expect("utf8"), "refs/tags/deploy/1", "HEAD:refs/heads/evil"],
+    );
+    let out = f.git_as("staging", &c).args(["fetch", "--tags", "-f"]).output().expect("fetch");
+    let err = ok(&out);
+    assert!(err.contains("hiding refs/tags/deploy/1"), "{err}");
+    assert_eq!(f.w.git_ok(&c, &["rev-parse", "deploy/1"]), f.id("deploy/1"), "the verified tag stays");
+}
+
+#[test]
+fn t14_tag_object_under_another_ref_and_replace_refs_are_hidden() {
+    let f = Fixture::new();
+    let up = f.upstream.to_str().expect("utf8");
+    f.w.git_ok(&f.work, &["push", "-q", up, "refs/tags/deploy/2:refs/foo/sneaky"]);
+    let head = f.id("main");
+    let other = f.id("main~1");
+    f.w.git_ok(&f.work, &["push", "-q", up, &format!("{other}:refs/replace/{head}")]);
+    ok(&f.clone_as("staging", "m.git", &["--mirror"]));
+    let m = f.w.path().join("m.git");
+    let refs = f.w.git_ok(&m, &["for-each-ref", "--format=%(refname)"]);
+    assert!(!refs.contains("refs/foo/sneaky"), "{refs}");
+    assert!(!refs.contains("refs/replace/"), "{refs}");
+    assert!(!f.has_object("m.git", &f.id("deploy/2")));
+}
+
+#[test]
+fn t21_ref_shadowing_a_protected_tag_is_hidden() {
+    let f = Fixture::new();
+    let up = f.upstream.to_str().expect("utf8");
+    f.w.git_ok(&f.work, &["push", "-q", up, "main~1:refs/deploy/1"]);
+    ok(&f.clone_as("staging", "m.git", &["--mirror"]));
+    let refs = f.w.git_ok(&f.w.path().join("m.git"), &["for-each-ref", "--format=%(refname)"]);
+    assert!(!refs.contains("refs/deploy/1"), "{refs}");
+    let m = f.w.path().join("m.git");
+    assert_eq!(f.w.git_ok(&m, &["rev-parse", "deploy/1"]), f.id("deploy/1"), "deploy/1 resolves to the tag");
+}
+
+#[test]
+fn t20_insteadof_loop_does_not_recurse() {
+    // The Concourse pattern: every URL under a prefix goes through signed::, including the
+    // helper's own inner git commands unless it neutralises the rewrite.
+    let f = Fixture::new();
+    let prefix = format!("{}/", f.w.path().display());
+    let plain = f.upstream.to_str().expect("utf8").to_owned();
+    let out = f
+        .git_as("staging", f.w.path())
+        .args(["-c", &format!("url.signed::{prefix}.insteadOf={prefix}"), "clone", &plain, "loop"])
+        .output()
+        .expect("clone");
+    ok(&out);
+    assert_eq!(f.tags("loop"), vec!["deploy/1", "deploy/3"], "went through the helper exactly once");
+}
+
+#[test]
+fn t20_insteadof_rule_for_the_exact_url_fails_cleanly() {
+    // A rule for the whole URL ties with the helper's own self-mapping; git then keeps the
+    // user's rule, and the recursion guard stops the second helper at once.
+    let f = Fixture::new();
+    let plain = f.upstream.to_str().expect("utf8").to_owned();
+    let out = f
+        .git_as("staging", f.w.path())
+        .args(["-c", &format!("url.signed::{plain}.insteadOf={plain}"), "clone", &plain, "loop"])
+        .output()
+        .expect("clone");
+    let err = failed(&out);
+    assert!(err.contains("refusing to recurse"), "{err}");
+}
+
+#[test]
+fn t20_partial_clone_lazy_fetch_does_not_recurse() {
+    let f = Fixture::new();
+    run_ok(f.w.git(&f.upstream).args(["config", "uploadpack.allowFilter", "true"]));
+    let out = f.clone_as("staging", "pc.git", &["--bare", "--filter=tree:0", "--single-branch", "--branch", "main"]);
+    ok(&out);
+    let pc = f.w.path().join("pc.git");
+    let out = f.git_as("staging", &pc).args(["log", "--oneline", "-1", "--stat", "main"]).output().expect("log");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn push_through_the_helper_reports_each_ref() {
+    let f = Fixture::new();
+    // A mirror with the hook this time.
+    let mirror = f.w.mirror("mirror.git");
+    let url = format!("signed::{}", mirror.display());
+    let p = f.w.path().join("p");
+    run_ok(f.w.git(f.w.path()).args(["init", "-q", "p"]));
+    f.w.commit(&p, "one");
+    let push = |args: &[&str]| f.git_as("staging", &p).arg("push").arg(&url).args(args).output().expect("push");
+    ok(&push(&["HEAD:refs/heads/main"]));
+    f.w.commit(&p, "two");
+    ok(&push(&["HEAD:refs/heads/main"]));
+    f.w.sign_chain(&p, "deploy/9", &["alice"]);
+    let err = failed(&push(&["refs/tags/deploy/9"]));
+    assert!(err.contains("[remote rejected]") && err.contains("needs 2 people"), "{err}");
+    f.w.git_ok(&p, &["reset", "-q", "--hard", "HEAD~1"]);
+    let err = failed(&push(&["HEAD:refs/heads/main"]));
+    assert!(err.contains("[rejected]"), "{err}");
+    ok(&push(&["HEAD:refs/heads/other"]));
+    ok(&push(&[":refs/heads/other"]));
+    assert!(
+        f.w.git(&mirror)
+            .args(["rev-parse", "-q", "--verify", "refs/heads/other"])
+            .output()
+            .is_ok_and(|o| !o.status.success())
+    );
+}
+
+#[test]
+fn no_op_fetch_uses_cached_verdicts() {
+    let f = Fixture::new();
+    ok(&f.clone_as("staging", "c", &[]));
+    let c = f.w.path().join("c");
+    let out = f.git_as("staging", &c).args(["fetch", "--tags"]).output().expect("fetch");
+    ok(&out);
+    let verdicts = std::fs::read_dir(f.w.path().join("home/.cache/git-signed")).expect("cache").count();
+    assert_eq!(verdicts, 1, "one cache per URL");
+}
+
+// Concourse git-resource's check, in and out, replayed verbatim against signed::, configured
+// the way `source.git_config` does it (git config --global, single-token values).
+fn concourse_global_config(f: &Fixture, env: &str) {
+    let home_git = |args: &[&str]| f.w.git_ok(f.w.path(), args);
+    home_git(&["config", "--global", "signed.environment", env]);
+    home_git(&["config", "--global", "signed.policy", f.w.path().join("policy.toml").to_str().expect("utf8")]);
+}
+
+#[test]
+fn concourse_check_with_tag_filter_yields_only_verified_versions() {
+    let f = Fixture::new();
+    concourse_global_config(&f, "staging");
+    let dest = f.w.path().join("git-resource-repo-cache");
+    run_ok(
+        f.w.git(f.w.path())
+            .args(["clone", "--bare", "--filter=tree:0", "--progress", &f.url()])
+            .arg(&dest)
+            .arg("--tags"),
+    );
+    let versions = f.w.git_ok(&dest, &["tag", "--sort=creatordate", "--list", "deploy/*"]);
+    assert_eq!(versions.lines().collect::<Vec<_>>(), vec!["deploy/1", "deploy/3"]);
+    run_ok(f.w.git(&dest).args(["fetch", "origin", "refs/heads/*:refs/heads/*", "--tags", "-f"]));
+    let fast = f.w.git_ok(f.w.path(), &["ls-remote", &f.url(), "main"]);
+    assert!(fast.starts_with(&f.id("main")));
+}
+
+#[test]
+fn concourse_check_without_tags() {
+    let f = Fixture::new();
+    concourse_global_config(&f, "ci");
+    let dest = f.w.path().join("cache");
+    run_ok(
+        f.w.git(f.w.path())
+            .args(["clone", "--bare", "--filter=tree:0", "--single-branch", "--progress", &f.url(), "--branch", "main"])
+            .arg(&dest)
+            .arg("--no-tags"),
+    );
+    run_ok(f.w.git(&dest).args(["remote", "set-branches", "--add", "origin", "main"]));
+    f.w.commit(&f.work, "c6");
+    f.w.git_ok(&f.work, &["push", "-q", f.upstream.to_str().expect("utf8"), "main"]);
+    run_ok(f.w.git(&dest).args(["fetch", "origin", "--no-tags", "main", "-f"]));
+    run_ok(f.w.git(&dest).args(["reset", "--soft", "FETCH_HEAD"]));
+    assert_eq!(f.w.git_ok(&dest, &["rev-parse", "HEAD"]), f.id("main"));
+}
+
+#[test]
+fn concourse_in_of_verified_tag_works_and_hidden_tag_fails() {
+    let f = Fixture::new();
+    concourse_global_config(&f, "staging");
+    let dest = f.w.path().join("in");
+    run_ok(
+        f.w.git(f.w.path())
+            .args(["clone", "--progress", "--single-branch", "--depth", "1", &f.url(), "--branch", "main"])
+            .arg(&dest)
+            .arg("--tags"),
+    );
+    run_ok(f.w.git(&dest).args(["fetch", "origin", "refs/notes/*:refs/notes/*", "--tags"]));
+    // deepen_shallow_clone_until_ref_is_found_then_check_out 1 deploy/1 --tags
+    let mut depth = 1;
+    while !f.w.git(&dest).args(["checkout", "-f", "-q", "deploy/1~0"]).output().expect("checkout").status.success() {
+        depth *= 2;
+        run_ok(f.w.git(&dest).args(["fetch", "--deepen", &depth.to_string(), "origin", "--tags"]));
+        assert!(depth < 128, "deploy/1 never appeared");
+    }
+    run_ok(f.w.git(&dest).args(["checkout", "-f", "-q", "deploy/1"]));
+    assert_eq!(f.w.git_ok(&dest, &["rev-parse", "HEAD"]), f.id("deploy/1^{}"));
+    let out = f.w.git(&dest).args(["checkout", "-f", "-q", "deploy/2"]).output().expect("checkout");
+    assert!(!out.status.success(), "in of a hidden tag fails");
+}
+
+#[test]
+fn concourse_out_pushes_through_the_same_url() {
+    let f = Fixture::new();
+    concourse_global_config(&f, "staging");
+    let dest = f.w.path().join("out");
+    run_ok(f.w.git(f.w.path()).args(["clone", "-q", &f.url()]).arg(&dest));
+    f.w.commit(&dest, "from the pipeline");
+    run_ok(f.w.git(&dest).args(["remote", "add", "push-target", &f.url()]));
+    let out = f.w.git(&dest).args(["push", "--tags", "push-target", "HEAD:refs/heads/main"]).output().expect("push");
+    ok(&out);
+    assert_eq!(f.w.git_ok(&f.upstream, &["rev-parse", "main"]), f.w.git_ok(&dest, &["rev-parse", "HEAD"]));
+}
+
+#[test]
+fn helper_has_help() {
+    let w = World::new();
+    let out = w.cmd(bin("git-remote-signed")).arg("--help").output().expect("run");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("signed.environment"));
+}
