@@ -43,3 +43,15 @@ pub fn policy(explicit: Option<&Path>) -> Result<Policy, Error> {
     };
     Ok(Policy::load(&path)?)
 }
+
+/// A refusal: the command's answer is "no" (exit 1), with a message saying why and what to do.
+#[derive(Debug)]
+pub struct Refused(pub String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}

@@ -6,15 +6,18 @@
 //! - 2: the question could not be answered (usage error, no repository, unreadable policy
 //!   for `verify`, internal error).
 
+mod audit;
 mod context;
+mod git;
 mod policy_cmd;
 mod verify;
+mod workflow;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Signed, reviewed deploy tags: verify them, check the policy.
+/// Signed, reviewed deploy tags: propose, approve, promote, verify, audit.
 #[derive(Parser)]
 #[command(name = "git-signed", version, about, long_about = None)]
 struct Cli {
@@ -24,8 +27,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Committer: sign a deploy tag and push it as a proposal for review
+    Propose(workflow::ProposeArgs),
+    /// Reviewer: add your signature to a proposal and push the deploy tag
+    Approve(workflow::ApproveArgs),
+    /// Staging pipeline: add the machine's signature recording the tested transition
+    Promote(workflow::PromoteArgs),
     /// Verify deploy tags against the policy for an environment
     Verify(verify::Args),
+    /// Report people and keys that need attention (expired, lapsed, expiring)
+    Audit(audit::Args),
     /// Work with the policy file
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
@@ -42,12 +53,20 @@ pub enum Outcome {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Propose(args) => workflow::propose(args),
+        Command::Approve(args) => workflow::approve(args),
+        Command::Promote(args) => workflow::promote(args),
         Command::Verify(args) => verify::run(args),
+        Command::Audit(args) => audit::run(args),
         Command::Policy(cmd) => policy_cmd::run(cmd),
     };
     match result {
         Ok(Outcome::Yes) => ExitCode::SUCCESS,
         Ok(Outcome::No) => ExitCode::from(1),
+        Err(e) if e.is::<context::Refused>() => {
+            eprintln!("git-signed: {e}");
+            ExitCode::from(1)
+        }
         Err(e) => {
             eprintln!("git-signed: {e}");
             ExitCode::from(2)

@@ -14,6 +14,7 @@ use crate::context::{self, Error, Format};
   git signed verify deploy/42                       # as the mirror would (environment push)
   git signed verify deploy/42 --environment production --format json
   git signed verify --all                           # every protected tag in the repository
+  git signed verify deploy/42 -e production --transition-from deploy/41   # what staging tested
 
 Exit status: 0 every tag satisfies the policy, 1 some tag does not, 2 usage or internal error.")]
 pub struct Args {
@@ -29,6 +30,10 @@ pub struct Args {
     /// Policy file (default: git config signed.policy)
     #[arg(long)]
     policy: Option<std::path::PathBuf>,
+    /// Also require a valid machine layer recording the tested transition from this tag
+    /// (`git signed promote --from`)
+    #[arg(long, value_name = "TAG")]
+    transition_from: Option<String>,
     /// Output format
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
@@ -47,6 +52,7 @@ pub fn run(args: Args) -> Result<Outcome, Error> {
     let repo = context::repository()?;
     warn_unknown_environment(&policy, &args.environment);
     let now = SystemTime::now();
+    let activity = repo.activity(&policy, now)?;
 
     let targets: Vec<(String, Option<gix::ObjectId>)> = if args.all {
         let tags = repo.tags()?;
@@ -65,15 +71,29 @@ pub fn run(args: Args) -> Result<Outcome, Error> {
         out
     };
 
-    let verdicts: Vec<Verdict> = targets
+    let from_chain = match &args.transition_from {
+        Some(from) => Some(crate::workflow::local_chain(&repo, from.strip_prefix("refs/tags/").unwrap_or(from))?),
+        None => None,
+    };
+    let mut verdicts: Vec<Verdict> = targets
         .iter()
         .map(|(name, id)| match id {
             Some(id) => {
-                repo.verify(&policy, Request { tag: name, id: *id, environment: &args.environment, now, at_push: None })
+                repo.verify(&policy, Request::new(name, *id, &args.environment, now).with_activity(activity.as_ref()))
             }
             None => missing(name, &args.environment),
         })
         .collect();
+    if let (Some(from), Some(chain)) = (&args.transition_from, &from_chain) {
+        let from = from.strip_prefix("refs/tags/").unwrap_or(from);
+        for v in verdicts.iter_mut().filter(|v| v.accepted) {
+            if let Err(why) = v.check_transition(from, chain) {
+                v.accepted = false;
+                v.problems.push(why.clone());
+                v.structure = Some(why);
+            }
+        }
+    }
     let accepted = verdicts.iter().all(|v| v.accepted);
     match args.format {
         Format::Json => {

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use git_signed_policy::layer;
 use git_signed_policy::verdict::{Request, short};
-use git_signed_policy::{PUSH_ENVIRONMENT, Policy, Repo};
+use git_signed_policy::{Activity, PUSH_ENVIRONMENT, Policy, Repo};
 use gix::ObjectId;
 use gix::objs::{FindHeader, Kind};
 
@@ -72,7 +72,7 @@ pub fn parse_updates(input: &str) -> Result<Vec<Update>, String> {
 }
 
 /// Decide one update.
-pub fn decide(policy: &Policy, repo: &Repo, update: &Update, now: SystemTime) -> Decision {
+pub fn decide(policy: &Policy, repo: &Repo, update: &Update, now: SystemTime, activity: Option<&Activity>) -> Decision {
     let Update { new, refname, .. } = update;
     let r = refname.as_str();
     if r.starts_with("refs/replace/") {
@@ -81,10 +81,10 @@ pub fn decide(policy: &Policy, repo: &Repo, update: &Update, now: SystemTime) ->
     if let Some(name) = r.strip_prefix("refs/tags/")
         && policy.protects(name)
     {
-        return protected_tag(policy, repo, name, update, now);
+        return protected_tag(policy, repo, name, update, now, activity);
     }
     if let Some(name) = r.strip_prefix(PROPOSED) {
-        return proposal(policy, repo, name, update, now);
+        return proposal(policy, repo, name, update, now, activity);
     }
     if let Some(short_name) = r.strip_prefix("refs/")
         && !r.starts_with("refs/tags/")
@@ -149,16 +149,21 @@ fn known_layers(repo: &Repo, name: &str, old: ObjectId) -> Vec<ObjectId> {
     }
 }
 
-fn protected_tag(policy: &Policy, repo: &Repo, name: &str, update: &Update, now: SystemTime) -> Decision {
+fn protected_tag(
+    policy: &Policy,
+    repo: &Repo,
+    name: &str,
+    update: &Update,
+    now: SystemTime,
+    activity: Option<&Activity>,
+) -> Decision {
     let r = update.refname.as_str();
     if update.new.is_null() {
         return Decision::reject(r, format!("{name}: deleting a protected tag is not allowed"));
     }
     let known = if update.old.is_null() { Vec::new() } else { known_layers(repo, name, update.old) };
-    let verdict = repo.verify(
-        policy,
-        Request { tag: name, id: update.new, environment: PUSH_ENVIRONMENT, now, at_push: Some(&known) },
-    );
+    let verdict = repo
+        .verify(policy, Request::new(name, update.new, PUSH_ENVIRONMENT, now).at_push(&known).with_activity(activity));
     let mut reasons = verdict.problems.clone();
     if !update.old.is_null() && !verdict.chain.contains(&update.old) {
         reasons.insert(
@@ -185,7 +190,14 @@ fn protected_tag(policy: &Policy, repo: &Repo, name: &str, update: &Update, now:
 
 /// `refs/signed/proposed/<name>`: a tag object named `<name>` whose every layer is validly
 /// signed by someone the policy knows; rules are not applied yet (it is half-signed).
-fn proposal(policy: &Policy, repo: &Repo, name: &str, update: &Update, now: SystemTime) -> Decision {
+fn proposal(
+    policy: &Policy,
+    repo: &Repo,
+    name: &str,
+    update: &Update,
+    now: SystemTime,
+    activity: Option<&Activity>,
+) -> Decision {
     let r = update.refname.as_str();
     if !policy.protects(name) {
         return Decision::reject(
@@ -197,10 +209,8 @@ fn proposal(policy: &Policy, repo: &Repo, name: &str, update: &Update, now: Syst
         return Decision { message: Some(format!("{name}: proposal removed")), ..Decision::untouched(r) };
     }
     let known = if update.old.is_null() { Vec::new() } else { known_layers(repo, name, update.old) };
-    let verdict = repo.verify(
-        policy,
-        Request { tag: name, id: update.new, environment: PUSH_ENVIRONMENT, now, at_push: Some(&known) },
-    );
+    let verdict = repo
+        .verify(policy, Request::new(name, update.new, PUSH_ENVIRONMENT, now).at_push(&known).with_activity(activity));
     let mut reasons: Vec<String> = Vec::new();
     if let Some(structure) = &verdict.structure {
         reasons.push(format!("proposal {name}: {structure}"));

@@ -74,7 +74,9 @@ fn run(args: Args) -> Result<bool, String> {
         .map(|v| gitconfig::resolve(&git_dir, &v));
 
     let now = SystemTime::now();
-    let decisions: Vec<decide::Decision> = updates.iter().map(|u| decide::decide(&policy, &repo, u, now)).collect();
+    let activity = repo.activity(&policy, now).map_err(|e| e.to_string())?;
+    let decisions: Vec<decide::Decision> =
+        updates.iter().map(|u| decide::decide(&policy, &repo, u, now, activity.as_ref())).collect();
     let accepted = decisions.iter().all(|d| d.accepted);
 
     if let Some(log) = &audit_log {

@@ -167,7 +167,7 @@ pub fn filter(
                     }
                     continue;
                 }
-                let verdict = repo.verify(policy, Request { tag, id: r.id, environment, now, at_push: None });
+                let verdict = repo.verify(policy, Request::new(tag, r.id, environment, now));
                 let peeled_ok = verdict.commit.as_deref() == r.peeled.map(|p| p.to_string()).as_deref();
                 if verdict.accepted && peeled_ok {
                     allowed_tags.extend(verdict.chain.iter().copied());

@@ -15,4 +15,5 @@ pub mod verdict;
 
 pub use policy::{Access, PUSH_ENVIRONMENT, Policy, PolicyError, Principal};
 pub use repo::{Repo, RepoError};
-pub use verdict::{Request, Verdict, verify_tag};
+pub use sequoia_openpgp as openpgp;
+pub use verdict::{Activity, Request, Transition, Verdict, verify_tag};

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use gix::ObjectId;
 
 use crate::policy::Policy;
-use crate::verdict::{Request, Verdict, verify_tag};
+use crate::verdict::{Activity, Request, Verdict, verify_tag};
 
 /// Why a repository cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +115,32 @@ impl Repo {
         }
         out.sort();
         Ok(out)
+    }
+
+    /// Verdicts for every protected tag under `refs/tags/` in `environment`.
+    pub fn verify_all(
+        &self,
+        policy: &Policy,
+        environment: &str,
+        now: std::time::SystemTime,
+        activity: Option<&Activity>,
+    ) -> Result<Vec<Verdict>, RepoError> {
+        Ok(self
+            .tags()?
+            .into_iter()
+            .filter(|(name, _)| policy.protects(name))
+            .map(|(name, id)| self.verify(policy, Request::new(&name, id, environment, now).with_activity(activity)))
+            .collect())
+    }
+
+    /// The signing history the `inactivity` rule needs, from this repository's accepted
+    /// protected tags; `None` when the policy sets no `inactivity`.
+    pub fn activity(&self, policy: &Policy, now: std::time::SystemTime) -> Result<Option<Activity>, RepoError> {
+        if policy.inactivity.is_none() {
+            return Ok(None);
+        }
+        let verdicts = self.verify_all(policy, crate::PUSH_ENVIRONMENT, now, None)?;
+        Ok(Some(Activity::from_verdicts(&verdicts)))
     }
 
     /// Verify one tag: see [`verify_tag`].

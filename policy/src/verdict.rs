@@ -27,6 +27,62 @@ pub struct Request<'a> {
     /// At push: the tag objects already accepted under this ref (the old value's chain).
     /// Every other layer is new and must be valid now and recent.
     pub at_push: Option<&'a [ObjectId]>,
+    /// Past accepted signatures, for the policy's `inactivity` rule (not applied without it).
+    pub activity: Option<&'a Activity>,
+}
+
+impl<'a> Request<'a> {
+    /// Verify `tag` (object `id`) for `environment` at time `now`.
+    pub fn new(tag: &'a str, id: ObjectId, environment: &'a str, now: SystemTime) -> Request<'a> {
+        Request { tag, id, environment, now, at_push: None, activity: None }
+    }
+
+    /// Judge as a push whose old value's chain is `known`.
+    pub fn at_push(mut self, known: &'a [ObjectId]) -> Request<'a> {
+        self.at_push = Some(known);
+        self
+    }
+
+    /// Apply the `inactivity` rule using `activity`.
+    pub fn with_activity(mut self, activity: Option<&'a Activity>) -> Request<'a> {
+        self.activity = activity;
+        self
+    }
+}
+
+/// When each person signed accepted deploy tags: the history the `inactivity` rule needs.
+#[derive(Debug, Default, Clone)]
+pub struct Activity {
+    times: std::collections::HashMap<String, Vec<SystemTime>>,
+}
+
+impl Activity {
+    /// Collect the valid person signatures of the accepted verdicts.
+    pub fn from_verdicts<'v>(verdicts: impl IntoIterator<Item = &'v Verdict>) -> Activity {
+        let mut a = Activity::default();
+        for v in verdicts.into_iter().filter(|v| v.accepted) {
+            for l in v.layers.iter().filter(|l| l.valid) {
+                if let (Some(Principal::Person(name)), Some(t)) = (&l.signer, l.signed_time) {
+                    a.times.entry(name.clone()).or_default().push(t);
+                }
+            }
+        }
+        for times in a.times.values_mut() {
+            times.sort();
+            times.dedup();
+        }
+        a
+    }
+
+    /// The person's latest accepted signature.
+    pub fn latest(&self, person: &str) -> Option<SystemTime> {
+        self.times.get(person).and_then(|t| t.last().copied())
+    }
+
+    /// The person's latest accepted signature strictly before `t`.
+    pub fn before(&self, person: &str, t: SystemTime) -> Option<SystemTime> {
+        self.times.get(person).and_then(|times| times.iter().rev().find(|x| **x < t).copied())
+    }
 }
 
 /// One layer as reported.
@@ -44,12 +100,47 @@ pub struct LayerReport {
     pub key: Option<String>,
     /// Signature creation time (RFC 3339).
     pub signed_at: Option<String>,
+    /// The same, as a time.
+    #[serde(skip)]
+    pub signed_time: Option<SystemTime>,
     /// The tagger line's name and email.
     pub tagger: Option<String>,
     /// Whether the signature counts.
     pub valid: bool,
     /// Why it does not.
     pub problem: Option<String>,
+    /// The transition a promotion layer records (`Transition-From:` trailer), if any.
+    pub transition: Option<Transition>,
+}
+
+/// What a promotion layer records: which deployed tag the tested transition started from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Transition {
+    /// The tag the environment was at.
+    pub from: String,
+    /// That tag's object id when it was tested.
+    pub from_id: String,
+    /// The environment that applied and tested it (`Environment:` trailer).
+    pub environment: Option<String>,
+}
+
+impl Transition {
+    /// Read `Transition-From: <tag> <object id>` and `Environment: <name>` trailers.
+    pub fn from_message(message: &str) -> Option<Transition> {
+        let mut from = None;
+        let mut environment = None;
+        for line in message.lines() {
+            if let Some(v) = line.strip_prefix("Transition-From:") {
+                let mut parts = v.split_whitespace();
+                if let (Some(tag), Some(id), None) = (parts.next(), parts.next(), parts.next()) {
+                    from = Some((tag.to_owned(), id.to_owned()));
+                }
+            } else if let Some(v) = line.strip_prefix("Environment:") {
+                environment = Some(v.trim().to_owned());
+            }
+        }
+        from.map(|(from, from_id)| Transition { from, from_id, environment })
+    }
 }
 
 /// One rule as evaluated.
@@ -100,6 +191,30 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// Whether a valid machine layer records the transition from `from`, whose local tag has
+    /// the chain `from_chain` (the recorded object must be one of its layers: later layers
+    /// added to `from` don't break the match). Returns the reason when it does not.
+    pub fn check_transition(&self, from: &str, from_chain: &[ObjectId]) -> Result<(), String> {
+        let recorded: Vec<&Transition> = self
+            .layers
+            .iter()
+            .filter(|l| l.valid && matches!(l.signer, Some(Principal::Machine(_))))
+            .filter_map(|l| l.transition.as_ref())
+            .collect();
+        if recorded
+            .iter()
+            .any(|t| t.from == from && ObjectId::from_hex(t.from_id.as_bytes()).is_ok_and(|r| from_chain.contains(&r)))
+        {
+            return Ok(());
+        }
+        if recorded.is_empty() {
+            return Err(format!("{}: no machine layer records a tested transition (git signed promote)", self.tag));
+        }
+        let seen: Vec<String> =
+            recorded.iter().map(|t| format!("{} {}", t.from, &t.from_id[..t.from_id.len().min(12)])).collect();
+        Err(format!("{}: tested transition was from {}, not from {from}", self.tag, seen.join(", ")))
+    }
+
     /// One line a person can act on: `deploy/42: needs 2 people, has 1 (alice); …`.
     pub fn summary(&self) -> String {
         if self.accepted {
@@ -117,7 +232,7 @@ pub fn verify_tag<O>(policy: &Policy, odb: &O, hash: gix::hash::Kind, request: R
 where
     O: Find + FindHeader,
 {
-    let Request { tag, id, environment, now, at_push } = request;
+    let Request { tag, id, environment, now, at_push, activity } = request;
     let rules: Vec<_> = policy.rules_for(tag, environment).collect();
     let mut verdict = Verdict {
         tag: tag.to_owned(),
@@ -156,7 +271,10 @@ where
     for (i, layer) in layers.iter().enumerate() {
         let new = at_push.is_some_and(|known| !known.contains(&layer.id));
         let timing = Timing { now, fresh_within: new.then_some(max_age) };
-        let report = check_layer(policy, i + 1, layer, new, timing);
+        let mut report = check_layer(policy, i + 1, layer, new, timing);
+        if let (Some(limit), Some(activity)) = (policy.inactivity, activity) {
+            apply_inactivity(policy, limit, activity, &mut report);
+        }
         match (&report.signer, report.valid) {
             (Some(Principal::Person(name)), true) => {
                 people.insert(name.clone());
@@ -220,9 +338,36 @@ fn check_layer(policy: &Policy, number: usize, layer: &Layer, new: bool, timing:
         signer: check.signer.clone(),
         key: check.key.as_ref().map(|k| k.to_hex()),
         signed_at: check.created.map(format_time),
+        signed_time: check.created,
         tagger: layer.tagger.as_ref().map(|t| format!("{} <{}>", t.name, t.email)),
         valid: check.is_valid(),
         problem: check.problem.as_ref().map(ToString::to_string),
+        transition: Transition::from_message(&layer.message.to_string()),
+    }
+}
+
+/// A person's signature stops counting when their previous accepted signature (or the
+/// `granted` date an admin renews) is more than `limit` older than it.
+fn apply_inactivity(policy: &Policy, limit: std::time::Duration, activity: &Activity, report: &mut LayerReport) {
+    let (Some(Principal::Person(name)), Some(t), true) = (&report.signer, report.signed_time, report.valid) else {
+        return;
+    };
+    let granted = policy
+        .people
+        .get(name)
+        .and_then(|p| p.granted)
+        .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+        .map(|z| SystemTime::from(z.timestamp()));
+    let previous = activity.before(name, t).into_iter().chain(granted).filter(|p| *p <= t).max();
+    let lapsed = previous.is_none_or(|p| t.duration_since(p).is_ok_and(|gap| gap > limit));
+    if lapsed {
+        let since = previous.map_or_else(|| "ever".to_owned(), |p| format!("since {}", format_time(p)));
+        report.valid = false;
+        report.problem = Some(format!(
+            "{name}'s access lapsed: no accepted signature {since}, more than {} before this one; \
+             an admin must renew it (granted = <today> in the policy)",
+            crate::duration::format(limit)
+        ));
     }
 }
 

@@ -1,0 +1,410 @@
+//! The people's workflow (design.md §3): `propose` (committer, layer 1, pushed to
+//! `refs/signed/proposed/<tag>`), `approve` (reviewer, layer 2, pushed as `refs/tags/<tag>`),
+//! `promote` (staging CI, a machine layer recording the tested transition).
+//!
+//! Every command signs with the user's own `git tag -s`, then checks the new layer with the
+//! same core the mirror uses *before* pushing, so a refusal leaves nothing behind.
+
+use std::time::SystemTime;
+
+use git_signed_policy::layer;
+use git_signed_policy::verdict::{Request, Verdict};
+use git_signed_policy::{PUSH_ENVIRONMENT, Policy, Principal, Repo};
+
+use crate::Outcome;
+use crate::context::{self, Error, Format, Refused};
+use crate::git;
+
+/// The namespace proposals travel in.
+const PROPOSED: &str = "refs/signed/proposed/";
+
+/// `git signed propose`
+#[derive(clap::Args)]
+#[command(after_help = "Example (the committer, after the pull request is merged):
+  git signed propose deploy/42            # sign HEAD as deploy/42, push it as a proposal
+  git signed propose deploy/42 1e61d66 -m 'Deploy the rate limiter'
+
+It signs with your own git setup (git tag -s: user.signingKey, gpg.program, tokens) and pushes
+to refs/signed/proposed/deploy/42. Then a reviewer runs: git signed approve deploy/42")]
+pub struct ProposeArgs {
+    /// Deploy tag name, e.g. deploy/42
+    tag: String,
+    /// Commit to deploy (default: HEAD)
+    commit: Option<String>,
+    /// Tag message
+    #[arg(long, short = 'm')]
+    message: Option<String>,
+    /// Remote to push the proposal to
+    #[arg(long, default_value = "origin")]
+    remote: String,
+    /// Policy file (default: git config signed.policy)
+    #[arg(long)]
+    policy: Option<std::path::PathBuf>,
+    /// Output format
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+/// `git signed approve`
+#[derive(clap::Args)]
+#[command(after_help = "Example (the reviewer):
+  git signed approve deploy/42            # shows the commits it deploys, asks, signs, pushes
+  git signed approve deploy/42 --yes      # for scripts
+
+You cannot approve a tag you proposed: two different people must sign.")]
+pub struct ApproveArgs {
+    /// Deploy tag name, e.g. deploy/42
+    tag: String,
+    /// Approve without asking
+    #[arg(long, short = 'y')]
+    yes: bool,
+    /// Tag message for your layer
+    #[arg(long, short = 'm')]
+    message: Option<String>,
+    /// Remote holding the proposal
+    #[arg(long, default_value = "origin")]
+    remote: String,
+    /// Policy file (default: git config signed.policy)
+    #[arg(long)]
+    policy: Option<std::path::PathBuf>,
+    /// Output format
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+/// `git signed promote`
+#[derive(clap::Args)]
+#[command(after_help = "Example (the staging pipeline, after applying and testing deploy/41 -> deploy/42):
+  git signed promote deploy/42 --from deploy/41
+
+It adds the machine's signed layer with the trailers
+  Transition-From: deploy/41 <object id>
+  Environment: staging
+and pushes it. Production checks it with: git signed verify deploy/42 --environment production
+--transition-from deploy/41")]
+pub struct PromoteArgs {
+    /// Deploy tag to promote
+    tag: String,
+    /// The deploy tag the environment was at before (the tested transition's start)
+    #[arg(long)]
+    from: String,
+    /// The environment that applied and tested it
+    #[arg(long, default_value = "staging")]
+    environment: String,
+    /// The machine that must be signing (default: any machine a rule for this tag requires)
+    #[arg(long)]
+    machine: Option<String>,
+    /// Tag message (the transition trailers are always added)
+    #[arg(long, short = 'm')]
+    message: Option<String>,
+    /// Remote to push to
+    #[arg(long, default_value = "origin")]
+    remote: String,
+    /// Policy file (default: git config signed.policy)
+    #[arg(long)]
+    policy: Option<std::path::PathBuf>,
+    /// Output format
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+fn refuse<T>(message: impl Into<String>) -> Result<T, Error> {
+    Err(Box::new(Refused(message.into())))
+}
+
+fn tag_name(tag: &str) -> &str {
+    tag.strip_prefix("refs/tags/").unwrap_or(tag)
+}
+
+fn verify(policy: &Policy, tag: &str, id: &str, at_push: Option<&[gix::ObjectId]>) -> Result<Verdict, Error> {
+    let repo = context::repository()?;
+    let id = gix::ObjectId::from_hex(id.as_bytes()).map_err(|e| format!("bad object id {id}: {e}"))?;
+    let now = SystemTime::now();
+    let request = Request::new(tag, id, PUSH_ENVIRONMENT, now);
+    Ok(repo.verify(
+        policy,
+        match at_push {
+            Some(known) => request.at_push(known),
+            None => request,
+        },
+    ))
+}
+
+/// The outermost layer's signer and problem.
+fn outer(verdict: &Verdict) -> (Option<&Principal>, Option<&str>) {
+    verdict.layers.last().map_or((None, Some("no layer")), |l| (l.signer.as_ref(), l.problem.as_deref()))
+}
+
+fn print_json(value: &serde_json::Value) -> Result<(), Error> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// `git signed propose <tag> [<commit>]`
+pub fn propose(args: ProposeArgs) -> Result<Outcome, Error> {
+    let policy = context::policy(args.policy.as_deref())?;
+    let tag = tag_name(&args.tag);
+    if !policy.protects(tag) {
+        let globs: Vec<String> = policy.rules.iter().flat_map(|r| r.tags.clone()).collect();
+        return refuse(format!(
+            "{tag} is not a protected tag name (the policy protects {}); choose a name such as deploy/<n>",
+            globs.join(", ")
+        ));
+    }
+    let commit = git::output(
+        &["rev-parse", "--verify", &format!("{}^{{commit}}", args.commit.as_deref().unwrap_or("HEAD"))],
+        "finding the commit",
+    )?;
+    let tag_ref = format!("refs/tags/{tag}");
+    let proposal_ref = format!("{PROPOSED}{tag}");
+    if git::resolve(&tag_ref).is_some() {
+        return refuse(format!("{tag} already exists here; deploy tags are never reused, pick the next name"));
+    }
+    let remote = git::output(&["ls-remote", &args.remote, &tag_ref], "asking the remote")?;
+    if !remote.is_empty() {
+        return refuse(format!("{tag} already exists on {}; deploy tags are never reused", args.remote));
+    }
+    let message = args.message.clone().unwrap_or_else(|| format!("Deploy {tag}"));
+    git::interactive(&["tag", "-s", "-m", &message, tag, &commit], "signing the proposal")?;
+    let id = git::output(&["rev-parse", &tag_ref], "reading the new tag")?;
+    git::output(&["update-ref", &proposal_ref, &id], "storing the proposal")?;
+    git::output(&["update-ref", "-d", &tag_ref], "removing the temporary tag")?;
+
+    let verdict = verify(&policy, tag, &id, Some(&[]))?;
+    let (signer, problem) = outer(&verdict);
+    let signer = match (signer, problem) {
+        (Some(Principal::Person(name)), None) => name.clone(),
+        (_, problem) => {
+            git::output(&["update-ref", "-d", &proposal_ref], "removing the refused proposal")?;
+            return refuse(format!(
+                "your signature on {tag} would not count ({}); nothing was pushed. Check user.signingKey and that \
+                 your key is listed under [people] in {}",
+                problem.unwrap_or("signed by a machine, not a person"),
+                policy.path.display()
+            ));
+        }
+    };
+    git::interactive(&["push", &args.remote, &format!("{proposal_ref}:{proposal_ref}")], "pushing the proposal")?;
+    match args.format {
+        Format::Json => print_json(&serde_json::json!({
+            "tag": tag, "proposal": proposal_ref, "object": id, "commit": commit,
+            "signer": signer, "remote": args.remote,
+        }))?,
+        Format::Text => println!(
+            "proposed {tag} ({}) for commit {}, signed by {signer}.\nA reviewer now runs: git signed approve {tag}",
+            &id[..12],
+            &commit[..12]
+        ),
+    }
+    Ok(Outcome::Yes)
+}
+
+/// The newest protected tag (other than `tag`) whose commit is an ancestor of `commit`.
+fn previous_deploy(policy: &Policy, tag: &str, commit: &str) -> Result<Option<String>, Error> {
+    let names = git::output(
+        &["for-each-ref", "--sort=-creatordate", "--format=%(refname:strip=2)", "refs/tags/"],
+        "listing tags",
+    )?;
+    for name in names.lines().filter(|n| *n != tag && policy.protects(n)) {
+        if git::succeeds(&["merge-base", "--is-ancestor", &format!("refs/tags/{name}^{{commit}}"), commit]) {
+            return Ok(Some(name.to_owned()));
+        }
+    }
+    Ok(None)
+}
+
+fn confirm(question: &str) -> Result<bool, Error> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        return refuse("not confirmed: stdin is not a terminal; pass --yes to approve from a script");
+    }
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
+}
+
+/// `git signed approve <tag>`
+pub fn approve(args: ApproveArgs) -> Result<Outcome, Error> {
+    let policy = context::policy(args.policy.as_deref())?;
+    let tag = tag_name(&args.tag);
+    let tag_ref = format!("refs/tags/{tag}");
+    let proposal_ref = format!("{PROPOSED}{tag}");
+    let listed = git::output(&["ls-remote", &args.remote, &proposal_ref, &tag_ref], "asking the remote")?;
+    if listed.lines().any(|l| l.ends_with(&format!("\t{tag_ref}"))) {
+        return refuse(format!("{tag} is already a deploy tag on {}; nothing to approve", args.remote));
+    }
+    if !listed.lines().any(|l| l.ends_with(&format!("\t{proposal_ref}"))) {
+        return refuse(format!(
+            "there is no proposal for {tag} on {}; the committer first runs: git signed propose {tag}",
+            args.remote
+        ));
+    }
+    git::output(
+        &["fetch", "-q", &args.remote, &format!("+{proposal_ref}:{proposal_ref}"), "refs/tags/*:refs/tags/*"],
+        "fetching the proposal",
+    )?;
+    if git::resolve(&tag_ref).is_some() {
+        return refuse(format!("a local tag {tag} exists; delete it (git tag -d {tag}) and run approve again"));
+    }
+    let proposal_id = git::output(&["rev-parse", &proposal_ref], "reading the proposal")?;
+    let proposal = verify(&policy, tag, &proposal_id, None)?;
+    if proposal.structure.is_some() || proposal.layers.iter().any(|l| !l.valid) {
+        return refuse(format!("the proposal for {tag} is not validly signed: {}", proposal.problems.join("; ")));
+    }
+    let commit = proposal.commit.clone().unwrap_or_default();
+    let proposers = proposal.people.clone();
+    let previous = previous_deploy(&policy, tag, &commit)?;
+    let range = match &previous {
+        Some(p) => format!("refs/tags/{p}^{{commit}}..{commit}"),
+        None => commit.clone(),
+    };
+    let log = git::output(&["log", "--format=%h %an: %s", "-n", "100", &range], "listing the commits")?;
+    eprintln!("{tag} was proposed by {} and deploys commit {}", proposers.join(", "), &commit[..commit.len().min(12)]);
+    match &previous {
+        Some(p) => eprintln!("commits since the previous deploy tag {p}:"),
+        None => eprintln!("no earlier deploy tag found; commits:"),
+    }
+    for line in log.lines() {
+        eprintln!("  {line}");
+    }
+    if !args.yes && !confirm(&format!("Sign and push {tag}?"))? {
+        return refuse("not approved");
+    }
+
+    let message = args.message.clone().unwrap_or_else(|| format!("Approve {tag}"));
+    git::interactive(&["tag", "-s", "-m", &message, tag, &proposal_ref], "signing the approval")?;
+    let id = git::output(&["rev-parse", &tag_ref], "reading the new tag")?;
+    let verdict = verify(&policy, tag, &id, Some(&[]))?;
+    let (signer, problem) = outer(&verdict);
+    let undo = || git::output(&["update-ref", "-d", &tag_ref], "removing the refused tag");
+    let approver = match (signer, problem) {
+        (Some(Principal::Person(name)), None) if proposers.contains(name) => {
+            undo()?;
+            return refuse(format!(
+                "{name} proposed {tag} and cannot also approve it: two different people must sign. \
+                 Ask another reviewer; nothing was pushed"
+            ));
+        }
+        (Some(Principal::Person(name)), None) => name.clone(),
+        (_, problem) => {
+            undo()?;
+            return refuse(format!(
+                "your signature would not count ({}); nothing was pushed",
+                problem.unwrap_or("signed by a machine, not a person")
+            ));
+        }
+    };
+    if !verdict.accepted {
+        undo()?;
+        return refuse(format!("{}; nothing was pushed", verdict.summary()));
+    }
+    let pushed = git::interactive(
+        &["push", "--atomic", &args.remote, &format!("{tag_ref}:{tag_ref}"), &format!(":{proposal_ref}")],
+        "pushing the approved tag",
+    );
+    if let Err(e) = pushed {
+        undo()?;
+        return Err(e);
+    }
+    git::output(&["update-ref", "-d", &proposal_ref], "removing the local proposal")?;
+    let commits: Vec<&str> = log.lines().collect();
+    match args.format {
+        Format::Json => print_json(&serde_json::json!({
+            "tag": tag, "object": id, "commit": commit, "proposers": proposers, "approver": approver,
+            "previous": previous, "commits": commits,
+        }))?,
+        Format::Text => println!("approved {tag}: signed by {}, pushed to {}", verdict.people.join(", "), args.remote),
+    }
+    Ok(Outcome::Yes)
+}
+
+/// `git signed promote <tag> --from <previous>`
+pub fn promote(args: PromoteArgs) -> Result<Outcome, Error> {
+    let policy = context::policy(args.policy.as_deref())?;
+    let tag = tag_name(&args.tag);
+    let from = tag_name(&args.from);
+    if args.environment.is_empty() || args.environment.contains(char::is_whitespace) {
+        return refuse(format!("environment {:?} must be a single word", args.environment));
+    }
+    let tag_ref = format!("refs/tags/{tag}");
+    let from_ref = format!("refs/tags/{from}");
+    if !git::succeeds(&[
+        "fetch",
+        "-q",
+        &args.remote,
+        &format!("+{tag_ref}:{tag_ref}"),
+        &format!("+{from_ref}:{from_ref}"),
+    ]) {
+        return refuse(format!("cannot fetch {tag} and {from} from {}; do both exist there?", args.remote));
+    }
+    let old = git::output(&["rev-parse", &tag_ref], "reading the tag")?;
+    let from_id = git::output(&["rev-parse", &from_ref], "reading the previous tag")?;
+    let before = verify(&policy, tag, &old, None)?;
+    if !before.accepted {
+        return refuse(format!("{} — promote only tags the mirror accepted", before.summary()));
+    }
+    let mut message = args.message.clone().unwrap_or_else(|| format!("Promote {tag}"));
+    message.push_str(&format!(
+        "\n\nApplied and tested on {env} as the transition {from} -> {tag}.\n\nTransition-From: {from} {from_id}\nEnvironment: {env}\n",
+        env = args.environment
+    ));
+    git::interactive(&["tag", "-s", "-f", "-m", &message, tag, &tag_ref], "signing the promotion")?;
+    let id = git::output(&["rev-parse", &tag_ref], "reading the new tag")?;
+    let restore = || git::output(&["update-ref", &tag_ref, &old], "restoring the tag");
+    let known: Vec<gix::ObjectId> = before.chain.clone();
+    let verdict = verify(&policy, tag, &id, Some(&known))?;
+    let (signer, problem) = outer(&verdict);
+    let required: Vec<String> =
+        policy.rules.iter().filter(|r| r.matches_tag(tag)).flat_map(|r| r.machines.clone()).collect();
+    let machine = match (signer, problem) {
+        (Some(Principal::Machine(m)), None)
+            if args.machine.as_ref().is_none_or(|want| want == m)
+                && (args.machine.is_some() || required.contains(m)) =>
+        {
+            m.clone()
+        }
+        (Some(p), None) => {
+            restore()?;
+            let wanted = args.machine.clone().unwrap_or_else(|| required.join(" or "));
+            return refuse(format!(
+                "{tag} must be promoted by machine {wanted}, but this key belongs to {p}; run promote with the \
+                 staging pipeline's signing key. Nothing was pushed"
+            ));
+        }
+        (None, problem) | (Some(_), problem) => {
+            restore()?;
+            return refuse(format!(
+                "the promotion signature would not count ({}); nothing was pushed",
+                problem.unwrap_or("unknown signer")
+            ));
+        }
+    };
+    let lease = format!("--force-with-lease={tag_ref}:{old}");
+    if let Err(e) =
+        git::interactive(&["push", &lease, &args.remote, &format!("{tag_ref}:{tag_ref}")], "pushing the promotion")
+    {
+        restore()?;
+        return Err(e);
+    }
+    match args.format {
+        Format::Json => print_json(&serde_json::json!({
+            "tag": tag, "object": id, "from": from, "from_object": from_id,
+            "environment": args.environment, "machine": machine,
+        }))?,
+        Format::Text => println!("promoted {tag} from {from} on {}, signed by machine {machine}", args.environment),
+    }
+    Ok(Outcome::Yes)
+}
+
+/// The chain of tag objects of local tag `name`, for `--transition-from`.
+pub fn local_chain(repo: &Repo, name: &str) -> Result<Vec<gix::ObjectId>, Error> {
+    let Some(id) = repo.resolve(&format!("refs/tags/{name}"))? else {
+        return refuse(format!("no tag {name} here to compare the transition with (git fetch --tags?)"));
+    };
+    Ok(match layer::walk(&repo.repo.objects, repo.hash(), name, id) {
+        Ok(chain) => chain.layers.iter().map(|l| l.id).collect(),
+        Err((layers, _)) => layers.iter().map(|l| l.id).chain(std::iter::once(id)).collect(),
+    })
+}
