@@ -111,13 +111,12 @@ hook_script_plain() {
 #!/bin/sh
 $MARKER; re-run it to update, ./install.sh --uninstall to remove.
 # Runs the hook that was here before (if any) and then git-signed; either one rejects.
+here=\${0%/*}
+[ -x "\$here/$CHAINED" ] || exec "$hook"
 input=\$(mktemp) || exit 1
 trap 'rm -f "\$input"' EXIT
 cat > "\$input" || exit 1
-here=\$(dirname "\$0")
-if [ -x "\$here/$CHAINED" ]; then
-    "\$here/$CHAINED" "\$@" < "\$input" || exit \$?
-fi
+"\$here/$CHAINED" "\$@" < "\$input" || exit \$?
 "$hook" < "\$input"
 EOF
 }

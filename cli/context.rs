@@ -18,6 +18,11 @@ pub enum Format {
 
 /// The repository in (or above) the current directory.
 pub fn repository() -> Result<Repo, Error> {
+    Ok(Repo::open(&git_dir()?, &[])?)
+}
+
+/// The absolute git directory of the repository in (or above) the current directory.
+pub fn git_dir() -> Result<PathBuf, Error> {
     let out = std::process::Command::new("git")
         .args(["rev-parse", "--absolute-git-dir"])
         .stderr(std::process::Stdio::inherit())
@@ -26,8 +31,7 @@ pub fn repository() -> Result<Repo, Error> {
     if !out.status.success() {
         return Err("not inside a git repository; cd into the repository whose tags you want to check".into());
     }
-    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim_end());
-    Ok(Repo::open(&dir, &[])?)
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim_end()))
 }
 
 /// The policy from `--policy`, else `git config signed.policy`.

@@ -75,15 +75,8 @@ pub fn run(args: Args) -> Result<Outcome, Error> {
         Some(from) => Some(crate::workflow::local_chain(&repo, from.strip_prefix("refs/tags/").unwrap_or(from))?),
         None => None,
     };
-    let mut verdicts: Vec<Verdict> = targets
-        .iter()
-        .map(|(name, id)| match id {
-            Some(id) => {
-                repo.verify(&policy, Request::new(name, *id, &args.environment, now).with_activity(activity.as_ref()))
-            }
-            None => missing(name, &args.environment),
-        })
-        .collect();
+    let git_dir = context::git_dir()?;
+    let mut verdicts = verify_parallel(&git_dir, &policy, &targets, &args.environment, now, activity.as_ref())?;
     if let (Some(from), Some(chain)) = (&args.transition_from, &from_chain) {
         let from = from.strip_prefix("refs/tags/").unwrap_or(from);
         for v in verdicts.iter_mut().filter(|v| v.accepted) {
@@ -107,6 +100,45 @@ pub fn run(args: Args) -> Result<Outcome, Error> {
         }
     }
     Ok(if accepted { Outcome::Yes } else { Outcome::No })
+}
+
+/// Verify `targets` on every core: each thread opens its own view of the repository (gix
+/// repositories are per-thread here) and takes an equal share; results keep their order.
+fn verify_parallel(
+    git_dir: &std::path::Path,
+    policy: &Policy,
+    targets: &[(String, Option<gix::ObjectId>)],
+    environment: &str,
+    now: SystemTime,
+    activity: Option<&git_signed_policy::Activity>,
+) -> Result<Vec<Verdict>, Error> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(targets.len().max(1));
+    let chunk = targets.len().div_ceil(threads).max(1);
+    let results: Vec<Result<Vec<Verdict>, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = targets
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    let repo = git_signed_policy::Repo::open(git_dir, &[]).map_err(|e| e.to_string())?;
+                    Ok(part
+                        .iter()
+                        .map(|(name, id)| match id {
+                            Some(id) => {
+                                repo.verify(policy, Request::new(name, *id, environment, now).with_activity(activity))
+                            }
+                            None => missing(name, environment),
+                        })
+                        .collect())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a verification thread failed".into()))).collect()
+    });
+    let mut out = Vec::with_capacity(targets.len());
+    for r in results {
+        out.extend(r?);
+    }
+    Ok(out)
 }
 
 fn missing(name: &str, environment: &str) -> Verdict {

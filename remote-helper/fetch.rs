@@ -112,11 +112,13 @@ pub fn fetch(
     let shallow_path = common.join("shallow");
     let mut shallow = ShallowGuard { before: std::fs::read(&shallow_path).ok(), path: shallow_path, keep: false };
 
-    let mut wanted: Vec<String> = Vec::new();
-    for (id, name) in batch {
-        let want = if name.as_bytes() == id.to_string().as_bytes() { id.to_string() } else { name.clone() };
-        if !wanted.contains(&want) {
-            wanted.push(want);
+    // Ask for object ids, not ref names: they were advertised (so any server allows them),
+    // they pin exactly what `list` verified, and git matches thousands of ids far faster
+    // than thousands of refspecs.
+    let mut wanted: Vec<ObjectId> = Vec::new();
+    for (id, _) in batch {
+        if !wanted.contains(id) {
+            wanted.push(*id);
         }
     }
     let mut cmd = git::git(url, Some(git_dir));

@@ -59,6 +59,8 @@ struct Session {
     fetch: FetchOptions,
     push: PushOptions,
     object_format: bool,
+    cloning: bool,
+    check_connectivity: bool,
     listing: Option<Listing>,
     settings: Option<(Settings, Policy)>,
 }
@@ -95,6 +97,8 @@ fn run(args: Args) -> Result<(), Fatal> {
         fetch: FetchOptions { verbosity: 1, ..FetchOptions::default() },
         push: PushOptions { verbosity: 1, ..PushOptions::default() },
         object_format: false,
+        cloning: false,
+        check_connectivity: false,
         listing: None,
         settings: None,
     };
@@ -108,7 +112,7 @@ fn run(args: Args) -> Result<(), Fatal> {
         let reply = if line.is_empty() {
             return Ok(());
         } else if line == "capabilities" {
-            "option\nfetch\npush\nobject-format\n\n".to_owned()
+            "option\nfetch\npush\nobject-format\ncheck-connectivity\n\n".to_owned()
         } else if let Some(rest) = line.strip_prefix("option ") {
             format!("{}\n", session.option(rest))
         } else if line == "list" {
@@ -198,7 +202,8 @@ impl Session {
                 self.fetch.family = Some(value);
                 Ok(())
             }
-            "cloning" => Ok(()),
+            "cloning" => boolean(&value).map(|b| self.cloning = b),
+            "check-connectivity" => boolean(&value).map(|b| self.check_connectivity = b),
             "object-format" => {
                 self.object_format = true;
                 Ok(())
@@ -291,6 +296,11 @@ impl Session {
         let listing = self.listing.as_ref().ok_or("no ref listing")?;
         let lock = fetch::fetch(&self.url, &git_dir, listing, batch, &self.fetch)?;
         Ok(match lock {
+            // The inner `git fetch` already proved the new pack connected (its rev-list check);
+            // into a fresh clone that pack is self-contained, so git may skip the same walk.
+            Some(path) if self.cloning && self.check_connectivity => {
+                format!("lock {}\nconnectivity-ok\n\n", path.display())
+            }
             Some(path) => format!("lock {}\n\n", path.display()),
             None => "\n".to_owned(),
         })

@@ -2,7 +2,9 @@
 //! single token (Concourse's `git_config` mangles anything longer). No environment or no
 //! policy means no fetch at all: fail closed.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use git_signed_policy::gitconfig;
 
@@ -18,32 +20,59 @@ pub struct Settings {
     pub allow_unprotected: bool,
 }
 
-fn setting(dir: Option<&Path>, var: &str, key: &str, path: bool) -> Result<Option<String>, String> {
-    if let Some(v) = std::env::var_os(var).filter(|v| !v.is_empty()) {
-        return Ok(Some(v.to_string_lossy().into_owned()));
+/// Every `signed.*` setting in one `git config` call (keys lower-cased, last value wins).
+fn signed_config(dir: Option<&Path>) -> Result<HashMap<String, String>, String> {
+    let mut cmd = Command::new("git");
+    if let Some(dir) = dir {
+        cmd.env("GIT_DIR", dir);
     }
-    gitconfig::get(dir, key, path).map_err(|e| e.to_string())
+    let out = cmd
+        .args(["config", "-z", "--type=path", "--get-regexp", r"^signed\."])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| format!("cannot run git config: {e}"))?;
+    match out.status.code() {
+        Some(0) | Some(1) => {}
+        _ => return Err(format!("git config failed: {}", String::from_utf8_lossy(&out.stderr).trim())),
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text
+        .split('\0')
+        .filter_map(|entry| entry.split_once('\n').map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned())))
+        .collect())
+}
+
+fn parse_bool(key: &str, value: Option<&String>) -> Result<bool, String> {
+    match value.map(|v| v.to_ascii_lowercase()).as_deref() {
+        None | Some("false" | "no" | "off" | "0" | "") => Ok(false),
+        Some("true" | "yes" | "on" | "1") => Ok(true),
+        Some(other) => Err(format!("{key} = {other:?} is not a boolean; use true or false")),
+    }
 }
 
 impl Settings {
-    /// Read the settings; `dir` is where to run `git config` (the user's repository, if any).
+    /// Read the settings; `dir` is the user's repository, if any.
     pub fn load(dir: Option<&Path>) -> Result<Settings, String> {
-        let environment = setting(dir, "GIT_SIGNED_ENVIRONMENT", "signed.environment", false)?.ok_or(
+        let config = signed_config(dir)?;
+        let pick = |var: &str, key: &str| {
+            std::env::var(var).ok().filter(|v| !v.is_empty()).or_else(|| config.get(key).cloned())
+        };
+        let environment = pick("GIT_SIGNED_ENVIRONMENT", "signed.environment").ok_or(
             "no environment: set `git config signed.environment <name>` (or GIT_SIGNED_ENVIRONMENT) \
              to the environment this clone deploys, e.g. staging",
         )?;
         if environment.is_empty() || environment.contains(char::is_whitespace) {
             return Err(format!("signed.environment {environment:?} must be a single word"));
         }
-        let policy = setting(dir, "GIT_SIGNED_POLICY", "signed.policy", true)?
+        let policy = pick("GIT_SIGNED_POLICY", "signed.policy")
             .ok_or("no policy: set `git config signed.policy /path/to/policy.toml` (or GIT_SIGNED_POLICY)")?;
         let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
-        let flag = |key: &str| gitconfig::get_bool(dir, key).map(|v| v.unwrap_or(false)).map_err(|e| e.to_string());
         Ok(Settings {
             environment,
             policy: gitconfig::resolve(&cwd, &policy),
-            strict: flag("signed.strict")?,
-            allow_unprotected: flag("signed.allowUnprotectedTags")?,
+            strict: parse_bool("signed.strict", config.get("signed.strict"))?,
+            allow_unprotected: parse_bool("signed.allowUnprotectedTags", config.get("signed.allowunprotectedtags"))?,
         })
     }
 }

@@ -1,0 +1,172 @@
+//! Benchmark fixtures and the raw-signature baseline for `bench/run.sh`.
+//!
+//! `fixture repo DIR N` builds, in DIR, keys for alice, bob and staging-ci (sequoia, ed25519,
+//! v4 so gpg can verify them too), `policy.toml`, and a bare repository `repo.git` with
+//! `N` commits and `N` deploy tags of three layers each (alice, bob, staging-ci), written
+//! straight into the object store: signing 30,000 layers through `git tag -s` would take
+//! longer than the benchmark itself.
+//!
+//! `fixture raw DIR` measures the bare cost of the signature checks for every layer of every
+//! tag in DIR/repo.git: everything is read and parsed first, then only sequoia's verification
+//! of each signature over its payload is timed. Prints seconds.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use gix::objs::Write as _;
+use openpgp::cert::prelude::*;
+use openpgp::packet::signature::SignatureBuilder;
+use openpgp::policy::StandardPolicy;
+use openpgp::serialize::SerializeInto;
+use openpgp::types::SignatureType;
+use sequoia_openpgp as openpgp;
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+const SIGNERS: [&str; 3] = ["alice", "bob", "staging-ci"];
+
+fn git(dir: &Path, args: &[&str], input: Option<&[u8]>) -> Result<String> {
+    let mut child = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .spawn()?;
+    if let (Some(data), Some(mut stdin)) = (input, child.stdin.take()) {
+        stdin.write_all(data)?;
+    }
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        return Err(format!("git {args:?} failed").into());
+    }
+    Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+}
+
+fn armor(sig: openpgp::packet::Signature) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut w = openpgp::armor::Writer::new(&mut out, openpgp::armor::Kind::Signature)?;
+    w.write_all(&openpgp::Packet::from(sig).to_vec()?)?;
+    w.finalize()?;
+    Ok(out)
+}
+
+fn build(dir: &Path, n: usize) -> Result<()> {
+    std::fs::create_dir_all(dir.join("keys"))?;
+    let created = SystemTime::now() - Duration::from_secs(86_400);
+    let mut keypairs = Vec::new();
+    for name in SIGNERS {
+        let (cert, _) = CertBuilder::new()
+            .add_userid(format!("{name} <{name}@example.org>"))
+            .add_signing_subkey()
+            .set_creation_time(created)
+            .generate()?;
+        std::fs::write(dir.join(format!("keys/{name}.asc")), cert.armored().to_vec()?)?;
+        std::fs::write(dir.join(format!("keys/{name}.secret.asc")), cert.as_tsk().armored().to_vec()?)?;
+        let key = cert.keys().subkeys().unencrypted_secret().next().ok_or("no signing subkey")?;
+        keypairs.push(key.key().clone().role_into_unspecified().into_keypair()?);
+    }
+    std::fs::write(
+        dir.join("policy.toml"),
+        "version = 1\n\n[people.alice]\nkeys = [\"keys/alice.asc\"]\naccess = \"deploy\"\nsponsor = \"bob\"\n\n\
+         [people.bob]\nkeys = [\"keys/bob.asc\"]\naccess = \"admin\"\n\n[machines.staging-ci]\n\
+         keys = [\"keys/staging-ci.asc\"]\n\n[[rule]]\ntags = [\"deploy/*\"]\npeople = 2\n\n[[rule]]\n\
+         tags = [\"deploy/*\"]\nenvironments = [\"production\"]\nmachines = [\"staging-ci\"]\n",
+    )?;
+
+    let repo = dir.join("repo.git");
+    git(dir, &["init", "-q", "--bare", "-b", "main", repo.to_str().ok_or("path")?], None)?;
+    // N commits, each changing one file, through fast-import.
+    let mut stream = String::new();
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH)?.as_secs();
+    for i in 0..n {
+        let body = format!("change {i}\n");
+        stream.push_str(&format!(
+            "commit refs/heads/main\nmark :{}\ncommitter Dev <dev@example.org> {} +0000\ndata 9\nchange {:<2}\n",
+            i + 1,
+            now - (n - i) as u64,
+            i % 100
+        ));
+        if i > 0 {
+            stream.push_str(&format!("from :{i}\n"));
+        }
+        stream.push_str(&format!("M 644 inline file{}.txt\ndata {}\n{body}\n", i % 50, body.len()));
+    }
+    git(&repo, &["fast-import", "--quiet", "--export-marks=marks"], Some(stream.as_bytes()))?;
+    let marks = std::fs::read_to_string(repo.join("marks"))?;
+    let commits: Vec<String> = marks.lines().filter_map(|l| l.split_once(' ').map(|(_, id)| id.to_owned())).collect();
+
+    let store = gix::odb::loose::Store::at(repo.join("objects"), gix::hash::Kind::Sha1);
+    let mut updates = String::new();
+    let t = SystemTime::now();
+    let secs = t.duration_since(SystemTime::UNIX_EPOCH)?.as_secs();
+    for (i, commit) in commits.iter().enumerate() {
+        let name = format!("deploy/{i}");
+        let mut target = commit.clone();
+        let mut kind = "commit";
+        for (signer, keypair) in SIGNERS.iter().zip(keypairs.iter_mut()) {
+            let mut object = format!(
+                "object {target}\ntype {kind}\ntag {name}\ntagger {signer} <{signer}@example.org> {secs} +0000\n\nsigned by {signer}\n"
+            )
+            .into_bytes();
+            let sig = SignatureBuilder::new(SignatureType::Binary)
+                .set_signature_creation_time(t)?
+                .sign_message(keypair, &object)?;
+            object.extend_from_slice(&armor(sig)?);
+            target = store.write_buf(gix::objs::Kind::Tag, &object)?.to_string();
+            kind = "tag";
+        }
+        updates.push_str(&format!("create refs/tags/{name} {target}\n"));
+    }
+    git(&repo, &["update-ref", "--stdin"], Some(updates.as_bytes()))?;
+    git(&repo, &["pack-refs", "--all"], None)?;
+    git(&repo, &["repack", "-adq"], None)?;
+    std::fs::remove_file(repo.join("marks"))?;
+    Ok(())
+}
+
+fn raw(dir: &Path) -> Result<()> {
+    let policy = git_signed_policy::Policy::load(&dir.join("policy.toml"))?;
+    let repo = git_signed_policy::Repo::open(&dir.join("repo.git"), &[])?;
+    let mut work = Vec::new();
+    for (name, id) in repo.tags()? {
+        let chain = git_signed_policy::layer::walk(&repo.repo.objects, repo.hash(), &name, id)
+            .map_err(|(_, e)| format!("{name}: {e}"))?;
+        for layer in chain.layers {
+            let (_, block) = layer.signature.ok_or("unsigned layer")?;
+            let sig = git_signed_policy::signature::parse_single(&block)?;
+            let issuers = sig.get_issuers();
+            let cert = policy.certs_for(&issuers).first().map(|k| k.cert.clone()).ok_or("unknown key")?;
+            work.push((sig, cert, layer.payload));
+        }
+    }
+    let p = StandardPolicy::new();
+    let start = Instant::now();
+    for (sig, cert, payload) in &work {
+        let ka = cert
+            .keys()
+            .with_policy(&p, sig.signature_creation_time())
+            .key_handles(sig.get_issuers())
+            .next()
+            .ok_or("no key")?;
+        sig.verify_message(ka.key(), payload)?;
+    }
+    let elapsed = start.elapsed();
+    println!(
+        "{:.4} s for {} signatures ({:.1} µs each)",
+        elapsed.as_secs_f64(),
+        work.len(),
+        elapsed.as_secs_f64() * 1e6 / work.len().max(1) as f64
+    );
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1..).unwrap_or_default() {
+        [cmd, dir, n] if cmd == "repo" => build(Path::new(dir), n.parse()?),
+        [cmd, dir] if cmd == "raw" => raw(Path::new(dir)),
+        _ => Err("usage: fixture repo DIR N | fixture raw DIR".into()),
+    }
+}

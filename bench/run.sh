@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# bench/run.sh — git-signed against git and gpg, side by side in one run.
+#
+#   bench/run.sh [BULK_TAGS] [CLONE_TAGS]     (defaults: 10000 and 1000)
+#
+# Generates its own repositories (bench/fixture.rs), then measures with hyperfine:
+#   1. bulk: `git signed verify --all` over BULK_TAGS deploy tags of 3 layers, vs
+#      `git verify-tag` (gpg) on every layer, vs the raw sequoia signature checks;
+#   2. hook: the whole pre-receive process for a push of one 3-layer tag, and a push with
+#      vs without the hook;
+#   3. helper: `git clone signed::` of a repository with CLONE_TAGS deploy tags vs a plain
+#      `git clone`, and a no-op fetch of each;
+#   and the peak memory (max RSS, GNU time) of each.
+# Prints markdown for BENCHMARKS.md.
+set -euo pipefail
+
+BULK=${1:-10000}
+CLONE=${2:-1000}
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+for tool in hyperfine /usr/bin/time gpg; do
+    if ! command -v "$tool" >/dev/null; then
+        [ "$(id -u)" = 0 ] || { echo "bench: install hyperfine, time and gnupg first" >&2; exit 2; }
+        apt-get update -qq && apt-get install -y -qq hyperfine time gnupg >/dev/null
+    fi
+done
+(cd "$ROOT" && cargo build --release -q --bins --example fixture)
+BIN="$ROOT/target/release"
+FIXTURE="$BIN/examples/fixture"
+W="$(mktemp -d "${TMPDIR:-/tmp}/git-signed-bench.XXXXXX")"
+export HOME="$W/home" GNUPGHOME="$W/gnupg" GIT_CONFIG_NOSYSTEM=1 PATH="$BIN:$PATH"
+mkdir -p "$HOME" && install -d -m 700 "$GNUPGHOME"
+git config --global init.defaultBranch main
+git config --global advice.detachedHead false
+trap 'gpgconf --kill gpg-agent >/dev/null 2>&1 || true' EXIT
+
+md() { cat "$1"; echo; }
+maxrss() { # maxrss CMD... -> "N MiB"
+    /usr/bin/time -f '%M' -o "$W/rss" "$@" >/dev/null 2>&1 || true
+    awk '{ printf "%.1f MiB", $1 / 1024 }' "$W/rss"
+}
+
+echo "## Run of $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores ($(uname -m)), git $(git --version | cut -d' ' -f3), gpg $(gpg --version | head -1 | cut -d' ' -f3)"
+echo
+
+# 1. Bulk verification -------------------------------------------------------------------
+"$FIXTURE" repo "$W/bulk" "$BULK"
+gpg --batch --quiet --import "$W"/bulk/keys/*.asc 2>/dev/null
+SAMPLE=100
+git -C "$W/bulk/repo.git" for-each-ref --count=$SAMPLE --format='%(objectname)' refs/tags/ > "$W/outer"
+: > "$W/layers"
+while read -r id; do
+    echo "$id" >> "$W/layers"
+    inner=$(git -C "$W/bulk/repo.git" cat-file tag "$id" | sed -n 's/^object //p;1q')
+    echo "$inner" >> "$W/layers"
+    git -C "$W/bulk/repo.git" cat-file tag "$inner" | sed -n 's/^object //p;1q' >> "$W/layers"
+done < "$W/outer"
+LAYERS=$(wc -l < "$W/layers")
+cat > "$W/verify-tag-loop" <<EOF
+#!/bin/sh
+cd "$W/bulk/repo.git" && while read -r id; do git verify-tag "\$id" 2>/dev/null || exit 1; done < "$W/layers"
+EOF
+chmod +x "$W/verify-tag-loop"
+echo "### Bulk: $BULK deploy tags × 3 layers ($((BULK * 3)) signatures)"
+echo
+hyperfine --warmup 1 --runs 5 --export-markdown "$W/bulk.md" \
+    -n "git signed verify --all ($((BULK * 3)) layers)" \
+    "cd $W/bulk/repo.git && git signed verify --all --policy ../policy.toml >/dev/null" \
+    -n "git verify-tag, sample of $LAYERS layers" \
+    "$W/verify-tag-loop" >/dev/null
+md "$W/bulk.md"
+echo "Raw sequoia signature checks of the same $((BULK * 3)) signatures (everything else stripped: objects read and parsed beforehand, one core), five runs:"
+echo
+echo '```'
+for _ in 1 2 3 4 5; do "$FIXTURE" raw "$W/bulk"; done
+echo '```'
+echo
+echo "Peak memory: git signed verify --all $(maxrss sh -c "cd $W/bulk/repo.git && git signed verify --all --policy ../policy.toml"); one git verify-tag $(maxrss git -C "$W/bulk/repo.git" verify-tag "$(head -1 "$W/layers")")."
+echo
+
+# 2. The hook ------------------------------------------------------------------------------
+"$FIXTURE" repo "$W/hook" 20
+git clone -q --bare "$W/hook/repo.git" "$W/mirror.git"
+git clone -q --bare "$W/hook/repo.git" "$W/plain.git"
+"$ROOT/install.sh" --repo "$W/mirror.git" --policy "$W/hook/policy.toml" --bindir "$BIN" 2>/dev/null
+for m in mirror plain; do git -C "$W/$m.git" update-ref -d refs/tags/deploy/7; done
+TAG=$(git -C "$W/hook/repo.git" rev-parse refs/tags/deploy/7)
+ZERO=0000000000000000000000000000000000000000
+echo "$ZERO $TAG refs/tags/deploy/7" > "$W/hook-input"
+echo "### Hook: a push of one 3-layer deploy tag"
+echo
+cat > "$W/run-hook" <<EOF
+#!/bin/sh
+cd "$W/mirror.git" && GIT_DIR=. exec "$BIN/git-signed-pre-receive" < "$W/hook-input"
+EOF
+chmod +x "$W/run-hook"
+hyperfine -N --warmup 3 --runs 30 --export-markdown "$W/hook.md" \
+    --prepare "true" \
+    --prepare "git -C $W/mirror.git update-ref -d refs/tags/deploy/7" \
+    --prepare "git -C $W/plain.git update-ref -d refs/tags/deploy/7" \
+    -n "git-signed-pre-receive (whole process)" "$W/run-hook" \
+    -n "git push, mirror with the hook" "git -C $W/hook/repo.git push -q $W/mirror.git refs/tags/deploy/7" \
+    -n "git push, mirror without a hook" "git -C $W/hook/repo.git push -q $W/plain.git refs/tags/deploy/7" \
+    >/dev/null
+md "$W/hook.md"
+echo "Peak memory: hook process $(maxrss "$W/run-hook")."
+echo
+
+# 3. The remote helper ---------------------------------------------------------------------
+"$FIXTURE" repo "$W/clone" "$CLONE"
+SRC="$W/clone/repo.git"
+git config --global signed.environment production
+git config --global signed.policy "$W/clone/policy.toml"
+git clone -q "signed::$SRC" "$W/warm"   # fills the tag cache
+git clone -q "file://$SRC" "$W/plainclone"
+echo "### Remote helper: clone of a repository with $CLONE deploy tags (3 layers each)"
+echo
+hyperfine -N --warmup 1 --runs 10 --export-markdown "$W/clone.md" \
+    --prepare "rm -rf $W/c" --prepare "rm -rf $W/c" --prepare "rm -rf $W/c $HOME/.cache/git-signed" \
+    --prepare "true" --prepare "true" \
+    -n "git clone (plain)" "git clone -q file://$SRC $W/c" \
+    -n "git clone signed:: (tag cache warm)" "git clone -q signed::$SRC $W/c" \
+    -n "git clone signed:: (cold: empty cache)" "git clone -q signed::$SRC $W/c" \
+    -n "git fetch, nothing new (plain)" "git -C $W/plainclone fetch -q" \
+    -n "git fetch, nothing new (signed::)" "git -C $W/warm fetch -q" >/dev/null
+md "$W/clone.md"
+rm -rf "$W/c"
+echo "Peak memory: plain clone $(maxrss git clone -q "file://$SRC" "$W/m1"); signed:: clone $(maxrss git clone -q "signed::$SRC" "$W/m2")."
+echo
+rm -rf "$W"
