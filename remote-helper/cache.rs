@@ -88,9 +88,11 @@ impl TagCache {
         Repo::open(&self.repo_dir, &[]).map_err(|e| e.to_string())
     }
 
-    /// Fetch the tag objects (and their commits, without trees) of `refs` from upstream.
-    pub fn fetch(&self, refs: &[&str]) -> Result<(), String> {
-        if refs.is_empty() {
+    /// Fetch the tag objects `ids` (and their commits, without trees) from upstream. By object
+    /// id: they were just advertised, and git matches ids far faster than thousands of refspecs.
+    /// The cache keeps no refs; nothing in it is ever garbage-collected (`gc.auto=0`).
+    pub fn fetch(&self, ids: &[ObjectId]) -> Result<(), String> {
+        if ids.is_empty() {
             return Ok(());
         }
         let mut cmd = git::git(&self.url, Some(&self.repo_dir));
@@ -107,8 +109,8 @@ impl TagCache {
             "upstream",
         ])
         .stderr(std::process::Stdio::piped());
-        let specs: String = refs.iter().map(|r| format!("+{r}:{r}\n")).collect();
-        git::run(cmd, Some(&specs), "fetching tag objects into the tag cache").map(|_| ())
+        let wants: String = ids.iter().map(|id| format!("{id}\n")).collect();
+        git::run(cmd, Some(&wants), "fetching tag objects into the tag cache").map(|_| ())
     }
 
     /// Cached accepted verdicts for `policy_digest`, by (tag name, object id).

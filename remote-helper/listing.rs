@@ -140,11 +140,13 @@ pub fn filter(
         }
         if !pending.is_empty() {
             let repo = cache.repo()?;
-            let missing: Vec<&str> = pending
+            let mut missing: Vec<ObjectId> = pending
                 .iter()
                 .filter(|r| !matches!(repo.repo.objects.try_header(&r.id), Ok(Some(_))))
-                .map(|r| r.name.as_str())
+                .map(|r| r.id)
                 .collect();
+            missing.sort();
+            missing.dedup();
             cache.fetch(&missing)?;
             let repo = cache.repo()?;
             let now = SystemTime::now();

@@ -546,3 +546,105 @@ fn key_expired_now_but_valid_when_signed_still_counts_when_verifying() {
     let (code, out, _) = w.verify(&repo, "deploy/1", &[]);
     assert_eq!(code, 0, "{out}");
 }
+
+/// Write nested tag objects straight into the object store (thousands of `git mktag` calls
+/// would take minutes); returns the outermost id.
+fn write_chain(repo: &std::path::Path, name: &[u8], depth: usize) -> String {
+    use gix::objs::Write as _;
+    let objects = repo.join(".git/objects");
+    let store = gix::odb::loose::Store::at(objects, gix::hash::Kind::Sha1);
+    let out = std::process::Command::new("git").current_dir(repo).args(["rev-parse", "HEAD"]).output().expect("git");
+    let mut target = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let mut kind = "commit";
+    for i in 0..depth {
+        let mut object = format!("object {target}\ntype {kind}\ntag ").into_bytes();
+        object.extend_from_slice(name);
+        object.extend_from_slice(format!("\ntagger x <x@example.org> 1700000000 +0000\n\nlayer {i}\n").as_bytes());
+        target = store.write_buf(gix::objs::Kind::Tag, &object).expect("write").to_string();
+        kind = "tag";
+    }
+    target
+}
+
+#[test]
+fn t16_thousand_layer_chain_is_rejected_in_bounded_time() {
+    let (w, repo) = setup();
+    let id = write_chain(&repo, b"deploy/1", 1000);
+    w.force_tag_ref(&repo, "deploy/1", &id);
+    let start = std::time::Instant::now();
+    let (code, out, _) = w.verify(&repo, "deploy/1", &[]);
+    assert_eq!(code, 1);
+    assert!(out.contains("more than 16 nested tag layers"), "{out}");
+    assert!(start.elapsed() < Duration::from_secs(5), "took {:?}", start.elapsed());
+}
+
+#[test]
+fn t16_oversized_signature_is_rejected_cleanly() {
+    let (w, repo) = setup();
+    let head = w.git_ok(&repo, &["rev-parse", "HEAD"]);
+    let mut object = tag_payload(&head, "commit", "deploy/1", "x <x@example.org>", SystemTime::now(), "big sig");
+    object.extend_from_slice(b"-----BEGIN PGP SIGNATURE-----\n\n");
+    for _ in 0..(200 * 1024 / 64) {
+        object.extend_from_slice(&[b'A'; 64]);
+        object.push(b'\n');
+    }
+    object.extend_from_slice(b"-----END PGP SIGNATURE-----\n");
+    let id = w.hash_literally(&repo, "tag", &object);
+    w.force_tag_ref(&repo, "deploy/1", &id);
+    let (code, out, err) = w.verify(&repo, "deploy/1", &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.contains("byte limit"), "{out}");
+
+    // A 1 MB signature makes the object itself too large.
+    let mut object = tag_payload(&head, "commit", "deploy/2", "x <x@example.org>", SystemTime::now(), "huge sig");
+    object.extend_from_slice(b"-----BEGIN PGP SIGNATURE-----\n\n");
+    object.extend_from_slice(&vec![b'A'; 1 << 20]);
+    object.extend_from_slice(b"\n-----END PGP SIGNATURE-----\n");
+    let id = w.hash_literally(&repo, "tag", &object);
+    w.force_tag_ref(&repo, "deploy/2", &id);
+    let (code, out, _) = w.verify(&repo, "deploy/2", &[]);
+    assert_eq!(code, 1);
+    assert!(out.contains("larger than the"), "{out}");
+}
+
+#[test]
+fn t16_non_utf8_tag_name_is_rejected_cleanly() {
+    let (w, repo) = setup();
+    let id = write_chain(&repo, b"deploy/\xff\xfe", 1);
+    w.force_tag_ref(&repo, "deploy/1", &id);
+    let (code, out, err) = w.verify(&repo, "deploy/1", &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.contains("a signed tag cannot be moved to another name"), "{out}");
+}
+
+#[test]
+fn t16_tag_pointing_at_a_missing_object_is_rejected_cleanly() {
+    let (w, repo) = setup();
+    let object = tag_payload(
+        "1111111111111111111111111111111111111111",
+        "commit",
+        "deploy/1",
+        "x <x@example.org>",
+        SystemTime::now(),
+        "dangling",
+    );
+    let id = w.hash_literally(&repo, "tag", &object);
+    w.force_tag_ref(&repo, "deploy/1", &id);
+    let (code, out, err) = w.verify(&repo, "deploy/1", &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.contains("is missing from the repository"), "{out}");
+}
+
+#[test]
+fn t16_gpgsig_header_is_rejected() {
+    let (w, repo) = setup();
+    let head = w.git_ok(&repo, &["rev-parse", "HEAD"]);
+    let object = format!(
+        "object {head}\ntype commit\ntag deploy/1\ntagger x <x@example.org> 1700000000 +0000\ngpgsig-sha256 abc\n\nmsg\n"
+    );
+    let id = w.hash_literally(&repo, "tag", object.as_bytes());
+    w.force_tag_ref(&repo, "deploy/1", &id);
+    let (code, out, _) = w.verify(&repo, "deploy/1", &[]);
+    assert_eq!(code, 1);
+    assert!(out.contains("gpgsig header"), "{out}");
+}
