@@ -181,7 +181,7 @@ fn protected_tag(
     let message = if accepted {
         verdict.summary()
     } else if reasons.len() > verdict.problems.len() {
-        reasons[0].clone()
+        reasons.first().cloned().unwrap_or_default()
     } else {
         verdict.summary()
     };

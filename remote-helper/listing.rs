@@ -7,8 +7,8 @@
 use std::collections::{HashMap, HashSet};
 use std::time::SystemTime;
 
-use git_signed_policy::Policy;
 use git_signed_policy::verdict::Request;
+use git_signed_policy::{Activity, Policy};
 use gix::ObjectId;
 use gix::objs::FindHeader;
 
@@ -126,7 +126,9 @@ pub fn filter(
     if !to_verify.is_empty() {
         let cache = TagCache::open(url, upstream.hash)?;
         let digest = format!("{}:{environment}", policy.fingerprint);
-        let known = cache.verdicts(&digest);
+        // The inactivity rule depends on the whole signing history, not on one tag alone, so
+        // with it no verdict is reused.
+        let known = if policy.inactivity.is_some() { HashMap::new() } else { cache.verdicts(&digest) };
         let mut pending: Vec<&RemoteRef> = Vec::new();
         for r in &to_verify {
             let tag = r.name.trim_start_matches("refs/tags/");
@@ -151,6 +153,7 @@ pub fn filter(
             let repo = cache.repo()?;
             let now = SystemTime::now();
             let mut remembered = Vec::new();
+            let mut verdicts = Vec::new();
             for r in pending {
                 let tag = r.name.trim_start_matches("refs/tags/");
                 if !policy.protects(tag) {
@@ -169,7 +172,18 @@ pub fn filter(
                     }
                     continue;
                 }
-                let verdict = repo.verify(policy, Request::new(tag, r.id, environment, now));
+                verdicts.push((r, tag, repo.verify(policy, Request::new(tag, r.id, environment, now))));
+            }
+            if policy.inactivity.is_some() {
+                let activity = Activity::from_verdicts(verdicts.iter().map(|(_, _, v)| v));
+                for (r, tag, verdict) in &mut verdicts {
+                    if verdict.accepted {
+                        *verdict = repo
+                            .verify(policy, Request::new(tag, r.id, environment, now).with_activity(Some(&activity)));
+                    }
+                }
+            }
+            for (r, tag, verdict) in verdicts {
                 let peeled_ok = verdict.commit.as_deref() == r.peeled.map(|p| p.to_string()).as_deref();
                 if verdict.accepted && peeled_ok {
                     allowed_tags.extend(verdict.chain.iter().copied());
@@ -183,6 +197,9 @@ pub fn filter(
                 } else {
                     hidden.insert(r.name.clone(), Hidden::Failed(verdict.problems.join("; ")));
                 }
+            }
+            if policy.inactivity.is_some() {
+                remembered.clear();
             }
             cache.remember(&digest, &remembered)?;
         }

@@ -10,6 +10,7 @@ mod cache;
 mod fetch;
 mod git;
 mod listing;
+mod protocol;
 mod push;
 mod settings;
 
@@ -23,6 +24,7 @@ use gix::ObjectId;
 
 use fetch::FetchOptions;
 use listing::Listing;
+use protocol::Command;
 use push::PushOptions;
 use settings::Settings;
 
@@ -106,41 +108,41 @@ fn run(args: Args) -> Result<(), Fatal> {
     let mut lines = stdin.lock().lines();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    while let Some(line) = lines.next() {
-        let line = line.map_err(|e| format!("reading from git: {e}"))?;
-        let line = line.trim_end_matches('\r');
-        let reply = if line.is_empty() {
-            return Ok(());
-        } else if line == "capabilities" {
-            "option\nfetch\npush\nobject-format\ncheck-connectivity\n\n".to_owned()
-        } else if let Some(rest) = line.strip_prefix("option ") {
-            format!("{}\n", session.option(rest))
-        } else if line == "list" {
-            session.list()?
-        } else if line == "list for-push" {
-            format!("{}\n", push::list_for_push(&session.url, session.git_dir.as_deref())?)
-        } else if let Some(rest) = line.strip_prefix("fetch ") {
-            let mut batch = vec![parse_fetch(rest)?];
-            for next in lines.by_ref() {
-                let next = next.map_err(|e| format!("reading from git: {e}"))?;
-                match next.trim_end_matches('\r').strip_prefix("fetch ") {
-                    Some(r) => batch.push(parse_fetch(r)?),
-                    None => break,
+    let mut next = || -> Result<Option<Command>, Fatal> {
+        match lines.next() {
+            None => Ok(None),
+            Some(line) => protocol::parse(&line.map_err(|e| format!("reading from git: {e}"))?).map(Some),
+        }
+    };
+    while let Some(command) = next()? {
+        let reply = match command {
+            Command::Blank => return Ok(()),
+            Command::Capabilities => "option\nfetch\npush\nobject-format\ncheck-connectivity\n\n".to_owned(),
+            Command::Option { name, value } => format!("{}\n", session.option(&name, value)),
+            Command::List => session.list()?,
+            Command::ListForPush => format!("{}\n", push::list_for_push(&session.url, session.git_dir.as_deref())?),
+            Command::Fetch { id, name } => {
+                let mut batch = vec![(id, name)];
+                loop {
+                    match next()? {
+                        Some(Command::Fetch { id, name }) => batch.push((id, name)),
+                        Some(Command::Blank) | None => break,
+                        Some(other) => return Err(format!("unexpected {other:?} in a fetch batch")),
+                    }
                 }
+                session.fetch_batch(&batch)?
             }
-            session.fetch_batch(&batch)?
-        } else if let Some(rest) = line.strip_prefix("push ") {
-            let mut specs = vec![rest.to_owned()];
-            for next in lines.by_ref() {
-                let next = next.map_err(|e| format!("reading from git: {e}"))?;
-                match next.trim_end_matches('\r').strip_prefix("push ") {
-                    Some(r) => specs.push(r.to_owned()),
-                    None => break,
+            Command::Push(spec) => {
+                let mut specs = vec![spec];
+                loop {
+                    match next()? {
+                        Some(Command::Push(spec)) => specs.push(spec),
+                        Some(Command::Blank) | None => break,
+                        Some(other) => return Err(format!("unexpected {other:?} in a push batch")),
+                    }
                 }
+                session.push_batch(&specs)?
             }
-            session.push_batch(&specs)?
-        } else {
-            return Err(format!("unknown command {line:?} from git"));
         };
         if out.write_all(reply.as_bytes()).and_then(|()| out.flush()).is_err() {
             // git went away (EPIPE): nothing left to answer.
@@ -148,12 +150,6 @@ fn run(args: Args) -> Result<(), Fatal> {
         }
     }
     Ok(())
-}
-
-fn parse_fetch(rest: &str) -> Result<(ObjectId, String), Fatal> {
-    let (hex, name) = rest.split_once(' ').ok_or_else(|| format!("malformed fetch line {rest:?}"))?;
-    let id = ObjectId::from_hex(hex.as_bytes()).map_err(|e| format!("malformed object id {hex:?}: {e}"))?;
-    Ok((id, name.to_owned()))
 }
 
 fn parse_bool(value: &str) -> Option<bool> {
@@ -166,9 +162,7 @@ fn parse_bool(value: &str) -> Option<bool> {
 
 impl Session {
     /// Answer `option <name> <value>`: `ok`, `unsupported` or `error …`.
-    fn option(&mut self, rest: &str) -> String {
-        let (name, value) = rest.split_once(' ').unwrap_or((rest, ""));
-        let value = unquote(value);
+    fn option(&mut self, name: &str, value: String) -> String {
         let boolean = |v: &str| parse_bool(v).ok_or_else(|| "error invalid value".to_owned());
         let result: Result<(), String> = match name {
             "verbosity" => value
@@ -314,26 +308,4 @@ impl Session {
         self.push.push_options.clear();
         Ok(reply)
     }
-}
-
-/// Undo git's C-style quoting of option values (`"a b\n"`), leaving bare values as they are.
-fn unquote(value: &str) -> String {
-    let Some(inner) = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) else {
-        return value.to_owned();
-    };
-    let mut out = String::new();
-    let mut chars = inner.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('n') => out.push('\n'),
-            Some('t') => out.push('\t'),
-            Some(other) => out.push(other),
-            None => {}
-        }
-    }
-    out
 }

@@ -475,3 +475,35 @@ fn helper_has_help() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("signed.environment"));
 }
+
+#[test]
+fn shallow_since_and_shallow_exclude_reach_the_inner_fetch() {
+    let f = Fixture::new();
+    ok(&f.clone_as("staging", "ex", &["--shallow-exclude", "deploy/3", "--branch", "main"]));
+    let ex = f.w.path().join("ex");
+    assert_eq!(f.w.git_ok(&ex, &["rev-list", "--count", "HEAD"]), "1", "history stops above deploy/3's commit");
+    assert!(ex.join(".git/shallow").exists());
+    ok(&f.clone_as("staging", "since", &["--shallow-since", "2000-01-01"]));
+    assert!(
+        !f.w.path().join("since/.git/shallow").exists()
+            || f.w.git_ok(&f.w.path().join("since"), &["rev-list", "--count", "HEAD"]) == "5"
+    );
+}
+
+#[test]
+fn concurrent_clones_share_the_tag_cache_safely() {
+    let f = Fixture::new();
+    let results: Vec<Output> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let f = &f;
+                s.spawn(move || f.clone_as("staging", &format!("par{i}"), &[]))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("thread")).collect()
+    });
+    for (i, out) in results.iter().enumerate() {
+        ok(out);
+        assert_eq!(f.tags(&format!("par{i}")), vec!["deploy/1", "deploy/3"]);
+    }
+}

@@ -251,6 +251,18 @@ fn audit_reports_expiry_inactivity_and_sponsors() {
     let (code, out, _) = w.verify(&repo, "deploy/3", &[]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("carol's access lapsed"), "{out}");
+    let clone_tags = |name: &str| {
+        let out = w
+            .git(w.path())
+            .env("GIT_SIGNED_POLICY", &policy)
+            .env("GIT_SIGNED_ENVIRONMENT", "staging")
+            .args(["clone", "-q", &format!("signed::{}", repo.display()), name])
+            .output()
+            .expect("clone");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        w.git_ok(&w.path().join(name), &["tag"])
+    };
+    assert!(!clone_tags("lapsed").contains("deploy/3"), "the helper gives the same verdict as the CLI");
     let today = jiff::Zoned::now().date();
     let renewed = std::fs::read_to_string(&policy).expect("policy").replacen(
         &format!("granted = {long_ago}"),
@@ -260,6 +272,7 @@ fn audit_reports_expiry_inactivity_and_sponsors() {
     std::fs::write(&policy, renewed).expect("write");
     let (code, out, _) = w.verify(&repo, "deploy/3", &[]);
     assert_eq!(code, 0, "renewed access counts again: {out}");
+    assert!(clone_tags("renewed").contains("deploy/3"));
 }
 
 #[test]
