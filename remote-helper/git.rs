@@ -26,7 +26,21 @@ const LOCAL_REPO_ENV: &[&str] = &[
     "GIT_REPLACE_REF_BASE",
 ];
 
+/// The transport git will use for `url`, as named by `protocol.<name>.allow`.
+fn transport(url: &str) -> &str {
+    match url.split_once("://") {
+        Some((scheme, _)) => scheme,
+        // scp-like `host:path` is ssh; anything else without a scheme is a local path.
+        None if url.split_once(':').is_some_and(|(host, _)| !host.contains('/')) => "ssh",
+        None => "file",
+    }
+}
+
 /// A `git` command for talking to `url`, in repository `git_dir` if there is one.
+///
+/// An environment that makes the helper unavoidable sets `protocol.allow=never` and
+/// `protocol.signed.allow=always`; the helper's own calls re-allow exactly the transport of
+/// its URL, so only it can reach the mirror.
 pub fn git(url: &str, git_dir: Option<&Path>) -> Command {
     let mut cmd = Command::new("git");
     for var in LOCAL_REPO_ENV {
@@ -38,6 +52,7 @@ pub fn git(url: &str, git_dir: Option<&Path>) -> Command {
     cmd.env("GIT_NO_LAZY_FETCH", "1")
         .env(DEPTH_GUARD, "1")
         .args(["-c", &format!("url.{url}.insteadOf={url}"), "-c", &format!("url.{url}.pushInsteadOf={url}")])
+        .args(["-c", &format!("protocol.{}.allow=always", transport(url))])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());

@@ -507,3 +507,19 @@ fn concurrent_clones_share_the_tag_cache_safely() {
         assert_eq!(f.tags(&format!("par{i}")), vec!["deploy/1", "deploy/3"]);
     }
 }
+
+#[test]
+fn protocol_allow_never_makes_the_helper_unavoidable() {
+    let f = Fixture::new();
+    let home = |args: &[&str]| f.w.git_ok(f.w.path(), args);
+    home(&["config", "--global", "protocol.allow", "never"]);
+    home(&["config", "--global", "protocol.signed.allow", "always"]);
+    let plain =
+        f.w.git(f.w.path())
+            .args(["clone", "-q", &format!("file://{}", f.upstream.display()), "around"])
+            .output()
+            .expect("clone");
+    assert!(!plain.status.success(), "a plain URL is refused");
+    ok(&f.clone_as("production", "through", &[]));
+    assert_eq!(f.tags("through"), vec!["deploy/3"]);
+}
