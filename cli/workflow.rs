@@ -18,6 +18,20 @@ use crate::git;
 /// The namespace proposals travel in.
 const PROPOSED: &str = "refs/signed/proposed/";
 
+/// Options every workflow command takes.
+#[derive(clap::Args)]
+pub struct Common {
+    /// The remote (the mirror) to fetch from and push to
+    #[arg(long, default_value = "origin")]
+    remote: String,
+    /// Policy file (default: git config signed.policy)
+    #[arg(long)]
+    policy: Option<std::path::PathBuf>,
+    /// Output format
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
 /// `git signed propose`
 #[derive(clap::Args)]
 #[command(after_help = "Example (the committer, after the pull request is merged):
@@ -34,15 +48,8 @@ pub struct ProposeArgs {
     /// Tag message
     #[arg(long, short = 'm')]
     message: Option<String>,
-    /// Remote to push the proposal to
-    #[arg(long, default_value = "origin")]
-    remote: String,
-    /// Policy file (default: git config signed.policy)
-    #[arg(long)]
-    policy: Option<std::path::PathBuf>,
-    /// Output format
-    #[arg(long, value_enum, default_value = "text")]
-    format: Format,
+    #[command(flatten)]
+    common: Common,
 }
 
 /// `git signed approve`
@@ -61,15 +68,8 @@ pub struct ApproveArgs {
     /// Tag message for your layer
     #[arg(long, short = 'm')]
     message: Option<String>,
-    /// Remote holding the proposal
-    #[arg(long, default_value = "origin")]
-    remote: String,
-    /// Policy file (default: git config signed.policy)
-    #[arg(long)]
-    policy: Option<std::path::PathBuf>,
-    /// Output format
-    #[arg(long, value_enum, default_value = "text")]
-    format: Format,
+    #[command(flatten)]
+    common: Common,
 }
 
 /// `git signed promote`
@@ -97,15 +97,8 @@ pub struct PromoteArgs {
     /// Tag message (the transition trailers are always added)
     #[arg(long, short = 'm')]
     message: Option<String>,
-    /// Remote to push to
-    #[arg(long, default_value = "origin")]
-    remote: String,
-    /// Policy file (default: git config signed.policy)
-    #[arg(long)]
-    policy: Option<std::path::PathBuf>,
-    /// Output format
-    #[arg(long, value_enum, default_value = "text")]
-    format: Format,
+    #[command(flatten)]
+    common: Common,
 }
 
 fn refuse<T>(message: impl Into<String>) -> Result<T, Error> {
@@ -142,7 +135,7 @@ fn print_json(value: &serde_json::Value) -> Result<(), Error> {
 
 /// `git signed propose <tag> [<commit>]`
 pub fn propose(args: ProposeArgs) -> Result<Outcome, Error> {
-    let policy = context::policy(args.policy.as_deref())?;
+    let policy = context::policy(args.common.policy.as_deref())?;
     let tag = tag_name(&args.tag);
     if !policy.protects(tag) {
         let globs: Vec<String> = policy.rules.iter().flat_map(|r| r.tags.clone()).collect();
@@ -160,9 +153,9 @@ pub fn propose(args: ProposeArgs) -> Result<Outcome, Error> {
     if git::resolve(&tag_ref).is_some() {
         return refuse(format!("{tag} already exists here; deploy tags are never reused, pick the next name"));
     }
-    let remote = git::output(&["ls-remote", &args.remote, &tag_ref], "asking the remote")?;
+    let remote = git::output(&["ls-remote", &args.common.remote, &tag_ref], "asking the remote")?;
     if !remote.is_empty() {
-        return refuse(format!("{tag} already exists on {}; deploy tags are never reused", args.remote));
+        return refuse(format!("{tag} already exists on {}; deploy tags are never reused", args.common.remote));
     }
     let message = args.message.clone().unwrap_or_else(|| format!("Deploy {tag}"));
     git::interactive(&["tag", "-s", "-m", &message, tag, &commit], "signing the proposal")?;
@@ -184,11 +177,14 @@ pub fn propose(args: ProposeArgs) -> Result<Outcome, Error> {
             ));
         }
     };
-    git::interactive(&["push", &args.remote, &format!("{proposal_ref}:{proposal_ref}")], "pushing the proposal")?;
-    match args.format {
+    git::interactive(
+        &["push", &args.common.remote, &format!("{proposal_ref}:{proposal_ref}")],
+        "pushing the proposal",
+    )?;
+    match args.common.format {
         Format::Json => print_json(&serde_json::json!({
             "tag": tag, "proposal": proposal_ref, "object": id, "commit": commit,
-            "signer": signer, "remote": args.remote,
+            "signer": signer, "remote": args.common.remote,
         }))?,
         Format::Text => println!(
             "proposed {tag} ({}) for commit {}, signed by {signer}.\nA reviewer now runs: git signed approve {tag}",
@@ -227,22 +223,22 @@ fn confirm(question: &str) -> Result<bool, Error> {
 
 /// `git signed approve <tag>`
 pub fn approve(args: ApproveArgs) -> Result<Outcome, Error> {
-    let policy = context::policy(args.policy.as_deref())?;
+    let policy = context::policy(args.common.policy.as_deref())?;
     let tag = tag_name(&args.tag);
     let tag_ref = format!("refs/tags/{tag}");
     let proposal_ref = format!("{PROPOSED}{tag}");
-    let listed = git::output(&["ls-remote", &args.remote, &proposal_ref, &tag_ref], "asking the remote")?;
+    let listed = git::output(&["ls-remote", &args.common.remote, &proposal_ref, &tag_ref], "asking the remote")?;
     if listed.lines().any(|l| l.ends_with(&format!("\t{tag_ref}"))) {
-        return refuse(format!("{tag} is already a deploy tag on {}; nothing to approve", args.remote));
+        return refuse(format!("{tag} is already a deploy tag on {}; nothing to approve", args.common.remote));
     }
     if !listed.lines().any(|l| l.ends_with(&format!("\t{proposal_ref}"))) {
         return refuse(format!(
             "there is no proposal for {tag} on {}; the committer first runs: git signed propose {tag}",
-            args.remote
+            args.common.remote
         ));
     }
     git::output(
-        &["fetch", "-q", &args.remote, &format!("+{proposal_ref}:{proposal_ref}"), "refs/tags/*:refs/tags/*"],
+        &["fetch", "-q", &args.common.remote, &format!("+{proposal_ref}:{proposal_ref}"), "refs/tags/*:refs/tags/*"],
         "fetching the proposal",
     )?;
     if git::resolve(&tag_ref).is_some() {
@@ -301,7 +297,7 @@ pub fn approve(args: ApproveArgs) -> Result<Outcome, Error> {
         return refuse(format!("{}; nothing was pushed", verdict.summary()));
     }
     let pushed = git::interactive(
-        &["push", "--atomic", &args.remote, &format!("{tag_ref}:{tag_ref}"), &format!(":{proposal_ref}")],
+        &["push", "--atomic", &args.common.remote, &format!("{tag_ref}:{tag_ref}"), &format!(":{proposal_ref}")],
         "pushing the approved tag",
     );
     if let Err(e) = pushed {
@@ -310,19 +306,21 @@ pub fn approve(args: ApproveArgs) -> Result<Outcome, Error> {
     }
     git::output(&["update-ref", "-d", &proposal_ref], "removing the local proposal")?;
     let commits: Vec<&str> = log.lines().collect();
-    match args.format {
+    match args.common.format {
         Format::Json => print_json(&serde_json::json!({
             "tag": tag, "object": id, "commit": commit, "proposers": proposers, "approver": approver,
             "previous": previous, "commits": commits,
         }))?,
-        Format::Text => println!("approved {tag}: signed by {}, pushed to {}", verdict.people.join(", "), args.remote),
+        Format::Text => {
+            println!("approved {tag}: signed by {}, pushed to {}", verdict.people.join(", "), args.common.remote)
+        }
     }
     Ok(Outcome::Yes)
 }
 
 /// `git signed promote <tag> --from <previous>`
 pub fn promote(args: PromoteArgs) -> Result<Outcome, Error> {
-    let policy = context::policy(args.policy.as_deref())?;
+    let policy = context::policy(args.common.policy.as_deref())?;
     let tag = tag_name(&args.tag);
     let from = tag_name(&args.from);
     if args.environment.is_empty() || args.environment.contains(char::is_whitespace) {
@@ -333,11 +331,11 @@ pub fn promote(args: PromoteArgs) -> Result<Outcome, Error> {
     if !git::succeeds(&[
         "fetch",
         "-q",
-        &args.remote,
+        &args.common.remote,
         &format!("+{tag_ref}:{tag_ref}"),
         &format!("+{from_ref}:{from_ref}"),
     ]) {
-        return refuse(format!("cannot fetch {tag} and {from} from {}; do both exist there?", args.remote));
+        return refuse(format!("cannot fetch {tag} and {from} from {}; do both exist there?", args.common.remote));
     }
     let old = git::output(&["rev-parse", &tag_ref], "reading the tag")?;
     let from_id = git::output(&["rev-parse", &from_ref], "reading the previous tag")?;
@@ -382,13 +380,14 @@ pub fn promote(args: PromoteArgs) -> Result<Outcome, Error> {
         }
     };
     let lease = format!("--force-with-lease={tag_ref}:{old}");
-    if let Err(e) =
-        git::interactive(&["push", &lease, &args.remote, &format!("{tag_ref}:{tag_ref}")], "pushing the promotion")
-    {
+    if let Err(e) = git::interactive(
+        &["push", &lease, &args.common.remote, &format!("{tag_ref}:{tag_ref}")],
+        "pushing the promotion",
+    ) {
         restore()?;
         return Err(e);
     }
-    match args.format {
+    match args.common.format {
         Format::Json => print_json(&serde_json::json!({
             "tag": tag, "object": id, "from": from, "from_object": from_id,
             "environment": args.environment, "machine": machine,

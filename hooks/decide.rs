@@ -4,7 +4,7 @@
 use std::time::SystemTime;
 
 use git_signed_policy::layer;
-use git_signed_policy::verdict::{Request, short};
+use git_signed_policy::verdict::{Request, Verdict, short};
 use git_signed_policy::{Activity, PUSH_ENVIRONMENT, Policy, Repo};
 use gix::ObjectId;
 use gix::objs::{FindHeader, Kind};
@@ -71,8 +71,36 @@ pub fn parse_updates(input: &str) -> Result<Vec<Update>, String> {
         .collect()
 }
 
+/// What every decision of one push shares.
+pub struct Context<'a> {
+    pub policy: &'a Policy,
+    pub repo: &'a Repo,
+    /// The push's time: new layers must be valid now.
+    pub now: SystemTime,
+    /// Signing history for the policy's `inactivity` rule, when it has one.
+    pub activity: Option<&'a Activity>,
+}
+
+impl Context<'_> {
+    /// Verify the new value of a tag ref as a push: layers of the old value are known, the
+    /// rest are new.
+    fn verify_update(&self, name: &str, update: &Update) -> Verdict {
+        let known = if update.old.is_null() { Vec::new() } else { known_layers(self.repo, name, update.old) };
+        self.repo.verify(
+            self.policy,
+            Request::new(name, update.new, PUSH_ENVIRONMENT, self.now).at_push(&known).with_activity(self.activity),
+        )
+    }
+}
+
+/// The valid signers of a verdict, for messages and the audit log.
+fn signers(verdict: &Verdict) -> Vec<String> {
+    verdict.people.iter().cloned().chain(verdict.machines.iter().map(|m| format!("machine {m}"))).collect()
+}
+
 /// Decide one update.
-pub fn decide(policy: &Policy, repo: &Repo, update: &Update, now: SystemTime, activity: Option<&Activity>) -> Decision {
+pub fn decide(cx: &Context<'_>, update: &Update) -> Decision {
+    let (policy, repo) = (cx.policy, cx.repo);
     let Update { new, refname, .. } = update;
     let r = refname.as_str();
     if r.starts_with("refs/replace/") {
@@ -81,10 +109,10 @@ pub fn decide(policy: &Policy, repo: &Repo, update: &Update, now: SystemTime, ac
     if let Some(name) = r.strip_prefix("refs/tags/")
         && policy.protects(name)
     {
-        return protected_tag(policy, repo, name, update, now, activity);
+        return protected_tag(cx, name, update);
     }
     if let Some(name) = r.strip_prefix(PROPOSED) {
-        return proposal(policy, repo, name, update, now, activity);
+        return proposal(cx, name, update);
     }
     if let Some(short_name) = r.strip_prefix("refs/")
         && !r.starts_with("refs/tags/")
@@ -149,21 +177,12 @@ fn known_layers(repo: &Repo, name: &str, old: ObjectId) -> Vec<ObjectId> {
     }
 }
 
-fn protected_tag(
-    policy: &Policy,
-    repo: &Repo,
-    name: &str,
-    update: &Update,
-    now: SystemTime,
-    activity: Option<&Activity>,
-) -> Decision {
+fn protected_tag(cx: &Context<'_>, name: &str, update: &Update) -> Decision {
     let r = update.refname.as_str();
     if update.new.is_null() {
         return Decision::reject(r, format!("{name}: deleting a protected tag is not allowed"));
     }
-    let known = if update.old.is_null() { Vec::new() } else { known_layers(repo, name, update.old) };
-    let verdict = repo
-        .verify(policy, Request::new(name, update.new, PUSH_ENVIRONMENT, now).at_push(&known).with_activity(activity));
+    let verdict = cx.verify_update(name, update);
     let mut reasons = verdict.problems.clone();
     if !update.old.is_null() && !verdict.chain.contains(&update.old) {
         reasons.insert(
@@ -175,8 +194,7 @@ fn protected_tag(
             ),
         );
     }
-    let mut signers = verdict.people.clone();
-    signers.extend(verdict.machines.iter().map(|m| format!("machine {m}")));
+    let signers = signers(&verdict);
     let accepted = reasons.is_empty() && verdict.accepted;
     let message = if accepted {
         verdict.summary()
@@ -190,16 +208,9 @@ fn protected_tag(
 
 /// `refs/signed/proposed/<name>`: a tag object named `<name>` whose every layer is validly
 /// signed by someone the policy knows; rules are not applied yet (it is half-signed).
-fn proposal(
-    policy: &Policy,
-    repo: &Repo,
-    name: &str,
-    update: &Update,
-    now: SystemTime,
-    activity: Option<&Activity>,
-) -> Decision {
+fn proposal(cx: &Context<'_>, name: &str, update: &Update) -> Decision {
     let r = update.refname.as_str();
-    if !policy.protects(name) {
+    if !cx.policy.protects(name) {
         return Decision::reject(
             r,
             format!("{name} is not a protected tag name; proposals are only for tags the policy protects"),
@@ -208,9 +219,7 @@ fn proposal(
     if update.new.is_null() {
         return Decision { message: Some(format!("{name}: proposal removed")), ..Decision::untouched(r) };
     }
-    let known = if update.old.is_null() { Vec::new() } else { known_layers(repo, name, update.old) };
-    let verdict = repo
-        .verify(policy, Request::new(name, update.new, PUSH_ENVIRONMENT, now).at_push(&known).with_activity(activity));
+    let verdict = cx.verify_update(name, update);
     let mut reasons: Vec<String> = Vec::new();
     if let Some(structure) = &verdict.structure {
         reasons.push(format!("proposal {name}: {structure}"));
@@ -220,8 +229,7 @@ fn proposal(
             reasons.push(format!("proposal {name}: layer {} {problem}", layer.number));
         }
     }
-    let mut signers = verdict.people.clone();
-    signers.extend(verdict.machines.iter().map(|m| format!("machine {m}")));
+    let signers = signers(&verdict);
     let accepted = reasons.is_empty();
     let message =
         if accepted { format!("proposal {name} signed by {}", signers.join(", ")) } else { reasons.join("; ") };

@@ -75,8 +75,8 @@ fn run(args: Args) -> Result<bool, String> {
 
     let now = SystemTime::now();
     let activity = repo.activity(&policy, now).map_err(|e| e.to_string())?;
-    let decisions: Vec<decide::Decision> =
-        updates.iter().map(|u| decide::decide(&policy, &repo, u, now, activity.as_ref())).collect();
+    let cx = decide::Context { policy: &policy, repo: &repo, now, activity: activity.as_ref() };
+    let decisions: Vec<decide::Decision> = updates.iter().map(|u| decide::decide(&cx, u)).collect();
     let accepted = decisions.iter().all(|d| d.accepted);
 
     if let Some(log) = &audit_log {
