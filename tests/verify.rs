@@ -241,7 +241,7 @@ fn t11_future_dated_signature_is_rejected() {
 #[test]
 fn t12_signature_after_access_expired_does_not_count() {
     let (w, repo) = setup();
-    let yesterday = jiff::Zoned::now().date().yesterday().expect("date");
+    let yesterday = today_utc().yesterday().expect("date");
     let people = standard_people().replace("access = \"admin\"", &format!("access = \"admin\"\nexpires = {yesterday}"));
     w.write("policy.toml", &format!("{people}{DEPLOY_RULES}"));
     w.sign_chain(&repo, "deploy/1", &["alice", "bob"]);

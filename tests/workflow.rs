@@ -210,9 +210,9 @@ fn audit_reports_expiry_inactivity_and_sponsors() {
     let now = SystemTime::now();
     let carol = SqKey::new("carol", now - 200 * DAY, None);
     w.write("keys/carol-sq.asc", &carol.public());
-    let soon = jiff::Zoned::now().date().checked_add(jiff::Span::new().days(10)).expect("date");
-    let long_ago = jiff::Zoned::now().date().checked_sub(jiff::Span::new().days(100)).expect("date");
-    let recently = jiff::Zoned::now().date().checked_sub(jiff::Span::new().days(10)).expect("date");
+    let soon = today_utc().checked_add(jiff::Span::new().days(10)).expect("date");
+    let long_ago = today_utc().checked_sub(jiff::Span::new().days(100)).expect("date");
+    let recently = today_utc().checked_sub(jiff::Span::new().days(10)).expect("date");
     let people = standard_people()
         .replace(r#"keys = ["keys/carol.asc"]"#, &format!("keys = [\"keys/carol-sq.asc\"]\ngranted = {long_ago}"))
         .replace(
@@ -263,7 +263,7 @@ fn audit_reports_expiry_inactivity_and_sponsors() {
         w.git_ok(&w.path().join(name), &["tag"])
     };
     assert!(!clone_tags("lapsed").contains("deploy/3"), "the helper gives the same verdict as the CLI");
-    let today = jiff::Zoned::now().date();
+    let today = today_utc();
     let renewed = std::fs::read_to_string(&policy).expect("policy").replacen(
         &format!("granted = {long_ago}"),
         &format!("granted = {today}"),

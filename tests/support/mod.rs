@@ -503,3 +503,8 @@ impl World {
         )
     }
 }
+
+/// Today's date in UTC (the policy's dates are UTC days).
+pub fn today_utc() -> jiff::civil::Date {
+    jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date()
+}
