@@ -456,3 +456,30 @@ fn hook_has_help() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("signed.policy"));
 }
+
+#[test]
+fn pushed_objects_arriving_as_a_pack_are_seen_in_quarantine() {
+    let (w, mirror, work) = setup();
+    w.git_ok(&mirror, &["config", "receive.unpackLimit", "1"]);
+    w.commit(&work, "in a pack");
+    w.sign_chain(&work, "deploy/1", &["alice", "bob"]);
+    let (ok, err) = w.push(&work, &["origin", "HEAD:refs/heads/main", "refs/tags/deploy/1"]);
+    assert!(ok, "{err}");
+    assert!(err.contains("deploy/1: ok"), "{err}");
+}
+
+#[test]
+fn sha256_repository_fails_closed() {
+    let w = World::new();
+    let policy = w.policy(DEPLOY_RULES);
+    run_ok(w.git(w.path()).args(["init", "-q", "--bare", "--object-format=sha256", "m256.git"]));
+    let mirror = w.path().join("m256.git");
+    let out = w.install(&["--repo", mirror.to_str().expect("utf8"), "--policy", policy.to_str().expect("utf8")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    run_ok(w.git(w.path()).args(["init", "-q", "--object-format=sha256", "w256"]));
+    let work = w.path().join("w256");
+    w.commit(&work, "one");
+    let (ok, err) = w.push(&work, &[mirror.to_str().expect("utf8"), "HEAD:refs/heads/main"]);
+    assert!(!ok, "a repository the hook cannot read must not accept pushes");
+    assert!(err.contains("fail closed"), "{err}");
+}

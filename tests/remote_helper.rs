@@ -523,3 +523,59 @@ fn protocol_allow_never_makes_the_helper_unavoidable() {
     ok(&f.clone_as("production", "through", &[]));
     assert_eq!(f.tags("through"), vec!["deploy/3"]);
 }
+
+/// A `git daemon` on a free loopback port serving the fixture's upstream, stopped on drop.
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn git_daemon(f: &Fixture) -> (Daemon, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let child =
+        f.w.cmd("git")
+            .args(["daemon", "--export-all", "--reuseaddr", "--listen=127.0.0.1", &format!("--port={port}")])
+            .arg(format!("--base-path={}", f.w.path().display()))
+            .arg(f.w.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("git daemon");
+    let daemon = Daemon(child);
+    let url = format!("git://127.0.0.1:{port}/upstream.git");
+    for _ in 0..100 {
+        if f.w.git(f.w.path()).args(["ls-remote", &url]).output().is_ok_and(|o| o.status.success()) {
+            return (daemon, url);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("git daemon did not come up on port {port}");
+}
+
+#[test]
+fn clone_and_fetch_over_the_git_protocol() {
+    let f = Fixture::new();
+    let (_daemon, url) = git_daemon(&f);
+    let out =
+        f.git_as("staging", f.w.path()).args(["clone", &format!("signed::{url}"), "net"]).output().expect("clone");
+    ok(&out);
+    assert_eq!(f.tags("net"), vec!["deploy/1", "deploy/3"]);
+    let net = f.w.path().join("net");
+    f.w.commit(&f.work, "c6");
+    f.w.sign_chain(&f.work, "deploy/6", &["alice", "bob"]);
+    f.w.git_ok(&f.work, &["push", "-q", f.upstream.to_str().expect("utf8"), "main", "refs/tags/deploy/6"]);
+    ok(&f.git_as("staging", &net).args(["fetch", "origin"]).output().expect("fetch"));
+    assert_eq!(f.tags("net"), vec!["deploy/1", "deploy/3", "deploy/6"]);
+    let shallow = f
+        .git_as("staging", f.w.path())
+        .args(["clone", "--depth", "1", &format!("signed::{url}"), "netshallow"])
+        .output()
+        .expect("clone");
+    ok(&shallow);
+    assert_eq!(f.w.git_ok(&f.w.path().join("netshallow"), &["rev-list", "--count", "HEAD"]), "1");
+}
