@@ -131,6 +131,7 @@ pub fn fetch(
         .args(["--stdin", url]);
     let input: String = wanted.iter().map(|w| format!("{w}\n")).collect();
     git::run(cmd, Some(&input), "git fetch")?;
+    crate::trace("inner git fetch");
 
     let repo = Repo::open(git_dir, std::slice::from_ref(&q)).map_err(|e| e.to_string())?;
     if opts.followtags {
@@ -158,6 +159,7 @@ pub fn fetch(
         }
     }
     drop(repo);
+    crate::trace("quarantine scan");
     let lock = migrate(&q, &objects)?;
     shallow.keep = true;
     Ok(lock)

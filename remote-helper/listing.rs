@@ -130,9 +130,14 @@ pub fn filter(
         // with it no verdict is reused.
         let known = if policy.inactivity.is_some() { HashMap::new() } else { cache.verdicts(&digest) };
         let mut pending: Vec<&RemoteRef> = Vec::new();
+        let cached_repo = cache.repo()?;
+        // A verdict counts only while the cache still holds the chain (tag-following copies it).
+        let in_cache = |chain: &Vec<ObjectId>| {
+            chain.iter().all(|id| matches!(cached_repo.repo.objects.try_header(id), Ok(Some(_))))
+        };
         for r in &to_verify {
             let tag = r.name.trim_start_matches("refs/tags/");
-            match known.get(&(tag.to_owned(), r.id)) {
+            match known.get(&(tag.to_owned(), r.id)).filter(|chain| in_cache(chain)) {
                 Some(chain) => {
                     allowed_tags.extend(chain.iter().copied());
                     chains.push((r.id, r.peeled.unwrap_or(r.id), chain.clone()));
@@ -141,7 +146,7 @@ pub fn filter(
             }
         }
         if !pending.is_empty() {
-            let repo = cache.repo()?;
+            let repo = cached_repo;
             let mut missing: Vec<ObjectId> = pending
                 .iter()
                 .filter(|r| !matches!(repo.repo.objects.try_header(&r.id), Ok(Some(_))))

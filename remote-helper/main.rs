@@ -43,6 +43,7 @@ Settings (git config, or the environment variable in brackets):
   signed.policy      [GIT_SIGNED_POLICY]       policy file (required)
   signed.strict                                fail the fetch instead of hiding a bad tag
   signed.allowUnprotectedTags                  also pass tags no rule protects
+  GIT_SIGNED_TRACE=1                           print how long each phase took
 Make the helper unavoidable: protocol.allow=never and protocol.signed.allow=always."
 )]
 struct Args {
@@ -54,6 +55,17 @@ struct Args {
 
 /// Fatal errors end the session; git then reports the fetch or push as failed.
 type Fatal = String;
+
+/// With `GIT_SIGNED_TRACE=1`, print how long each phase took (milliseconds since start).
+pub fn trace(label: &str) {
+    use std::sync::OnceLock;
+    use std::time::Instant;
+    static START: OnceLock<(Instant, bool)> = OnceLock::new();
+    let (start, on) = START.get_or_init(|| (Instant::now(), std::env::var_os("GIT_SIGNED_TRACE").is_some()));
+    if *on {
+        eprintln!("signed: trace {:8.2} ms {label}", start.elapsed().as_secs_f64() * 1000.0);
+    }
+}
 
 struct Session {
     url: String,
@@ -79,6 +91,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), Fatal> {
+    trace("start");
     if std::env::var_os(git::DEPTH_GUARD).is_some() {
         return Err("git-remote-signed was invoked by itself (a url.*.insteadOf rule or a lazy fetch points back at \
                     signed::); refusing to recurse"
@@ -251,7 +264,9 @@ impl Session {
         let git_dir = self.git_dir.clone();
         let verbosity = self.fetch.verbosity;
         let upstream = listing::ls_remote(&url, git_dir.as_deref())?;
+        trace("ls-remote");
         let (settings, policy) = self.settings()?;
+        trace("settings and policy");
         let listing = listing::filter(
             upstream,
             policy,
@@ -278,6 +293,7 @@ impl Session {
             }
         }
         reply.push('\n');
+        trace("list");
         self.listing = Some(listing);
         Ok(reply)
     }
@@ -289,6 +305,7 @@ impl Session {
         let git_dir = self.git_dir.clone().ok_or("fetch outside a repository")?;
         let listing = self.listing.as_ref().ok_or("no ref listing")?;
         let lock = fetch::fetch(&self.url, &git_dir, listing, batch, &self.fetch)?;
+        trace("fetch");
         Ok(match lock {
             // The inner `git fetch` already proved the new pack connected (its rev-list check);
             // into a fresh clone that pack is self-contained, so git may skip the same walk.
