@@ -579,3 +579,48 @@ fn clone_and_fetch_over_the_git_protocol() {
     ok(&shallow);
     assert_eq!(f.w.git_ok(&f.w.path().join("netshallow"), &["rev-list", "--count", "HEAD"]), "1");
 }
+
+#[test]
+fn t1_lightweight_and_unsigned_tags_are_hidden() {
+    let f = Fixture::new();
+    f.w.git_ok(&f.work, &["tag", "-a", "-m", "not signed", "deploy/8", "main~2"]);
+    f.w.git_ok(&f.work, &["push", "-q", f.upstream.to_str().expect("utf8"), "refs/tags/deploy/8"]);
+    let err = ok(&f.clone_as("staging", "c", &[]));
+    assert!(err.contains("hiding refs/tags/deploy/4: lightweight tag, not signed"), "{err}");
+    assert!(err.contains("hiding refs/tags/deploy/8") && err.contains("is not signed"), "{err}");
+    assert_eq!(f.tags("c"), vec!["deploy/1", "deploy/3"]);
+    assert!(!f.has_object("c", &f.id("deploy/8")));
+}
+
+#[test]
+fn t3_tag_with_a_layer_by_an_unknown_key_is_hidden() {
+    let f = Fixture::new();
+    f.w.sign(&f.work, "mallory", "deploy/1", "deploy/1");
+    f.w.git_ok(&f.work, &["push", "-q", "-f", f.upstream.to_str().expect("utf8"), "refs/tags/deploy/1"]);
+    let err = ok(&f.clone_as("staging", "c", &[]));
+    assert!(err.contains("hiding refs/tags/deploy/1") && err.contains("not in the policy"), "{err}");
+    assert_eq!(f.tags("c"), vec!["deploy/3"]);
+}
+
+#[test]
+fn cli_and_helper_give_the_same_verdicts() {
+    let f = Fixture::new();
+    for env in ["ci", "staging", "production"] {
+        let out =
+            f.w.signed(&f.work)
+                .args(["verify", "--all", "--format", "json", "-e", env, "--policy"])
+                .arg(f.w.path().join("policy.toml"))
+                .output()
+                .expect("verify");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let accepted: Vec<String> = v["tags"]
+            .as_array()
+            .expect("tags")
+            .iter()
+            .filter(|t| t["accepted"] == true)
+            .map(|t| t["tag"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        ok(&f.clone_as(env, &format!("agree-{env}"), &[]));
+        assert_eq!(f.tags(&format!("agree-{env}")), accepted, "environment {env}");
+    }
+}
