@@ -58,42 +58,56 @@ git init -q --bare "$DEMO/mirror.git"
 run "$HERE/install.sh" --repo "$DEMO/mirror.git" --policy "$DEMO/policy.toml" \
     --audit-log "$DEMO/audit.log" --bindir "$BINDIR"
 
-git clone -q "$DEMO/mirror.git" "$DEMO/work" 2>/dev/null
-cd "$DEMO/work"
-echo "hello" > app.txt && git add app.txt && git commit -q -m "First change" && git push -q origin main
-
-sign() { # sign WHO TAG TARGET
-    GIT_COMMITTER_NAME="$1" GIT_COMMITTER_EMAIL="$1@example.org" \
-        git -c user.signingKey="$1@example.org" tag -s -f -m "$4" "$2" "$3" >/dev/null
+member() { # member WHO: a clone that signs as WHO
+    git clone -q "$DEMO/mirror.git" "$DEMO/$1" 2>/dev/null
+    git -C "$DEMO/$1" config user.signingKey "$1@example.org"
+    git -C "$DEMO/$1" config user.name "$1"
+    git -C "$DEMO/$1" config user.email "$1@example.org"
+    git -C "$DEMO/$1" config signed.policy "$DEMO/policy.toml"
+}
+seen_by() { # seen_by ENV: the tags a signed:: clone for ENV gets
+    rm -rf "$DEMO/clone-$1"
+    git -c signed.policy="$DEMO/policy.toml" -c signed.environment="$1" \
+        clone -q "signed::$DEMO/mirror.git" "$DEMO/clone-$1"
+    printf '  %-11s sees: %s\n' "$1" "$(git -C "$DEMO/clone-$1" tag | tr '\n' ' ')"
 }
 
-say "alice alone signs deploy/1 and pushes it: the mirror refuses"
-sign alice deploy/1 HEAD "Deploy first change"
+member alice
+cd "$DEMO/alice"
+echo "hello" > app.txt && git add app.txt && git commit -q -m "First change" && git push -q origin main
+# An earlier release, approved the same way, that staging runs today.
+git signed propose deploy/0 >/dev/null
+member bob
+member staging-ci
+(cd "$DEMO/bob" && git signed approve deploy/0 --yes >/dev/null 2>&1)
+
+cd "$DEMO/alice"
+echo "world" >> app.txt && git commit -q -am "Second change" && git push -q origin main
+
+say "alice alone signs deploy/1 with git tag -s and pushes it: the mirror refuses"
+git tag -s -m "Deploy the second change" deploy/1
 if git push origin deploy/1; then echo "UNEXPECTED: accepted" >&2; exit 1; fi
+git tag -d deploy/1 >/dev/null
 
-say "bob reviews and adds his signature as a second layer: the mirror accepts"
-sign bob deploy/1 deploy/1 "Reviewed"
-run git push origin deploy/1
+say "The reviewed way: alice proposes, bob approves"
+run git signed propose deploy/1
+cd "$DEMO/bob"
+run git signed approve deploy/1 --yes
 run git verify-tag deploy/1 2>&1 | grep -E "Good signature" || true
-run git signed verify deploy/1 --policy "$DEMO/policy.toml"
+run git signed verify deploy/1
 
-say "Nobody can move or delete it"
+say "Nobody can delete it (or move it, or strip a signature)"
 if git push origin :refs/tags/deploy/1; then echo "UNEXPECTED: deleted" >&2; exit 1; fi
 
-if [ -x "$BINDIR/git-remote-signed" ]; then
-    say "signed:: clones per environment"
-    for env in ci staging production; do
-        git -c signed.policy="$DEMO/policy.toml" -c signed.environment="$env" \
-            clone -q "signed::$DEMO/mirror.git" "$DEMO/clone-$env"
-        printf '%-11s sees tags: %s\n' "$env" "$(git -C "$DEMO/clone-$env" tag | tr '\n' ' ')"
-    done
-    say "staging CI promotes deploy/1; now production sees it"
-    sign staging-ci deploy/1 deploy/1 "Tested on staging"
-    run git push --force origin deploy/1   # tags need --force to move; the hook only lets them grow
-    git -c signed.policy="$DEMO/policy.toml" -c signed.environment=production \
-        clone -q "signed::$DEMO/mirror.git" "$DEMO/clone-production-2"
-    printf '%-11s sees tags: %s\n' production "$(git -C "$DEMO/clone-production-2" tag | tr '\n' ' ')"
-fi
+say "signed:: clones per environment"
+for env in ci staging production; do seen_by "$env"; done
+
+say "The staging pipeline applied deploy/0 -> deploy/1, tested it, and promotes it"
+cd "$DEMO/staging-ci"
+run git signed promote deploy/1 --from deploy/0
+seen_by production
+cd "$DEMO/clone-production"
+run git signed verify deploy/1 --environment production --policy "$DEMO/policy.toml"
 
 say "The audit log"
 cat "$DEMO/audit.log"
