@@ -624,3 +624,21 @@ fn cli_and_helper_give_the_same_verdicts() {
         assert_eq!(f.tags(&format!("agree-{env}")), accepted, "environment {env}");
     }
 }
+
+#[test]
+fn removing_a_signer_from_the_policy_hides_their_tags_and_prune_tags_drops_them() {
+    let f = Fixture::new();
+    ok(&f.clone_as("staging", "c", &[]));
+    assert_eq!(f.tags("c"), vec!["deploy/1", "deploy/3"]);
+    // bob leaves: his key is removed from the policy.
+    let without_bob = std::fs::read_to_string(f.w.path().join("policy.toml"))
+        .expect("policy")
+        .replace("[people.bob]\nkeys = [\"keys/bob.asc\"]\naccess = \"admin\"\n", "")
+        .replace("sponsor = \"bob\"\n", "");
+    f.w.write("policy.toml", &without_bob);
+    let c = f.w.path().join("c");
+    let err =
+        ok(&f.git_as("staging", &c).args(["fetch", "--prune", "--prune-tags", "origin"]).output().expect("fetch"));
+    assert!(err.contains("hiding refs/tags/deploy/1"), "{err}");
+    assert!(f.tags("c").is_empty(), "tags bob signed are gone: {:?}", f.tags("c"));
+}
