@@ -69,11 +69,26 @@ build_and_install() {
         install -m 0755 "$HERE/target/release/$b" "$PREFIX/bin/$b.tmp.$$"
         mv -f "$PREFIX/bin/$b.tmp.$$" "$PREFIX/bin/$b"
     done
-    echo "install.sh: installed ${BINARIES[*]} into $PREFIX/bin" >&2
+    install_man_pages
+    echo "install.sh: installed ${BINARIES[*]} into $PREFIX/bin, manual pages into $PREFIX/share/man" >&2
     case ":$PATH:" in
         *":$PREFIX/bin:"*) ;;
         *) echo "install.sh: note: $PREFIX/bin is not on PATH; add it so \`git signed\` and signed:: URLs work" >&2 ;;
     esac
+}
+
+# `git signed --help` asks git for a manual page: make one from each command's --help.
+install_man_pages() {
+    local man="$PREFIX/share/man/man1" b
+    mkdir -p "$man"
+    for b in "${BINARIES[@]}"; do
+        {
+            printf '.TH %s 1\n.SH NAME\n%s \\- part of git-signed\n.SH DESCRIPTION\n.nf\n' \
+                "$(echo "$b" | tr '[:lower:]' '[:upper:]')" "$b"
+            "$PREFIX/bin/$b" --help | sed -e 's/\\/\\e/g' -e "s/^\([.']\)/\\\\\&\1/"
+            printf '.fi\n'
+        } > "$man/$b.1"
+    done
 }
 
 # The repository's hook layout: plain, gitlab or gitea.
