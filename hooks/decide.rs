@@ -7,7 +7,6 @@ use git_signed_policy::layer;
 use git_signed_policy::verdict::{Request, Verdict, short};
 use git_signed_policy::{Activity, PUSH_ENVIRONMENT, Policy, Repo};
 use gix::ObjectId;
-use gix::objs::{FindHeader, Kind};
 
 /// The namespace where half-signed proposals travel (design.md §3).
 pub const PROPOSED: &str = "refs/signed/proposed/";
@@ -126,43 +125,23 @@ pub fn decide(cx: &Context<'_>, update: &Update) -> Decision {
         );
     }
     if !new.is_null() {
-        // No smuggling: a ref outside the protected namespace must not carry a tag object
-        // that claims a protected name (T14).
-        match outer_tag_name(repo, *new) {
-            Ok(Some(name)) if policy.protects(&name) => {
-                return Decision::reject(
-                    r,
-                    format!("points at a tag object named {name:?}, which is protected; push it as refs/tags/{name}"),
-                );
+        // No smuggling: a ref outside the protected namespace must not carry tag objects
+        // that claim a protected name, at any depth (T14).
+        match layer::claimed_names(&repo.repo.objects, repo.hash(), *new) {
+            Ok(names) => {
+                if let Some(name) = names.iter().find(|n| policy.protects(n)) {
+                    return Decision::reject(
+                        r,
+                        format!(
+                            "points at a tag object named {name:?}, which is protected; push it as refs/tags/{name}"
+                        ),
+                    );
+                }
             }
-            Ok(_) => {}
-            Err(e) => return Decision::reject(r, e),
+            Err(e) => return Decision::reject(r, e.to_string()),
         }
     }
     Decision::untouched(r)
-}
-
-/// The `tag` header of `id` when it is a tag object.
-fn outer_tag_name(repo: &Repo, id: ObjectId) -> Result<Option<String>, String> {
-    let head = match repo.repo.objects.try_header(&id) {
-        Ok(Some(h)) => h,
-        Ok(None) => return Err(format!("object {} is missing", short(&id))),
-        Err(e) => return Err(format!("cannot read object {}: {e}", short(&id))),
-    };
-    if head.kind != Kind::Tag {
-        return Ok(None);
-    }
-    if head.size > layer::MAX_TAG_SIZE {
-        return Err(format!("tag object {} is too large", short(&id)));
-    }
-    let mut buf = Vec::new();
-    let data = match gix::objs::Find::try_find(&repo.repo.objects, &id, &mut buf) {
-        Ok(Some(d)) => d,
-        _ => return Err(format!("cannot read tag object {}", short(&id))),
-    };
-    gix::objs::TagRef::from_bytes(data.data, repo.hash())
-        .map(|t| Some(t.name.to_string()))
-        .map_err(|e| format!("tag object {} is malformed: {e}", short(&id)))
 }
 
 /// The tag objects already accepted under a ref: the old value's chain.

@@ -163,15 +163,16 @@ pub fn filter(
                 let tag = r.name.trim_start_matches("refs/tags/");
                 if !policy.protects(tag) {
                     // allowUnprotectedTags: list it unless its object claims a protected name.
-                    match claimed_name(&repo, r.id) {
-                        Some(claimed) if !policy.protects(&claimed) => {
+                    let claimed = git_signed_policy::layer::claimed_names(&repo.repo.objects, repo.hash(), r.id);
+                    match claimed {
+                        Ok(names) if !names.iter().any(|n| policy.protects(n)) => {
                             allowed_tags.insert(r.id);
                             chains.push((r.id, r.peeled.unwrap_or(r.id), vec![r.id]));
                         }
                         _ => {
                             hidden.insert(
                                 r.name.clone(),
-                                Hidden::Quiet(format!("{tag}: its tag object claims a protected name")),
+                                Hidden::Quiet(format!("{tag}: a tag object in it claims a protected name")),
                             );
                         }
                     }
@@ -216,13 +217,6 @@ pub fn filter(
     let symrefs =
         upstream.symrefs.into_iter().filter(|(_, target)| listed.contains(target.as_str())).collect::<Vec<_>>();
     Ok(Listing { refs, symrefs, hash: upstream.hash, allowed_tags, chains })
-}
-
-/// The `tag` header of a tag object in the cache.
-fn claimed_name(repo: &git_signed_policy::Repo, id: ObjectId) -> Option<String> {
-    let mut buf = Vec::new();
-    let data = gix::objs::Find::try_find(&repo.repo.objects, &id, &mut buf).ok()??;
-    gix::objs::TagRef::from_bytes(data.data, repo.hash()).ok().map(|t| t.name.to_string())
 }
 
 fn report_hidden(

@@ -483,3 +483,15 @@ fn sha256_repository_fails_closed() {
     assert!(!ok, "a repository the hook cannot read must not accept pushes");
     assert!(err.contains("fail closed"), "{err}");
 }
+
+#[test]
+fn t14_protected_tag_object_wrapped_under_another_name_is_rejected() {
+    let (w, mirror, work) = setup();
+    w.sign_chain(&work, "deploy/1", &["alice"]);
+    // An innocent-looking unprotected tag wrapping the one-person deploy tag.
+    w.git_ok(&work, &["tag", "-a", "-m", "looks harmless", "v2.0", "deploy/1"]);
+    let (ok, err) = w.push(&work, &["origin", "refs/tags/v2.0", "refs/tags/v2.0:refs/heads/wrapped"]);
+    assert!(!ok);
+    assert!(err.contains("points at a tag object named \"deploy/1\""), "{err}");
+    assert_eq!(mirror_has(&w, &mirror, "refs/tags/v2.0"), None);
+}

@@ -642,3 +642,18 @@ fn removing_a_signer_from_the_policy_hides_their_tags_and_prune_tags_drops_them(
     assert!(err.contains("hiding refs/tags/deploy/1"), "{err}");
     assert!(f.tags("c").is_empty(), "tags bob signed are gone: {:?}", f.tags("c"));
 }
+
+#[test]
+fn t14_unprotected_tag_wrapping_a_protected_one_stays_hidden_even_when_unprotected_tags_are_allowed() {
+    let f = Fixture::new();
+    f.w.git_ok(&f.work, &["tag", "-a", "-m", "looks harmless", "v2.0", "deploy/2"]);
+    f.w.git_ok(&f.work, &["push", "-q", f.upstream.to_str().expect("utf8"), "refs/tags/v2.0"]);
+    let out = f
+        .git_as("staging", f.w.path())
+        .args(["-c", "signed.allowUnprotectedTags=true", "clone", &f.url(), "u"])
+        .output()
+        .expect("clone");
+    ok(&out);
+    assert_eq!(f.tags("u"), vec!["deploy/1", "deploy/3", "v1.0"]);
+    assert!(!f.has_object("u", &f.id("deploy/2")));
+}

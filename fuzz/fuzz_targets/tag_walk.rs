@@ -1,6 +1,7 @@
 //! The layer walk and the full verdict over arbitrary tag objects: input is split on NUL
 //! into objects; the first becomes the outermost tag, the rest are available to it (their
-//! ids are those of the bytes). A commit is always present. Must never panic.
+//! ids are those of the bytes). A commit is always present. Also the hook's and helper's
+//! smuggling check (`claimed_names`) over the same objects. Must never panic.
 #![no_main]
 
 #[path = "common.rs"]
@@ -31,4 +32,5 @@ fuzz_target!(|data: &[u8]| {
     let now = std::time::SystemTime::now();
     let verdict = verify_tag(common::policy(), &odb, gix::hash::Kind::Sha1, Request::new("deploy/1", id, "push", now));
     let _ = verdict.summary();
+    let _ = git_signed_policy::layer::claimed_names(&odb, gix::hash::Kind::Sha1, id);
 });

@@ -130,6 +130,41 @@ where
     }
 }
 
+/// The `tag` names claimed by `id` and by every tag object it wraps, outermost first, without
+/// checking names or signatures: to find protected tag objects smuggled under other refs.
+/// Stops at the first non-tag object (or a missing one below the top), bounded like [`walk`].
+pub fn claimed_names<O>(odb: &O, hash: gix::hash::Kind, id: ObjectId) -> Result<Vec<String>, WalkError>
+where
+    O: Find + FindHeader,
+{
+    let mut names = Vec::new();
+    let mut current = id;
+    let mut buf = Vec::new();
+    for _ in 0..=MAX_LAYERS {
+        let head = match header(odb, current) {
+            Ok(h) => h,
+            Err(WalkError::Missing(_)) if current != id => return Ok(names),
+            Err(e) => return Err(e),
+        };
+        if head.kind != Kind::Tag {
+            return Ok(names);
+        }
+        if head.size > MAX_TAG_SIZE {
+            return Err(WalkError::TooLarge { id: current, size: head.size });
+        }
+        let data = match odb.try_find(&current, &mut buf) {
+            Ok(Some(d)) => d,
+            Ok(None) => return Err(WalkError::Missing(current)),
+            Err(e) => return Err(WalkError::Read { id: current, reason: e.to_string() }),
+        };
+        let malformed = |reason: String| WalkError::Malformed { id: current, reason };
+        let tag = TagRef::from_bytes(data.data, hash).map_err(|e| malformed(e.to_string()))?;
+        names.push(tag.name.to_str_lossy().into_owned());
+        current = ObjectId::from_hex(tag.target).map_err(|e| malformed(e.to_string()))?;
+    }
+    Err(WalkError::TooDeep)
+}
+
 fn finish(mut outer_first: Vec<Layer>) -> Vec<Layer> {
     outer_first.reverse();
     outer_first
