@@ -129,7 +129,7 @@ pub fn decide(cx: &Context<'_>, update: &Update) -> Decision {
         // that claim a protected name, at any depth (T14).
         match layer::claimed_names(&repo.repo.objects, repo.hash(), *new) {
             Ok(names) => {
-                if let Some(name) = names.iter().find(|n| policy.protects(n)) {
+                if let Some((_, name)) = names.iter().find(|(_, n)| policy.protects(n)) {
                     return Decision::reject(
                         r,
                         format!(

@@ -165,9 +165,10 @@ pub fn filter(
                     // allowUnprotectedTags: list it unless its object claims a protected name.
                     let claimed = git_signed_policy::layer::claimed_names(&repo.repo.objects, repo.hash(), r.id);
                     match claimed {
-                        Ok(names) if !names.iter().any(|n| policy.protects(n)) => {
-                            allowed_tags.insert(r.id);
-                            chains.push((r.id, r.peeled.unwrap_or(r.id), vec![r.id]));
+                        Ok(names) if !names.iter().any(|(_, n)| policy.protects(n)) => {
+                            let chain: Vec<ObjectId> = names.iter().map(|(id, _)| *id).collect();
+                            allowed_tags.extend(chain.iter().copied());
+                            chains.push((r.id, r.peeled.unwrap_or(r.id), chain));
                         }
                         _ => {
                             hidden.insert(

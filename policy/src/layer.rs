@@ -130,10 +130,11 @@ where
     }
 }
 
-/// The `tag` names claimed by `id` and by every tag object it wraps, outermost first, without
-/// checking names or signatures: to find protected tag objects smuggled under other refs.
-/// Stops at the first non-tag object (or a missing one below the top), bounded like [`walk`].
-pub fn claimed_names<O>(odb: &O, hash: gix::hash::Kind, id: ObjectId) -> Result<Vec<String>, WalkError>
+/// The tag objects `id` is and wraps, outermost first, each with the `tag` name it claims,
+/// without checking names or signatures: to find protected tag objects smuggled under other
+/// refs. Stops at the first non-tag object (or a missing one below the top), bounded like
+/// [`walk`].
+pub fn claimed_names<O>(odb: &O, hash: gix::hash::Kind, id: ObjectId) -> Result<Vec<(ObjectId, String)>, WalkError>
 where
     O: Find + FindHeader,
 {
@@ -159,7 +160,7 @@ where
         };
         let malformed = |reason: String| WalkError::Malformed { id: current, reason };
         let tag = TagRef::from_bytes(data.data, hash).map_err(|e| malformed(e.to_string()))?;
-        names.push(tag.name.to_str_lossy().into_owned());
+        names.push((current, tag.name.to_str_lossy().into_owned()));
         current = ObjectId::from_hex(tag.target).map_err(|e| malformed(e.to_string()))?;
     }
     Err(WalkError::TooDeep)
