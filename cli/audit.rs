@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use git_signed_policy::openpgp::policy::StandardPolicy;
 use git_signed_policy::signature::format_time;
-use git_signed_policy::{Access, Activity, PUSH_ENVIRONMENT, Policy, Principal};
+use git_signed_policy::{Access, Activity, PUSH_ENVIRONMENT, Policy};
 
 use crate::Outcome;
 use crate::context::{self, Error, Format};
@@ -99,25 +99,16 @@ pub fn run(args: Args) -> Result<Outcome, Error> {
             findings,
         });
     }
-    let mut keys = Vec::new();
+    let mut keys = policy.unusable_keys(now);
     let standard = StandardPolicy::new();
     for known in policy.certs() {
-        let fpr = known.cert.fingerprint().to_hex();
-        let owner = match &known.principal {
-            Principal::Person(n) => n.clone(),
-            Principal::Machine(n) => format!("machine {n}"),
-        };
-        match known.cert.with_policy(&standard, now) {
-            Err(e) => keys.push(format!("{owner}'s key {fpr} is not valid now: {e}")),
-            Ok(vc) => {
-                if vc.alive().is_err() {
-                    keys.push(format!("{owner}'s key {fpr} has expired"));
-                } else if let Some(exp) = vc.primary_key().key_expiration_time()
-                    && exp.duration_since(now).is_ok_and(|left| left <= SOON)
-                {
-                    keys.push(format!("{owner}'s key {fpr} expires on {}, within 30 days", format_time(exp)));
-                }
-            }
+        if let Ok(vc) = known.cert.with_policy(&standard, now)
+            && vc.alive().is_ok()
+            && let Some(exp) = vc.primary_key().key_expiration_time()
+            && exp.duration_since(now).is_ok_and(|left| left <= SOON)
+        {
+            let fpr = known.cert.fingerprint();
+            keys.push(format!("{}'s key {fpr} expires on {}, within 30 days", known.principal, format_time(exp)));
         }
     }
     let findings = people.iter().map(|p| p.findings.len()).sum::<usize>() + keys.len();

@@ -32,6 +32,7 @@ struct Summary {
     people: Vec<PersonSummary>,
     machines: Vec<NamedKeys>,
     rules: Vec<RuleSummary>,
+    warnings: Vec<String>,
 }
 
 #[derive(serde::Serialize)]
@@ -89,6 +90,7 @@ pub fn run(cmd: PolicyCommand) -> Result<Outcome, Error> {
             people: Vec::new(),
             machines: Vec::new(),
             rules: Vec::new(),
+            warnings: Vec::new(),
         },
     };
     match format {
@@ -135,6 +137,7 @@ fn summarize(p: &Policy) -> Summary {
                 max_age: r.max_age.map(git_signed_policy::duration::format),
             })
             .collect(),
+        warnings: p.unusable_keys(std::time::SystemTime::now()),
     }
 }
 
@@ -154,5 +157,8 @@ fn print_text(p: &Policy) {
     }
     for r in &p.rules {
         println!("  {} [line {}]", r.describe(), r.line);
+    }
+    for w in p.unusable_keys(std::time::SystemTime::now()) {
+        println!("  warning: {w}");
     }
 }

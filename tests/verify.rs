@@ -648,3 +648,15 @@ fn t16_gpgsig_header_is_rejected() {
     assert_eq!(code, 1);
     assert!(out.contains("gpgsig header"), "{out}");
 }
+
+#[test]
+fn policy_check_warns_about_keys_that_cannot_sign_now() {
+    let w = World::new();
+    let now = SystemTime::now();
+    let carol = SqKey::new("carol", now - 60 * DAY, Some(Duration::from_secs(30 * 86_400)));
+    w.write("keys/carol-sq.asc", &carol.public());
+    let text = format!("{}{DEPLOY_RULES}", standard_people()).replace("keys/carol.asc", "keys/carol-sq.asc");
+    let (code, out, _) = policy_check(&w, &text);
+    assert_eq!(code, 0, "an expired key is a warning, not an error: old signatures may still count");
+    assert!(out.contains("warning: carol's key") && out.contains("cannot sign now"), "{out}");
+}

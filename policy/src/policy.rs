@@ -401,6 +401,28 @@ impl Policy {
         &self.certs
     }
 
+    /// Keys that cannot make a valid signature today (expired, revoked, no signing-capable key
+    /// under the standard policy), one sentence each. Not errors: their old signatures may
+    /// still count; `git signed policy check` and `audit` show them.
+    pub fn unusable_keys(&self, now: std::time::SystemTime) -> Vec<String> {
+        let standard = sequoia_openpgp::policy::StandardPolicy::new();
+        self.certs
+            .iter()
+            .filter_map(|k| {
+                let fpr = k.cert.fingerprint();
+                let why = match k.cert.with_policy(&standard, now) {
+                    Err(e) => e.to_string(),
+                    Ok(vc) if vc.alive().is_err() => "it has expired".to_owned(),
+                    Ok(vc) if vc.keys().for_signing().alive().revoked(false).next().is_none() => {
+                        "it has no valid signing-capable key".to_owned()
+                    }
+                    Ok(_) => return None,
+                };
+                Some(format!("{}'s key {fpr} cannot sign now: {why}", k.principal))
+            })
+            .collect()
+    }
+
     /// Whether any rule's glob matches `tag`: such a tag is protected.
     pub fn protects(&self, tag: &str) -> bool {
         self.rules.iter().any(|r| r.matches_tag(tag))
