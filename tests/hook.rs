@@ -133,8 +133,7 @@ fn t8_expired_key_with_back_dated_signature_is_rejected_at_push() {
     let w = World::new();
     let now = SystemTime::now();
     let carol = SqKey::new("carol", now - 60 * DAY, Some(30 * DAY));
-    w.write("keys/carol-sq.asc", &carol.public());
-    let people = standard_people().replace(r#"keys = ["keys/carol.asc"]"#, r#"keys = ["keys/carol-sq.asc"]"#);
+    let people = w.people_with_sq_carol(&carol);
     w.write("policy.toml", &format!("{people}[[rule]]\ntags = [\"deploy/*\"]\npeople = 2\nmax_age = \"365d\"\n"));
     let mirror = w.mirror("mirror.git");
     let work = w.clone_of(&mirror, "work");
@@ -153,8 +152,7 @@ fn stale_new_signature_older_than_max_age_is_rejected_at_push() {
     let w = World::new();
     let now = SystemTime::now();
     let carol = SqKey::new("carol", now - 60 * DAY, None);
-    w.write("keys/carol-sq.asc", &carol.public());
-    let people = standard_people().replace(r#"keys = ["keys/carol.asc"]"#, r#"keys = ["keys/carol-sq.asc"]"#);
+    let people = w.people_with_sq_carol(&carol);
     w.write("policy.toml", &format!("{people}[[rule]]\ntags = [\"deploy/*\"]\npeople = 2\nmax_age = \"7d\"\n"));
     let mirror = w.mirror("mirror.git");
     let work = w.clone_of(&mirror, "work");

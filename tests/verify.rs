@@ -176,8 +176,7 @@ fn t5_layer_named_for_another_tag_is_rejected() {
 
 /// Policy with an in-process key as carol's.
 fn with_sq_carol(w: &World, carol: &SqKey) {
-    w.write("keys/carol-sq.asc", &carol.public());
-    let people = standard_people().replace(r#"keys = ["keys/carol.asc"]"#, r#"keys = ["keys/carol-sq.asc"]"#);
+    let people = w.people_with_sq_carol(carol);
     w.write("policy.toml", &format!("{people}{DEPLOY_RULES}"));
 }
 

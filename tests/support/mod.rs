@@ -508,3 +508,12 @@ impl World {
 pub fn today_utc() -> jiff::civil::Date {
     jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date()
 }
+
+impl World {
+    /// The standard people, with carol's key replaced by the in-process key `carol` (written
+    /// to keys/carol-sq.asc); append rules and write it with [`World::write`].
+    pub fn people_with_sq_carol(&self, carol: &SqKey) -> String {
+        self.write("keys/carol-sq.asc", &carol.public());
+        standard_people().replace(r#"keys = ["keys/carol.asc"]"#, r#"keys = ["keys/carol-sq.asc"]"#)
+    }
+}
