@@ -657,3 +657,57 @@ fn t14_unprotected_tag_wrapping_a_protected_one_stays_hidden_even_when_unprotect
     assert_eq!(f.tags("u"), vec!["deploy/1", "deploy/3", "v1.0"]);
     assert!(!f.has_object("u", &f.id("deploy/2")));
 }
+
+/// A smart-HTTP server (`git http-backend` behind Python's CGI server) for the fixture's
+/// upstream on a free loopback port, stopped on drop. Python's server runs CGI scripts as
+/// `nobody` when started as root, hence the permissions and `safe.directory`.
+fn http_backend(f: &Fixture) -> (Daemon, String) {
+    use std::os::unix::fs::PermissionsExt;
+    let root = f.w.path();
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let cgi = root.join("www/cgi-bin");
+    std::fs::create_dir_all(&cgi).expect("mkdir");
+    let script = cgi.join("git");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nexport GIT_PROJECT_ROOT={} GIT_HTTP_EXPORT_ALL=1 GIT_CONFIG_COUNT=1 \
+             GIT_CONFIG_KEY_0=safe.directory GIT_CONFIG_VALUE_0='*'\nexec git http-backend\n",
+            root.display()
+        ),
+    )
+    .expect("cgi");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let child =
+        f.w.cmd("python3")
+            .current_dir(root.join("www"))
+            .args(["-m", "http.server", "--cgi", "--bind", "127.0.0.1", &port.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 http.server");
+    let server = Daemon(child);
+    let url = format!("http://127.0.0.1:{port}/cgi-bin/git/upstream.git");
+    for _ in 0..100 {
+        if f.w.git(root).args(["ls-remote", &url]).output().is_ok_and(|o| o.status.success()) {
+            return (server, url);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("http server did not come up on port {port}");
+}
+
+#[test]
+fn clone_and_ls_remote_over_smart_http() {
+    let f = Fixture::new();
+    let (_server, url) = http_backend(&f);
+    ok(&f.git_as("staging", f.w.path()).args(["clone", &format!("signed::{url}"), "web"]).output().expect("clone"));
+    assert_eq!(f.tags("web"), vec!["deploy/1", "deploy/3"]);
+    assert!(!f.has_object("web", &f.id("deploy/2")));
+    let web = f.w.path().join("web");
+    let out = f.git_as("staging", &web).args(["ls-remote", "--tags", "origin"]).output().expect("ls-remote");
+    ok(&out);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("deploy/2"));
+}
