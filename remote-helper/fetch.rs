@@ -31,6 +31,16 @@ pub struct FetchOptions {
     pub verbosity: u32,
     pub family: Option<String>,
     pub followtags: bool,
+    /// git is cloning into an empty repository.
+    pub cloning: bool,
+}
+
+/// What a fetch batch brought.
+pub struct Fetched {
+    /// The `.keep` file protecting the new pack until git has written the refs.
+    pub lock: Option<PathBuf>,
+    /// Whether the new objects were proven connected (so git may skip its own walk).
+    pub connected: bool,
 }
 
 impl FetchOptions {
@@ -100,7 +110,7 @@ pub fn fetch(
     listing: &Listing,
     batch: &[(ObjectId, String)],
     opts: &FetchOptions,
-) -> Result<Option<PathBuf>, String> {
+) -> Result<Fetched, String> {
     let common = Repo::open(git_dir, &[]).map_err(|e| e.to_string())?.repo.common_dir().to_owned();
     let objects = common.join("objects");
     let quarantine = tempfile::Builder::new()
@@ -125,13 +135,37 @@ pub fn fetch(
     cmd.env("GIT_OBJECT_DIRECTORY", &q)
         .env("GIT_QUARANTINE_PATH", &q)
         .env("GIT_ALTERNATE_OBJECT_DIRECTORIES", &objects)
-        .args(["-c", "fetch.writeCommitGraph=false", "-c", "fetch.unpackLimit=1"])
-        .args(["fetch", "--no-tags", "--no-write-fetch-head", "--no-auto-maintenance", "--no-recurse-submodules"])
-        .args(opts.flags(shallow.before.is_some()))
-        .args(["--stdin", url]);
+        .args(["-c", "fetch.writeCommitGraph=false", "-c", "fetch.unpackLimit=1"]);
+    // A plain clone over a native transport goes through `git fetch-pack`, which — like
+    // `git clone` itself — proves a self-contained pack connected while indexing it, instead
+    // of `git fetch`'s separate walk over every new object. `fetch-pack` cannot speak http(s),
+    // and shallow or incremental fetches need the porcelain.
+    let plain_clone = opts.cloning
+        && opts.depth.is_none()
+        && opts.deepen_since.is_none()
+        && opts.deepen_not.is_empty()
+        && !opts.refetch
+        && !opts.update_shallow
+        && matches!(git::transport(url), "file" | "ssh" | "git");
+    if plain_clone {
+        cmd.args(["fetch-pack", "--stdin", "--lock-pack", "--check-self-contained-and-connected", "--cloning"]);
+        if opts.verbosity == 0 {
+            cmd.arg("-q");
+        }
+        if !opts.progress {
+            cmd.arg("--no-progress");
+        }
+        cmd.arg(url);
+    } else {
+        cmd.args(["fetch", "--no-tags", "--no-write-fetch-head", "--no-auto-maintenance", "--no-recurse-submodules"])
+            .args(opts.flags(shallow.before.is_some()))
+            .args(["--stdin", url]);
+    }
     let input: String = wanted.iter().map(|w| format!("{w}\n")).collect();
-    git::run(cmd, Some(&input), "git fetch")?;
-    crate::trace("inner git fetch");
+    let out = git::run(cmd, Some(&input), if plain_clone { "git fetch-pack" } else { "git fetch" })?;
+    // `git fetch` walked the new objects itself; `fetch-pack` says whether its pack was.
+    let connected = !plain_clone || String::from_utf8_lossy(&out).lines().any(|l| l == "connectivity-ok");
+    crate::trace("inner fetch");
 
     let repo = Repo::open(git_dir, std::slice::from_ref(&q)).map_err(|e| e.to_string())?;
     if opts.followtags {
@@ -162,7 +196,7 @@ pub fn fetch(
     crate::trace("quarantine scan");
     let lock = migrate(&q, &objects)?;
     shallow.keep = true;
-    Ok(lock)
+    Ok(Fetched { lock, connected })
 }
 
 /// Supply the verified tag objects of listed tags whose commit is now present, so git's

@@ -27,7 +27,7 @@ const LOCAL_REPO_ENV: &[&str] = &[
 ];
 
 /// The transport git will use for `url`, as named by `protocol.<name>.allow`.
-fn transport(url: &str) -> &str {
+pub fn transport(url: &str) -> &str {
     match url.split_once("://") {
         Some((scheme, _)) => scheme,
         // scp-like `host:path` is ssh; anything else without a scheme is a local path.

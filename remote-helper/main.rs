@@ -209,7 +209,10 @@ impl Session {
                 self.fetch.family = Some(value);
                 Ok(())
             }
-            "cloning" => boolean(&value).map(|b| self.cloning = b),
+            "cloning" => boolean(&value).map(|b| {
+                self.cloning = b;
+                self.fetch.cloning = b;
+            }),
             "check-connectivity" => boolean(&value).map(|b| self.check_connectivity = b),
             "object-format" => {
                 self.object_format = true;
@@ -304,12 +307,13 @@ impl Session {
         }
         let git_dir = self.git_dir.clone().ok_or("fetch outside a repository")?;
         let listing = self.listing.as_ref().ok_or("no ref listing")?;
-        let lock = fetch::fetch(&self.url, &git_dir, listing, batch, &self.fetch)?;
+        let fetched = fetch::fetch(&self.url, &git_dir, listing, batch, &self.fetch)?;
         trace("fetch");
-        Ok(match lock {
-            // The inner `git fetch` already proved the new pack connected (its rev-list check);
-            // into a fresh clone that pack is self-contained, so git may skip the same walk.
-            Some(path) if self.cloning && self.check_connectivity => {
+        Ok(match fetched.lock {
+            // The new pack was proven connected (by the inner fetch's walk, or by fetch-pack
+            // while indexing it); into a fresh clone it is self-contained, so git may skip
+            // the same walk.
+            Some(path) if self.cloning && self.check_connectivity && fetched.connected => {
                 format!("lock {}\nconnectivity-ok\n\n", path.display())
             }
             Some(path) => format!("lock {}\n\n", path.display()),
