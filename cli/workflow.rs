@@ -246,8 +246,9 @@ pub fn approve(args: ApproveArgs) -> Result<Outcome, Error> {
     }
     let proposal_id = git::output(&["rev-parse", &proposal_ref], "reading the proposal")?;
     let proposal = verify(&policy, tag, &proposal_id, None)?;
-    if proposal.structure.is_some() || proposal.layers.iter().any(|l| !l.valid) {
-        return refuse(format!("the proposal for {tag} is not validly signed: {}", proposal.problems.join("; ")));
+    let problems = proposal.signature_problems();
+    if !problems.is_empty() {
+        return refuse(format!("the proposal for {tag} is not validly signed: {}", problems.join("; ")));
     }
     let commit = proposal.commit.clone().unwrap_or_default();
     let proposers = proposal.people.clone();

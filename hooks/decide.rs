@@ -92,11 +92,6 @@ impl Context<'_> {
     }
 }
 
-/// The valid signers of a verdict, for messages and the audit log.
-fn signers(verdict: &Verdict) -> Vec<String> {
-    verdict.people.iter().cloned().chain(verdict.machines.iter().map(|m| format!("machine {m}"))).collect()
-}
-
 /// Decide one update.
 pub fn decide(cx: &Context<'_>, update: &Update) -> Decision {
     let (policy, repo) = (cx.policy, cx.repo);
@@ -162,27 +157,24 @@ fn protected_tag(cx: &Context<'_>, name: &str, update: &Update) -> Decision {
         return Decision::reject(r, format!("{name}: deleting a protected tag is not allowed"));
     }
     let verdict = cx.verify_update(name, update);
+    let wraps_old = update.old.is_null() || verdict.chain.contains(&update.old);
     let mut reasons = verdict.problems.clone();
-    if !update.old.is_null() && !verdict.chain.contains(&update.old) {
+    if !wraps_old {
         reasons.insert(
             0,
             format!(
                 "{name}: the new tag does not wrap the old one ({}); a protected tag only gains signatures: \
-             sign on top with `git tag -s -f -m … {name} {name}`",
+                 sign on top with `git tag -s -f -m … {name} {name}`",
                 short(&update.old)
             ),
         );
     }
-    let signers = signers(&verdict);
-    let accepted = reasons.is_empty() && verdict.accepted;
-    let message = if accepted {
-        verdict.summary()
-    } else if reasons.len() > verdict.problems.len() {
-        reasons.first().cloned().unwrap_or_default()
-    } else {
-        verdict.summary()
+    let accepted = wraps_old && verdict.accepted;
+    let message = match reasons.first() {
+        Some(not_wrapping) if !wraps_old => not_wrapping.clone(),
+        _ => verdict.summary(),
     };
-    Decision { refname: r.to_owned(), accepted, message: Some(message), signers, reasons }
+    Decision { refname: r.to_owned(), accepted, message: Some(message), signers: verdict.signers(), reasons }
 }
 
 /// `refs/signed/proposed/<name>`: a tag object named `<name>` whose every layer is validly
@@ -199,16 +191,8 @@ fn proposal(cx: &Context<'_>, name: &str, update: &Update) -> Decision {
         return Decision { message: Some(format!("{name}: proposal removed")), ..Decision::untouched(r) };
     }
     let verdict = cx.verify_update(name, update);
-    let mut reasons: Vec<String> = Vec::new();
-    if let Some(structure) = &verdict.structure {
-        reasons.push(format!("proposal {name}: {structure}"));
-    }
-    for layer in &verdict.layers {
-        if let Some(problem) = &layer.problem {
-            reasons.push(format!("proposal {name}: layer {} {problem}", layer.number));
-        }
-    }
-    let signers = signers(&verdict);
+    let reasons: Vec<String> = verdict.signature_problems().iter().map(|p| format!("proposal {name}: {p}")).collect();
+    let signers = verdict.signers();
     let accepted = reasons.is_empty();
     let message =
         if accepted { format!("proposal {name} signed by {}", signers.join(", ")) } else { reasons.join("; ") };

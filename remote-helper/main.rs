@@ -73,7 +73,6 @@ struct Session {
     fetch: FetchOptions,
     push: PushOptions,
     object_format: bool,
-    cloning: bool,
     check_connectivity: bool,
     listing: Option<Listing>,
     settings: Option<(Settings, Policy)>,
@@ -112,7 +111,6 @@ fn run(args: Args) -> Result<(), Fatal> {
         fetch: FetchOptions { verbosity: 1, ..FetchOptions::default() },
         push: PushOptions { verbosity: 1, ..PushOptions::default() },
         object_format: false,
-        cloning: false,
         check_connectivity: false,
         listing: None,
         settings: None,
@@ -135,25 +133,17 @@ fn run(args: Args) -> Result<(), Fatal> {
             Command::List => session.list()?,
             Command::ListForPush => format!("{}\n", push::list_for_push(&session.url, session.git_dir.as_deref())?),
             Command::Fetch { id, name } => {
-                let mut batch = vec![(id, name)];
-                loop {
-                    match next()? {
-                        Some(Command::Fetch { id, name }) => batch.push((id, name)),
-                        Some(Command::Blank) | None => break,
-                        Some(other) => return Err(format!("unexpected {other:?} in a fetch batch")),
-                    }
-                }
+                let batch = rest_of_batch((id, name), &mut next, |c| match c {
+                    Command::Fetch { id, name } => Ok((id, name)),
+                    other => Err(other),
+                })?;
                 session.fetch_batch(&batch)?
             }
             Command::Push(spec) => {
-                let mut specs = vec![spec];
-                loop {
-                    match next()? {
-                        Some(Command::Push(spec)) => specs.push(spec),
-                        Some(Command::Blank) | None => break,
-                        Some(other) => return Err(format!("unexpected {other:?} in a push batch")),
-                    }
-                }
+                let specs = rest_of_batch(spec, &mut next, |c| match c {
+                    Command::Push(spec) => Ok(spec),
+                    other => Err(other),
+                })?;
                 session.push_batch(&specs)?
             }
         };
@@ -163,6 +153,25 @@ fn run(args: Args) -> Result<(), Fatal> {
         }
     }
     Ok(())
+}
+
+/// Collect a `fetch` or `push` batch: `first`, then every following command `item` accepts,
+/// up to the blank line that ends the batch.
+fn rest_of_batch<T>(
+    first: T,
+    next: &mut impl FnMut() -> Result<Option<Command>, Fatal>,
+    item: fn(Command) -> Result<T, Command>,
+) -> Result<Vec<T>, Fatal> {
+    let mut batch = vec![first];
+    loop {
+        match next()? {
+            Some(Command::Blank) | None => return Ok(batch),
+            Some(command) => match item(command) {
+                Ok(t) => batch.push(t),
+                Err(other) => return Err(format!("unexpected {other:?} inside a batch")),
+            },
+        }
+    }
 }
 
 fn parse_bool(value: &str) -> Option<bool> {
@@ -209,10 +218,7 @@ impl Session {
                 self.fetch.family = Some(value);
                 Ok(())
             }
-            "cloning" => boolean(&value).map(|b| {
-                self.cloning = b;
-                self.fetch.cloning = b;
-            }),
+            "cloning" => boolean(&value).map(|b| self.fetch.cloning = b),
             "check-connectivity" => boolean(&value).map(|b| self.check_connectivity = b),
             "object-format" => {
                 self.object_format = true;
@@ -313,7 +319,7 @@ impl Session {
             // The new pack was proven connected (by the inner fetch's walk, or by fetch-pack
             // while indexing it); into a fresh clone it is self-contained, so git may skip
             // the same walk.
-            Some(path) if self.cloning && self.check_connectivity && fetched.connected => {
+            Some(path) if self.fetch.cloning && self.check_connectivity && fetched.connected => {
                 format!("lock {}\nconnectivity-ok\n\n", path.display())
             }
             Some(path) => format!("lock {}\n\n", path.display()),

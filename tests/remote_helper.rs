@@ -378,11 +378,17 @@ fn push_through_the_helper_reports_each_ref() {
 fn no_op_fetch_uses_cached_verdicts() {
     let f = Fixture::new();
     ok(&f.clone_as("staging", "c", &[]));
+    let caches: Vec<_> = std::fs::read_dir(f.w.path().join("home/.cache/git-signed"))
+        .expect("cache")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    assert_eq!(caches.len(), 1, "one cache per URL");
+    let verdicts = || std::fs::read_to_string(caches[0].join("verdicts")).expect("verdicts").lines().count();
+    assert_eq!(verdicts(), 2, "deploy/1 and deploy/3 were verified and remembered");
     let c = f.w.path().join("c");
-    let out = f.git_as("staging", &c).args(["fetch", "--tags"]).output().expect("fetch");
-    ok(&out);
-    let verdicts = std::fs::read_dir(f.w.path().join("home/.cache/git-signed")).expect("cache").count();
-    assert_eq!(verdicts, 1, "one cache per URL");
+    ok(&f.git_as("staging", &c).args(["fetch", "--tags"]).output().expect("fetch"));
+    ok(&f.git_as("staging", &c).args(["ls-remote", "origin"]).output().expect("ls-remote"));
+    assert_eq!(verdicts(), 2, "nothing was verified again");
 }
 
 // Concourse git-resource's check, in and out, replayed verbatim against signed::, configured
@@ -534,27 +540,36 @@ impl Drop for Daemon {
     }
 }
 
-fn git_daemon(f: &Fixture) -> (Daemon, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let child =
-        f.w.cmd("git")
-            .args(["daemon", "--export-all", "--reuseaddr", "--listen=127.0.0.1", &format!("--port={port}")])
-            .arg(format!("--base-path={}", f.w.path().display()))
-            .arg(f.w.path())
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("git daemon");
+/// Start `server`, then wait until `git ls-remote url` answers.
+fn serve(f: &Fixture, mut server: std::process::Command, url: String) -> (Daemon, String) {
+    let child = server
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start server");
     let daemon = Daemon(child);
-    let url = format!("git://127.0.0.1:{port}/upstream.git");
     for _ in 0..100 {
         if f.w.git(f.w.path()).args(["ls-remote", &url]).output().is_ok_and(|o| o.status.success()) {
             return (daemon, url);
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    panic!("git daemon did not come up on port {port}");
+    panic!("no server answered at {url}");
+}
+
+/// A free loopback port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+fn git_daemon(f: &Fixture) -> (Daemon, String) {
+    let port = free_port();
+    let mut cmd = f.w.cmd("git");
+    cmd.args(["daemon", "--export-all", "--reuseaddr", "--listen=127.0.0.1", &format!("--port={port}")])
+        .arg(format!("--base-path={}", f.w.path().display()))
+        .arg(f.w.path());
+    serve(f, cmd, format!("git://127.0.0.1:{port}/upstream.git"))
 }
 
 #[test]
@@ -678,25 +693,10 @@ fn http_backend(f: &Fixture) -> (Daemon, String) {
     )
     .expect("cgi");
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let child =
-        f.w.cmd("python3")
-            .current_dir(root.join("www"))
-            .args(["-m", "http.server", "--cgi", "--bind", "127.0.0.1", &port.to_string()])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("python3 http.server");
-    let server = Daemon(child);
-    let url = format!("http://127.0.0.1:{port}/cgi-bin/git/upstream.git");
-    for _ in 0..100 {
-        if f.w.git(root).args(["ls-remote", &url]).output().is_ok_and(|o| o.status.success()) {
-            return (server, url);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    panic!("http server did not come up on port {port}");
+    let port = free_port();
+    let mut cmd = f.w.cmd("python3");
+    cmd.current_dir(root.join("www")).args(["-m", "http.server", "--cgi", "--bind", "127.0.0.1", &port.to_string()]);
+    serve(f, cmd, format!("http://127.0.0.1:{port}/cgi-bin/git/upstream.git"))
 }
 
 #[test]

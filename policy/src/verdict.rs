@@ -210,17 +210,31 @@ impl Verdict {
         if recorded.is_empty() {
             return Err(format!("{}: no machine layer records a tested transition (git signed promote)", self.tag));
         }
+        // `from_id` is whatever the tag message says: shorten by characters, never by bytes.
         let seen: Vec<String> =
-            recorded.iter().map(|t| format!("{} {}", t.from, &t.from_id[..t.from_id.len().min(12)])).collect();
+            recorded.iter().map(|t| format!("{} {}", t.from, t.from_id.chars().take(12).collect::<String>())).collect();
         Err(format!("{}: tested transition was from {}, not from {from}", self.tag, seen.join(", ")))
+    }
+
+    /// The valid signers: people by name, then `machine <name>`.
+    pub fn signers(&self) -> Vec<String> {
+        self.people.iter().cloned().chain(self.machines.iter().map(|m| format!("machine {m}"))).collect()
+    }
+
+    /// What is wrong with the chain or any layer's signature, leaving the rules aside: a
+    /// half-signed proposal must have none of these.
+    pub fn signature_problems(&self) -> Vec<String> {
+        self.structure
+            .iter()
+            .cloned()
+            .chain(self.layers.iter().filter_map(|l| l.problem.as_ref().map(|p| format!("layer {} {p}", l.number))))
+            .collect()
     }
 
     /// One line a person can act on: `deploy/42: needs 2 people, has 1 (alice); …`.
     pub fn summary(&self) -> String {
         if self.accepted {
-            let mut who: Vec<String> = self.people.clone();
-            who.extend(self.machines.iter().map(|m| format!("machine {m}")));
-            format!("{}: ok, signed by {}", self.tag, who.join(", "))
+            format!("{}: ok, signed by {}", self.tag, self.signers().join(", "))
         } else {
             format!("{}: {}", self.tag, self.problems.join("; "))
         }
@@ -374,4 +388,55 @@ fn apply_inactivity(policy: &Policy, limit: std::time::Duration, activity: &Acti
 /// The first 12 hex digits of an object id, for messages.
 pub fn short(id: &ObjectId) -> String {
     id.to_hex_with_len(12).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn promoted(message_from_id: &str) -> Verdict {
+        Verdict {
+            tag: "deploy/2".into(),
+            object: String::new(),
+            environment: "production".into(),
+            protected: true,
+            accepted: true,
+            commit: None,
+            layers: vec![LayerReport {
+                number: 1,
+                id: String::new(),
+                new: false,
+                signer: Some(Principal::Machine("staging-ci".into())),
+                key: None,
+                signed_at: None,
+                signed_time: None,
+                tagger: None,
+                valid: true,
+                problem: None,
+                transition: Transition::from_message(&format!("x\n\nTransition-From: deploy/1 {message_from_id}\n")),
+            }],
+            rules: Vec::new(),
+            people: Vec::new(),
+            machines: vec!["staging-ci".into()],
+            structure: None,
+            problems: Vec::new(),
+            chain: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn transition_must_name_a_layer_of_the_previous_tag() {
+        let id = ObjectId::from_hex(b"1111111111111111111111111111111111111111").expect("hex");
+        let v = promoted(&id.to_string());
+        assert!(v.check_transition("deploy/1", &[id]).is_ok());
+        assert!(v.check_transition("deploy/0", &[id]).is_err());
+        assert!(v.check_transition("deploy/1", &[]).is_err());
+    }
+
+    #[test]
+    fn transition_with_a_non_ascii_id_is_reported_not_a_panic() {
+        let v = promoted("ééééééééééééééé");
+        let why = v.check_transition("deploy/0", &[]).expect_err("no match");
+        assert!(why.contains("deploy/1 éééééééééééé,") || why.contains("deploy/1 éééééééééééé"), "{why}");
+    }
 }
