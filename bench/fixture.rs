@@ -69,7 +69,7 @@ fn build(dir: &Path, n: usize) -> Result<()> {
     }
     std::fs::write(
         dir.join("policy.toml"),
-        "version = 1\n\n[people.alice]\nkeys = [\"keys/alice.asc\"]\naccess = \"deploy\"\nsponsor = \"bob\"\n\n\
+        "version = 1\nenvironments = [\"ci\", \"staging\", \"production\"]\n\n[people.alice]\nkeys = [\"keys/alice.asc\"]\naccess = \"deploy\"\nsponsor = \"bob\"\n\n\
          [people.bob]\nkeys = [\"keys/bob.asc\"]\naccess = \"admin\"\n\n[machines.staging-ci]\n\
          keys = [\"keys/staging-ci.asc\"]\n\n[[rule]]\ntags = [\"deploy/*\"]\npeople = 2\n\n[[rule]]\n\
          tags = [\"deploy/*\"]\nenvironments = [\"production\"]\nmachines = [\"staging-ci\"]\n",

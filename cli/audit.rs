@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use git_signed_policy::openpgp::policy::StandardPolicy;
 use git_signed_policy::signature::format_time;
-use git_signed_policy::{Access, Activity, PUSH_ENVIRONMENT, Policy};
+use git_signed_policy::{Access, Policy};
 
 use crate::Outcome;
 use crate::context::{self, Error, Format};
@@ -58,8 +58,7 @@ pub fn run(args: Args) -> Result<Outcome, Error> {
     let policy = context::policy(args.policy.as_deref())?;
     let repo = context::repository()?;
     let now = SystemTime::now();
-    let verdicts = repo.verify_all(&policy, PUSH_ENVIRONMENT, now, None)?;
-    let activity = Activity::from_verdicts(&verdicts);
+    let activity = repo.history(&policy, now)?;
     let mut people = Vec::new();
     for person in policy.people.values() {
         let mut findings = Vec::new();

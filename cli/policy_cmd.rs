@@ -29,6 +29,7 @@ struct Summary {
     valid: bool,
     path: String,
     error: Option<ErrorReport>,
+    environments: Vec<String>,
     people: Vec<PersonSummary>,
     machines: Vec<NamedKeys>,
     rules: Vec<RuleSummary>,
@@ -87,6 +88,7 @@ pub fn run(cmd: PolicyCommand) -> Result<Outcome, Error> {
             valid: false,
             path: e.file.display().to_string(),
             error: Some(ErrorReport { line: e.line, column: e.column, message: e.message.clone() }),
+            environments: Vec::new(),
             people: Vec::new(),
             machines: Vec::new(),
             rules: Vec::new(),
@@ -108,6 +110,7 @@ fn summarize(p: &Policy) -> Summary {
         valid: true,
         path: p.path.display().to_string(),
         error: None,
+        environments: environments(p),
         people: p
             .people
             .values()
@@ -141,8 +144,16 @@ fn summarize(p: &Policy) -> Summary {
     }
 }
 
+/// Every environment a fetch or `--environment` may name: `push` and the declared ones.
+fn environments(p: &Policy) -> Vec<String> {
+    let mut all = vec![git_signed_policy::PUSH_ENVIRONMENT.to_owned()];
+    all.extend(p.environments.iter().cloned());
+    all
+}
+
 fn print_text(p: &Policy) {
     println!("{}: valid", p.path.display());
+    println!("  environments: {}", environments(p).join(", "));
     for person in p.people.values() {
         let access = match person.access {
             git_signed_policy::Access::Deploy => "deploy",

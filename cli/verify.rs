@@ -2,8 +2,8 @@
 
 use std::time::SystemTime;
 
-use git_signed_policy::verdict::{Request, Verdict};
-use git_signed_policy::{PUSH_ENVIRONMENT, Policy};
+use git_signed_policy::verdict::{Request, Verdict, short};
+use git_signed_policy::{Expected, PUSH_ENVIRONMENT, Policy, Problem};
 
 use crate::Outcome;
 use crate::context::{self, Error, Format};
@@ -15,8 +15,10 @@ use crate::context::{self, Error, Format};
   git signed verify deploy/42 --environment production --format json
   git signed verify --all                           # every protected tag in the repository
   git signed verify deploy/42 -e production --transition-from deploy/41   # what staging tested
+  git signed verify deploy/1 -e production --initial                      # a first deploy
 
-Exit status: 0 every tag satisfies the policy, 1 some tag does not, 2 usage or internal error.")]
+Exit status: 0 every tag satisfies the policy, 1 some tag does not, 2 usage or internal error
+(an environment the policy does not declare is a usage error).")]
 pub struct Args {
     /// Tag names (as in refs/tags/<name>)
     #[arg(required_unless_present = "all")]
@@ -24,7 +26,7 @@ pub struct Args {
     /// Verify every tag the policy protects
     #[arg(long, conflicts_with = "tags")]
     all: bool,
-    /// Environment whose rules apply
+    /// Environment whose rules apply (declared in the policy's `environments`, or push)
     #[arg(long, short = 'e', default_value = PUSH_ENVIRONMENT)]
     environment: String,
     /// Policy file (default: git config signed.policy)
@@ -32,8 +34,11 @@ pub struct Args {
     policy: Option<std::path::PathBuf>,
     /// Also require a valid machine layer recording the tested transition from this tag
     /// (`git signed promote --from`)
-    #[arg(long, value_name = "TAG")]
+    #[arg(long, value_name = "TAG", conflicts_with = "initial")]
     transition_from: Option<String>,
+    /// Also require a valid machine layer recording a first deploy (`git signed promote --initial`)
+    #[arg(long)]
+    initial: bool,
     /// Output format
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
@@ -46,11 +51,21 @@ struct Report<'a> {
     tags: &'a [Verdict],
 }
 
+/// What each verification asks besides the tag itself.
+#[derive(Clone, Copy)]
+struct Ask<'a> {
+    policy: &'a Policy,
+    environment: &'a str,
+    now: SystemTime,
+    activity: Option<&'a git_signed_policy::Activity>,
+    transition: Option<Expected<'a>>,
+}
+
 /// Run `git signed verify`.
 pub fn run(args: Args) -> Result<Outcome, Error> {
     let policy = context::policy(args.policy.as_deref())?;
+    policy.check_environment(&args.environment)?;
     let repo = context::repository()?;
-    warn_unknown_environment(&policy, &args.environment);
     let now = SystemTime::now();
     let activity = repo.activity(&policy, now)?;
 
@@ -71,22 +86,18 @@ pub fn run(args: Args) -> Result<Outcome, Error> {
         out
     };
 
-    let from_chain = match &args.transition_from {
-        Some(from) => Some(crate::workflow::local_chain(&repo, from.strip_prefix("refs/tags/").unwrap_or(from))?),
+    let from = args.transition_from.as_deref().map(|f| f.strip_prefix("refs/tags/").unwrap_or(f));
+    let from_chain = match from {
+        Some(from) => crate::workflow::local_chain(&repo, from)?,
+        None => Vec::new(),
+    };
+    let transition = match from {
+        Some(tag) => Some(Expected::From { tag, chain: &from_chain }),
+        None if args.initial => Some(Expected::Initial),
         None => None,
     };
-    let git_dir = context::git_dir()?;
-    let mut verdicts = verify_parallel(&git_dir, &policy, &targets, &args.environment, now, activity.as_ref())?;
-    if let (Some(from), Some(chain)) = (&args.transition_from, &from_chain) {
-        let from = from.strip_prefix("refs/tags/").unwrap_or(from);
-        for v in verdicts.iter_mut().filter(|v| v.accepted) {
-            if let Err(why) = v.check_transition(from, chain) {
-                v.accepted = false;
-                v.problems.push(why.clone());
-                v.structure = Some(why);
-            }
-        }
-    }
+    let ask = Ask { policy: &policy, environment: &args.environment, now, activity: activity.as_ref(), transition };
+    let verdicts = verify_parallel(&context::git_dir()?, ask, &targets)?;
     let accepted = verdicts.iter().all(|v| v.accepted);
     match args.format {
         Format::Json => {
@@ -106,11 +117,8 @@ pub fn run(args: Args) -> Result<Outcome, Error> {
 /// repositories are per-thread here) and takes an equal share; results keep their order.
 fn verify_parallel(
     git_dir: &std::path::Path,
-    policy: &Policy,
+    ask: Ask<'_>,
     targets: &[(String, Option<gix::ObjectId>)],
-    environment: &str,
-    now: SystemTime,
-    activity: Option<&git_signed_policy::Activity>,
 ) -> Result<Vec<Verdict>, Error> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(targets.len().max(1));
     let chunk = targets.len().div_ceil(threads).max(1);
@@ -124,9 +132,15 @@ fn verify_parallel(
                         .iter()
                         .map(|(name, id)| match id {
                             Some(id) => {
-                                repo.verify(policy, Request::new(name, *id, environment, now).with_activity(activity))
+                                let request = Request::new(name, *id, ask.environment, ask.now);
+                                let request = request.with_activity(ask.activity);
+                                let request = match ask.transition {
+                                    Some(t) => request.expect_transition(t),
+                                    None => request,
+                                };
+                                repo.verify(ask.policy, request)
                             }
-                            None => missing(name, environment),
+                            None => Verdict::no_such_tag(ask.policy, name, ask.environment),
                         })
                         .collect())
                 })
@@ -141,34 +155,9 @@ fn verify_parallel(
     Ok(out)
 }
 
-fn missing(name: &str, environment: &str) -> Verdict {
-    Verdict {
-        tag: name.to_owned(),
-        object: String::new(),
-        environment: environment.to_owned(),
-        protected: false,
-        accepted: false,
-        commit: None,
-        layers: Vec::new(),
-        rules: Vec::new(),
-        people: Vec::new(),
-        machines: Vec::new(),
-        structure: Some(format!("no tag refs/tags/{name} in this repository (git fetch --tags?)")),
-        problems: vec![format!("no tag refs/tags/{name} in this repository (git fetch --tags?)")],
-        chain: Vec::new(),
-    }
-}
-
-/// Say once that an environment no rule names gets only the rules that apply everywhere.
-pub fn warn_unknown_environment(policy: &Policy, environment: &str) {
-    if !policy.knows_environment(environment) {
-        eprintln!("git-signed: no rule names environment {environment:?}; only rules without `environments` apply");
-    }
-}
-
 fn print_text(v: &Verdict) {
     let head = if v.accepted { "ACCEPTED" } else { "REJECTED" };
-    let commit = v.commit.as_deref().map(|c| format!(" -> commit {}", &c[..c.len().min(12)])).unwrap_or_default();
+    let commit = v.commit.map(|c| format!(" -> commit {}", short(&c))).unwrap_or_default();
     println!("{}: {head} for environment {}{commit}", v.tag, v.environment);
     for l in &v.layers {
         let who = l.signer.as_ref().map_or_else(|| "unknown signer".to_owned(), ToString::to_string);
@@ -177,13 +166,13 @@ fn print_text(v: &Verdict) {
             None => "ok".to_owned(),
             Some(p) => format!("INVALID: {p}"),
         };
-        println!("  layer {} {} {who}, signed {when}: {status}", l.number, &l.id[..l.id.len().min(12)]);
+        println!("  layer {} {} {who}, signed {when}: {status}", l.number, short(&l.id));
     }
     for r in &v.rules {
         let mark = if r.holds { "ok" } else { "FAILS" };
         println!("  {} [line {}]: {mark}: {}", r.description, r.line, r.reason);
     }
-    if let Some(s) = &v.structure {
-        println!("  {s}");
+    for p in v.problems.iter().filter(|p| !matches!(p, Problem::Layer { .. } | Problem::Rule { .. })) {
+        println!("  {p}");
     }
 }

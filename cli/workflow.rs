@@ -74,20 +74,27 @@ pub struct ApproveArgs {
 
 /// `git signed promote`
 #[derive(clap::Args)]
-#[command(after_help = "Example (the staging pipeline, after applying and testing deploy/41 -> deploy/42):
-  git signed promote deploy/42 --from deploy/41
+#[command(
+    group = clap::ArgGroup::new("start").required(true).args(["from", "initial"]),
+    after_help = "Examples (the staging pipeline, after applying and testing):
+  git signed promote deploy/42 --from deploy/41     # tested the transition deploy/41 -> deploy/42
+  git signed promote deploy/1 --initial             # the environment's first deploy
 
 It adds the machine's signed layer with the trailers
-  Transition-From: deploy/41 <object id>
+  Transition-From: deploy/41 <object id>       (or, with --initial: Transition: initial)
   Environment: staging
 and pushes it. Production checks it with: git signed verify deploy/42 --environment production
---transition-from deploy/41")]
+--transition-from deploy/41 (or --initial)"
+)]
 pub struct PromoteArgs {
     /// Deploy tag to promote
     tag: String,
     /// The deploy tag the environment was at before (the tested transition's start)
     #[arg(long)]
-    from: String,
+    from: Option<String>,
+    /// This is the environment's first deploy: there is no previous tag
+    #[arg(long)]
+    initial: bool,
     /// The environment that applied and tested it
     #[arg(long, default_value = "staging")]
     environment: String,
@@ -109,23 +116,28 @@ fn tag_name(tag: &str) -> &str {
     tag.strip_prefix("refs/tags/").unwrap_or(tag)
 }
 
-fn verify(policy: &Policy, tag: &str, id: &str, at_push: Option<&[gix::ObjectId]>) -> Result<Verdict, Error> {
+/// The core's verdict on local object `id` as tag `tag` in the `push` environment, asked the
+/// way `ask` shapes the request (as the mirror will judge the push, or as a proposal).
+fn verify<'a>(
+    policy: &Policy,
+    tag: &'a str,
+    id: &str,
+    ask: impl FnOnce(Request<'a>) -> Request<'a>,
+) -> Result<Verdict, Error> {
     let repo = context::repository()?;
     let id = gix::ObjectId::from_hex(id.as_bytes()).map_err(|e| format!("bad object id {id}: {e}"))?;
-    let now = SystemTime::now();
-    let request = Request::new(tag, id, PUSH_ENVIRONMENT, now);
-    Ok(repo.verify(
-        policy,
-        match at_push {
-            Some(known) => request.at_push(known),
-            None => request,
-        },
-    ))
+    Ok(repo.verify(policy, ask(Request::new(tag, id, PUSH_ENVIRONMENT, SystemTime::now()))))
+}
+
+fn oid(hex: &str) -> Result<gix::ObjectId, Error> {
+    Ok(gix::ObjectId::from_hex(hex.as_bytes()).map_err(|e| format!("bad object id {hex}: {e}"))?)
 }
 
 /// The outermost layer's signer and problem.
-fn outer(verdict: &Verdict) -> (Option<&Principal>, Option<&str>) {
-    verdict.layers.last().map_or((None, Some("no layer")), |l| (l.signer.as_ref(), l.problem.as_deref()))
+fn outer(verdict: &Verdict) -> (Option<&Principal>, Option<String>) {
+    verdict.layers.last().map_or((None, Some("no layer".to_owned())), |l| {
+        (l.signer.as_ref(), l.problem.as_ref().map(ToString::to_string))
+    })
 }
 
 fn print_json(value: &serde_json::Value) -> Result<(), Error> {
@@ -163,7 +175,7 @@ pub fn propose(args: ProposeArgs) -> Result<Outcome, Error> {
     git::output(&["update-ref", &proposal_ref, &id], "storing the proposal")?;
     git::output(&["update-ref", "-d", &tag_ref], "removing the temporary tag")?;
 
-    let verdict = verify(&policy, tag, &id, Some(&[]))?;
+    let verdict = verify(&policy, tag, &id, |r| r.at_push(None).proposal())?;
     let (signer, problem) = outer(&verdict);
     let signer = match (signer, problem) {
         (Some(Principal::Person(name)), None) => name.clone(),
@@ -172,7 +184,7 @@ pub fn propose(args: ProposeArgs) -> Result<Outcome, Error> {
             return refuse(format!(
                 "your signature on {tag} would not count ({}); nothing was pushed. Check user.signingKey and that \
                  your key is listed under [people] in {}",
-                problem.unwrap_or("signed by a machine, not a person"),
+                problem.as_deref().unwrap_or("signed by a machine, not a person"),
                 policy.path.display()
             ));
         }
@@ -237,20 +249,20 @@ pub fn approve(args: ApproveArgs) -> Result<Outcome, Error> {
             args.common.remote
         ));
     }
+    // `+`: deploy tags grow when staging promotes them; a stale local copy must not stop this.
     git::output(
-        &["fetch", "-q", &args.common.remote, &format!("+{proposal_ref}:{proposal_ref}"), "refs/tags/*:refs/tags/*"],
+        &["fetch", "-q", &args.common.remote, &format!("+{proposal_ref}:{proposal_ref}"), "+refs/tags/*:refs/tags/*"],
         "fetching the proposal",
     )?;
     if git::resolve(&tag_ref).is_some() {
         return refuse(format!("a local tag {tag} exists; delete it (git tag -d {tag}) and run approve again"));
     }
     let proposal_id = git::output(&["rev-parse", &proposal_ref], "reading the proposal")?;
-    let proposal = verify(&policy, tag, &proposal_id, None)?;
-    let problems = proposal.signature_problems();
-    if !problems.is_empty() {
+    let proposal = verify(&policy, tag, &proposal_id, Request::proposal)?;
+    let Some(commit) = proposal.commit.filter(|_| proposal.accepted).map(|c| c.to_string()) else {
+        let problems: Vec<String> = proposal.problems.iter().map(ToString::to_string).collect();
         return refuse(format!("the proposal for {tag} is not validly signed: {}", problems.join("; ")));
-    }
-    let commit = proposal.commit.clone().unwrap_or_default();
+    };
     let proposers = proposal.people.clone();
     let previous = previous_deploy(&policy, tag, &commit)?;
     let range = match &previous {
@@ -273,7 +285,7 @@ pub fn approve(args: ApproveArgs) -> Result<Outcome, Error> {
     let message = args.message.clone().unwrap_or_else(|| format!("Approve {tag}"));
     git::interactive(&["tag", "-s", "-m", &message, tag, &proposal_ref], "signing the approval")?;
     let id = git::output(&["rev-parse", &tag_ref], "reading the new tag")?;
-    let verdict = verify(&policy, tag, &id, Some(&[]))?;
+    let verdict = verify(&policy, tag, &id, |r| r.at_push(None))?;
     let (signer, problem) = outer(&verdict);
     let undo = || git::output(&["update-ref", "-d", &tag_ref], "removing the refused tag");
     let approver = match (signer, problem) {
@@ -289,7 +301,7 @@ pub fn approve(args: ApproveArgs) -> Result<Outcome, Error> {
             undo()?;
             return refuse(format!(
                 "your signature would not count ({}); nothing was pushed",
-                problem.unwrap_or("signed by a machine, not a person")
+                problem.as_deref().unwrap_or("signed by a machine, not a person")
             ));
         }
     };
@@ -319,41 +331,50 @@ pub fn approve(args: ApproveArgs) -> Result<Outcome, Error> {
     Ok(Outcome::Yes)
 }
 
-/// `git signed promote <tag> --from <previous>`
+/// `git signed promote <tag> --from <previous>` or `--initial`
 pub fn promote(args: PromoteArgs) -> Result<Outcome, Error> {
     let policy = context::policy(args.common.policy.as_deref())?;
+    policy.check_environment(&args.environment)?;
     let tag = tag_name(&args.tag);
-    let from = tag_name(&args.from);
-    if args.environment.is_empty() || args.environment.contains(char::is_whitespace) {
-        return refuse(format!("environment {:?} must be a single word", args.environment));
-    }
+    let from = args.from.as_deref().map(tag_name);
     let tag_ref = format!("refs/tags/{tag}");
-    let from_ref = format!("refs/tags/{from}");
-    if !git::succeeds(&[
-        "fetch",
-        "-q",
-        &args.common.remote,
-        &format!("+{tag_ref}:{tag_ref}"),
-        &format!("+{from_ref}:{from_ref}"),
-    ]) {
-        return refuse(format!("cannot fetch {tag} and {from} from {}; do both exist there?", args.common.remote));
+    let mut fetch =
+        vec!["fetch".to_owned(), "-q".to_owned(), args.common.remote.clone(), format!("+{tag_ref}:{tag_ref}")];
+    fetch.extend(from.map(|f| format!("+refs/tags/{f}:refs/tags/{f}")));
+    if !git::succeeds(&fetch.iter().map(String::as_str).collect::<Vec<_>>()) {
+        return refuse(match from {
+            Some(f) => format!(
+                "cannot fetch {tag} and {f} from {}; do both exist there? For the environment's first deploy \
+                 use --initial instead of --from",
+                args.common.remote
+            ),
+            None => format!("cannot fetch {tag} from {}; does it exist there?", args.common.remote),
+        });
     }
     let old = git::output(&["rev-parse", &tag_ref], "reading the tag")?;
-    let from_id = git::output(&["rev-parse", &from_ref], "reading the previous tag")?;
-    let before = verify(&policy, tag, &old, None)?;
+    let before = verify(&policy, tag, &old, |r| r)?;
     if !before.accepted {
         return refuse(format!("{} — promote only tags the mirror accepted", before.summary()));
     }
+    let env = &args.environment;
+    let from_id = match from {
+        Some(f) => Some(git::output(&["rev-parse", &format!("refs/tags/{f}")], "reading the previous tag")?),
+        None => None,
+    };
     let mut message = args.message.clone().unwrap_or_else(|| format!("Promote {tag}"));
-    message.push_str(&format!(
-        "\n\nApplied and tested on {env} as the transition {from} -> {tag}.\n\nTransition-From: {from} {from_id}\nEnvironment: {env}\n",
-        env = args.environment
-    ));
+    message.push_str(&match (from, &from_id) {
+        (Some(f), Some(id)) => format!(
+            "\n\nApplied and tested on {env} as the transition {f} -> {tag}.\n\nTransition-From: {f} {id}\nEnvironment: {env}\n"
+        ),
+        _ => format!(
+            "\n\nApplied and tested on {env} as its first deploy.\n\nTransition: initial\nEnvironment: {env}\n"
+        ),
+    });
     git::interactive(&["tag", "-s", "-f", "-m", &message, tag, &tag_ref], "signing the promotion")?;
     let id = git::output(&["rev-parse", &tag_ref], "reading the new tag")?;
     let restore = || git::output(&["update-ref", &tag_ref, &old], "restoring the tag");
-    let known: Vec<gix::ObjectId> = before.chain.clone();
-    let verdict = verify(&policy, tag, &id, Some(&known))?;
+    let old_id = oid(&old)?;
+    let verdict = verify(&policy, tag, &id, |r| r.at_push(Some(old_id)))?;
     let (signer, problem) = outer(&verdict);
     let required: Vec<String> =
         policy.rules.iter().filter(|r| r.matches_tag(tag)).flat_map(|r| r.machines.clone()).collect();
@@ -376,7 +397,7 @@ pub fn promote(args: PromoteArgs) -> Result<Outcome, Error> {
             restore()?;
             return refuse(format!(
                 "the promotion signature would not count ({}); nothing was pushed",
-                problem.unwrap_or("unknown signer")
+                problem.as_deref().unwrap_or("unknown signer")
             ));
         }
     };
@@ -390,10 +411,13 @@ pub fn promote(args: PromoteArgs) -> Result<Outcome, Error> {
     }
     match args.common.format {
         Format::Json => print_json(&serde_json::json!({
-            "tag": tag, "object": id, "from": from, "from_object": from_id,
+            "tag": tag, "object": id, "from": from, "from_object": from_id, "initial": from.is_none(),
             "environment": args.environment, "machine": machine,
         }))?,
-        Format::Text => println!("promoted {tag} from {from} on {}, signed by machine {machine}", args.environment),
+        Format::Text => match from {
+            Some(from) => println!("promoted {tag} from {from} on {env}, signed by machine {machine}"),
+            None => println!("promoted {tag} as the first deploy on {env}, signed by machine {machine}"),
+        },
     }
     Ok(Outcome::Yes)
 }
@@ -401,10 +425,10 @@ pub fn promote(args: PromoteArgs) -> Result<Outcome, Error> {
 /// The chain of tag objects of local tag `name`, for `--transition-from`.
 pub fn local_chain(repo: &Repo, name: &str) -> Result<Vec<gix::ObjectId>, Error> {
     let Some(id) = repo.resolve(&format!("refs/tags/{name}"))? else {
-        return refuse(format!("no tag {name} here to compare the transition with (git fetch --tags?)"));
+        return refuse(format!(
+            "no tag {name} here to compare the transition with; if this environment can see it, \
+             fetch it (git fetch origin tag {name}); for a first deploy use --initial"
+        ));
     };
-    Ok(match layer::walk(&repo.repo.objects, repo.hash(), name, id) {
-        Ok(chain) => chain.layers.iter().map(|l| l.id).collect(),
-        Err((layers, _)) => layers.iter().map(|l| l.id).chain(std::iter::once(id)).collect(),
-    })
+    Ok(layer::ids(&repo.repo.objects, repo.hash(), name, id))
 }

@@ -27,6 +27,7 @@ ls "$DEMO/keys"
 
 cat > "$DEMO/policy.toml" <<'TOML'
 version = 1
+environments = ["ci", "staging", "production"]
 
 [people.alice]
 keys = ["keys/alice.asc"]
@@ -73,19 +74,13 @@ seen_by() { # seen_by ENV: the tags a signed:: clone for ENV gets
 }
 
 member alice
-cd "$DEMO/alice"
-echo "hello" > app.txt && git add app.txt && git commit -q -m "First change" && git push -q origin main
-# An earlier release, approved the same way, that staging runs today.
-git signed propose deploy/0 >/dev/null
 member bob
 member staging-ci
-(cd "$DEMO/bob" && git signed approve deploy/0 --yes >/dev/null 2>&1)
-
 cd "$DEMO/alice"
-echo "world" >> app.txt && git commit -q -am "Second change" && git push -q origin main
+echo "hello" > app.txt && git add app.txt && git commit -q -m "First change" && git push -q origin main
 
 say "alice alone signs deploy/1 with git tag -s and pushes it: the mirror refuses"
-git tag -s -m "Deploy the second change" deploy/1
+git tag -s -m "Deploy the first change" deploy/1
 if git push origin deploy/1; then echo "UNEXPECTED: accepted" >&2; exit 1; fi
 git tag -d deploy/1 >/dev/null
 
@@ -99,15 +94,27 @@ run git signed verify deploy/1
 say "Nobody can delete it (or move it, or strip a signature)"
 if git push origin :refs/tags/deploy/1; then echo "UNEXPECTED: deleted" >&2; exit 1; fi
 
-say "signed:: clones per environment"
+say "signed:: clones per environment (production waits for the staging pipeline's signature)"
 for env in ci staging production; do seen_by "$env"; done
 
-say "The staging pipeline applied deploy/0 -> deploy/1, tested it, and promotes it"
+say "Staging applied deploy/1, its first deploy, tested it, and promotes it"
 cd "$DEMO/staging-ci"
-run git signed promote deploy/1 --from deploy/0
+run git signed promote deploy/1 --initial
 seen_by production
 cd "$DEMO/clone-production"
-run git signed verify deploy/1 --environment production --policy "$DEMO/policy.toml"
+run git signed verify deploy/1 --environment production --initial --policy "$DEMO/policy.toml"
+
+say "The next change: propose, approve, then staging tests deploy/1 -> deploy/2 and promotes it"
+cd "$DEMO/alice"
+git pull -q origin main
+echo "world" >> app.txt && git commit -q -am "Second change" && git push -q origin main
+git signed propose deploy/2 >/dev/null
+(cd "$DEMO/bob" && git signed approve deploy/2 --yes >/dev/null 2>&1)
+cd "$DEMO/staging-ci"
+run git signed promote deploy/2 --from deploy/1
+seen_by production
+cd "$DEMO/clone-production"
+run git signed verify deploy/2 --environment production --transition-from deploy/1 --policy "$DEMO/policy.toml"
 
 say "The audit log"
 cat "$DEMO/audit.log"

@@ -1,15 +1,12 @@
-//! The verdict for one ref update, following the table in design.md §5. Signature and rule
-//! questions go to the core's `verify_tag`; this module only knows which question to ask.
+//! The verdict for one ref update, following the table in design.md §5. What a ref name means
+//! is the core's `refs::classify`, and whether a tag verifies its `verify_tag`; this module only
+//! knows which question to ask and how to say the answer to the pusher.
 
 use std::time::SystemTime;
 
-use git_signed_policy::layer;
-use git_signed_policy::verdict::{Request, Verdict, short};
-use git_signed_policy::{Activity, PUSH_ENVIRONMENT, Policy, Repo};
+use git_signed_policy::verdict::{Request, Verdict};
+use git_signed_policy::{Activity, PUSH_ENVIRONMENT, Policy, Problem, RefClass, Repo, layer, refs};
 use gix::ObjectId;
-
-/// The namespace where half-signed proposals travel (design.md §3).
-pub const PROPOSED: &str = "refs/signed/proposed/";
 
 /// One `<old> <new> <ref>` line.
 #[derive(Debug, Clone)]
@@ -81,73 +78,37 @@ pub struct Context<'a> {
 }
 
 impl Context<'_> {
-    /// Verify the new value of a tag ref as a push: layers of the old value are known, the
-    /// rest are new.
-    fn verify_update(&self, name: &str, update: &Update) -> Verdict {
-        let known = if update.old.is_null() { Vec::new() } else { known_layers(self.repo, name, update.old) };
-        self.repo.verify(
-            self.policy,
-            Request::new(name, update.new, PUSH_ENVIRONMENT, self.now).at_push(&known).with_activity(self.activity),
-        )
+    /// The core's verdict on the new value of a tag ref, judged as a push.
+    fn verify(&self, name: &str, update: &Update, proposal: bool) -> Verdict {
+        let request = Request::new(name, update.new, PUSH_ENVIRONMENT, self.now)
+            .at_push(Some(update.old))
+            .with_activity(self.activity);
+        self.repo.verify(self.policy, if proposal { request.proposal() } else { request })
     }
 }
 
-/// Decide one update.
+/// Decide one update: the core says what the ref name is, then judges what it points at.
 pub fn decide(cx: &Context<'_>, update: &Update) -> Decision {
-    let (policy, repo) = (cx.policy, cx.repo);
-    let Update { new, refname, .. } = update;
-    let r = refname.as_str();
-    if r.starts_with("refs/replace/") {
-        return Decision::reject(r, "refs/replace/* is not allowed: replace refs change what tools see".to_owned());
-    }
-    if let Some(name) = r.strip_prefix("refs/tags/")
-        && policy.protects(name)
-    {
-        return protected_tag(cx, name, update);
-    }
-    if let Some(name) = r.strip_prefix(PROPOSED) {
-        return proposal(cx, name, update);
-    }
-    if let Some(short_name) = r.strip_prefix("refs/")
-        && !r.starts_with("refs/tags/")
-        && policy.protects(short_name)
-    {
-        return Decision::reject(
-            r,
-            format!(
-                "{r} would shadow the protected tag refs/tags/{short_name} (git resolves {short_name} to {r} first)"
-            ),
-        );
-    }
-    if !new.is_null() {
-        // No smuggling: a ref outside the protected namespace must not carry tag objects
-        // that claim a protected name, at any depth (T14).
-        match layer::claimed_names(&repo.repo.objects, repo.hash(), *new) {
-            Ok(names) => {
-                if let Some((_, name)) = names.iter().find(|(_, n)| policy.protects(n)) {
-                    return Decision::reject(
-                        r,
-                        format!(
-                            "points at a tag object named {name:?}, which is protected; push it as refs/tags/{name}"
-                        ),
-                    );
-                }
-            }
-            Err(e) => return Decision::reject(r, e.to_string()),
-        }
-    }
-    Decision::untouched(r)
-}
-
-/// The tag objects already accepted under a ref: the old value's chain.
-fn known_layers(repo: &Repo, name: &str, old: ObjectId) -> Vec<ObjectId> {
-    match layer::walk(&repo.repo.objects, repo.hash(), name, old) {
-        Ok(chain) => chain.layers.iter().map(|l| l.id).collect(),
-        Err((layers, _)) => {
-            let mut ids: Vec<ObjectId> = layers.iter().map(|l| l.id).collect();
-            ids.push(old);
-            ids
-        }
+    let r = update.refname.as_str();
+    match refs::classify(cx.policy, r) {
+        RefClass::ProtectedTag(name) => protected_tag(cx, name, update),
+        RefClass::Proposal(name) => proposal(cx, name, update),
+        // Deleting a forbidden ref is how an admin cleans up after one.
+        RefClass::Forbidden(_) if update.new.is_null() => Decision::untouched(r),
+        RefClass::Forbidden(why) => Decision::reject(r, why.describe()),
+        RefClass::Other if update.new.is_null() => Decision::untouched(r),
+        RefClass::Other => match layer::claimed_names(&cx.repo.repo.objects, cx.repo.hash(), update.new) {
+            // No smuggling: a ref outside the protected namespace must not carry tag objects
+            // that claim a protected name, at any depth (T14).
+            Ok(names) => match names.iter().find(|(_, n)| cx.policy.protects(n)) {
+                Some((_, name)) => Decision::reject(
+                    r,
+                    format!("points at a tag object named {name:?}, which is protected; push it as refs/tags/{name}"),
+                ),
+                None => Decision::untouched(r),
+            },
+            Err(e) => Decision::reject(r, e.to_string()),
+        },
     }
 }
 
@@ -156,45 +117,38 @@ fn protected_tag(cx: &Context<'_>, name: &str, update: &Update) -> Decision {
     if update.new.is_null() {
         return Decision::reject(r, format!("{name}: deleting a protected tag is not allowed"));
     }
-    let verdict = cx.verify_update(name, update);
-    let wraps_old = update.old.is_null() || verdict.chain.contains(&update.old);
-    let mut reasons = verdict.problems.clone();
-    if !wraps_old {
-        reasons.insert(
-            0,
-            format!(
-                "{name}: the new tag does not wrap the old one ({}); a protected tag only gains signatures: \
-                 sign on top with `git tag -s -f -m … {name} {name}`",
-                short(&update.old)
-            ),
-        );
-    }
-    let accepted = wraps_old && verdict.accepted;
-    let message = match reasons.first() {
-        Some(not_wrapping) if !wraps_old => not_wrapping.clone(),
+    let verdict = cx.verify(name, update, false);
+    let reasons: Vec<String> = verdict.problems.iter().map(ToString::to_string).collect();
+    let mut message = match verdict.problems.first() {
+        Some(first @ Problem::DoesNotWrap { .. }) => format!("{name}: {first}"),
         _ => verdict.summary(),
     };
-    Decision { refname: r.to_owned(), accepted, message: Some(message), signers: verdict.signers(), reasons }
+    if verdict.lacks_people() {
+        message.push_str(&format!(
+            "; two people sign a deploy tag: `git signed propose {name}`, then another person runs \
+             `git signed approve {name}` (delete the local tag first: git tag -d {name})"
+        ));
+    }
+    Decision {
+        refname: r.to_owned(),
+        accepted: verdict.accepted,
+        message: Some(message),
+        signers: verdict.signers(),
+        reasons,
+    }
 }
 
 /// `refs/signed/proposed/<name>`: a tag object named `<name>` whose every layer is validly
 /// signed by someone the policy knows; rules are not applied yet (it is half-signed).
 fn proposal(cx: &Context<'_>, name: &str, update: &Update) -> Decision {
     let r = update.refname.as_str();
-    if !cx.policy.protects(name) {
-        return Decision::reject(
-            r,
-            format!("{name} is not a protected tag name; proposals are only for tags the policy protects"),
-        );
-    }
     if update.new.is_null() {
         return Decision { message: Some(format!("{name}: proposal removed")), ..Decision::untouched(r) };
     }
-    let verdict = cx.verify_update(name, update);
-    let reasons: Vec<String> = verdict.signature_problems().iter().map(|p| format!("proposal {name}: {p}")).collect();
+    let verdict = cx.verify(name, update, true);
+    let reasons: Vec<String> = verdict.problems.iter().map(|p| format!("proposal {name}: {p}")).collect();
     let signers = verdict.signers();
-    let accepted = reasons.is_empty();
     let message =
-        if accepted { format!("proposal {name} signed by {}", signers.join(", ")) } else { reasons.join("; ") };
-    Decision { refname: r.to_owned(), accepted, message: Some(message), signers, reasons }
+        if verdict.accepted { format!("proposal {name} signed by {}", signers.join(", ")) } else { reasons.join("; ") };
+    Decision { refname: r.to_owned(), accepted: verdict.accepted, message: Some(message), signers, reasons }
 }

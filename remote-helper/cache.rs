@@ -13,6 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use git_signed_policy::Repo;
 use gix::ObjectId;
+use gix::objs::FindHeader;
 
 use crate::git;
 
@@ -86,6 +87,16 @@ impl TagCache {
     /// The cache repository, for reading objects.
     pub fn repo(&self) -> Result<Repo, String> {
         Repo::open(&self.repo_dir, &[]).map_err(|e| e.to_string())
+    }
+
+    /// Those of `ids` the cache does not hold yet, each once.
+    pub fn missing(&self, ids: &[ObjectId]) -> Result<Vec<ObjectId>, String> {
+        let repo = self.repo()?;
+        let mut missing: Vec<ObjectId> =
+            ids.iter().copied().filter(|id| !matches!(repo.repo.objects.try_header(id), Ok(Some(_)))).collect();
+        missing.sort();
+        missing.dedup();
+        Ok(missing)
     }
 
     /// Fetch the tag objects `ids` (and their commits, without trees) from upstream. By object

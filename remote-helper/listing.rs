@@ -1,18 +1,19 @@
 //! `list`: the upstream's refs as this environment may see them. Branches pass through;
 //! a protected tag is listed only when it satisfies the environment's rules; everything that
-//! could smuggle an unverified tag (other refs pointing at tag objects, refs shadowing a
-//! protected name, replace refs) is left out. Verification happens here, before git sees a
+//! could stand in for one is left out: what the core's `refs::classify` forbids (refs git
+//! would resolve for a protected name, names that block one, replace refs), symbolic refs
+//! other than `HEAD` → a listed branch, and refs outside `refs/tags/` pointing at tag objects. Verification happens here, before git sees a
 //! single ref, using tag objects fetched into the [`TagCache`].
 
 use std::collections::{HashMap, HashSet};
 use std::time::SystemTime;
 
 use git_signed_policy::verdict::Request;
-use git_signed_policy::{Activity, Policy};
+use git_signed_policy::{Activity, Forbidden, Policy, RefClass, refs};
 use gix::ObjectId;
 use gix::objs::FindHeader;
 
-use crate::cache::TagCache;
+use crate::cache::{Chain, TagCache};
 use crate::git;
 
 /// One ref as upstream advertised it.
@@ -78,146 +79,183 @@ pub fn ls_remote(url: &str, git_dir: Option<&std::path::Path>) -> Result<Upstrea
 
 /// Why a ref is not listed.
 enum Hidden {
-    /// A protected tag that failed verification: shown per tag, and fatal in strict mode.
+    /// A protected tag that failed verification, or a ref that would stand in for one:
+    /// shown per ref, and fatal in strict mode.
     Failed(String),
-    /// Unprotected tags, smuggling attempts: counted, detailed with -v.
+    /// Unprotected tags, refs pointing at tag objects, replace refs: counted, detailed with -v.
     Quiet(String),
 }
 
-/// Decide which of upstream's refs this environment sees.
-pub fn filter(
-    upstream: Upstream,
-    policy: &Policy,
-    environment: &str,
-    settings_strict: bool,
-    allow_unprotected: bool,
-    url: &str,
-    verbosity: u32,
-) -> Result<Listing, String> {
-    let mut hidden: HashMap<String, Hidden> = HashMap::new();
-    let mut to_verify: Vec<&RemoteRef> = Vec::new();
-    for r in &upstream.refs {
-        let name = r.name.as_str();
-        if name.starts_with("refs/replace/") {
-            hidden.insert(r.name.clone(), Hidden::Quiet("replace refs are never passed on".into()));
-        } else if let Some(tag) = name.strip_prefix("refs/tags/") {
-            if policy.protects(tag) {
-                if r.peeled.is_none() {
-                    hidden.insert(r.name.clone(), Hidden::Failed("lightweight tag, not signed".to_owned()));
-                } else {
-                    to_verify.push(r);
-                }
-            } else if !allow_unprotected {
-                hidden.insert(r.name.clone(), Hidden::Quiet(format!("{tag}: no rule protects it")));
-            } else if r.peeled.is_some() {
-                to_verify.push(r);
-            }
-        } else if r.peeled.is_some() {
-            hidden.insert(r.name.clone(), Hidden::Quiet("points at a tag object outside refs/tags/".into()));
-        } else if let Some(short) = name.strip_prefix("refs/")
-            && policy.protects(short)
-        {
-            hidden.insert(r.name.clone(), Hidden::Failed(format!("would shadow the protected tag refs/tags/{short}")));
-        }
-    }
+/// How this environment reads upstream's refs.
+pub struct Judge<'a> {
+    pub policy: &'a Policy,
+    pub environment: &'a str,
+    pub strict: bool,
+    pub allow_unprotected: bool,
+    pub url: &'a str,
+    pub verbosity: u32,
+}
 
+/// What the names alone decide: refs hidden for what they are called, and the tags whose
+/// objects must be verified (protected) or inspected (unprotected, when allowed).
+struct Sorted<'u> {
+    hidden: HashMap<String, Hidden>,
+    protected: Vec<&'u RemoteRef>,
+    unprotected: Vec<&'u RemoteRef>,
+}
+
+/// Decide which of upstream's refs this environment sees.
+pub fn filter(upstream: Upstream, judge: &Judge<'_>) -> Result<Listing, String> {
+    let Sorted { mut hidden, protected, unprotected } = sort(&upstream, judge);
     let mut allowed_tags = HashSet::new();
     let mut chains = Vec::new();
-    if !to_verify.is_empty() {
-        let cache = TagCache::open(url, upstream.hash)?;
-        let digest = format!("{}:{environment}", policy.fingerprint);
-        // The inactivity rule depends on the whole signing history, not on one tag alone, so
-        // with it no verdict is reused.
-        let known = if policy.inactivity.is_some() { HashMap::new() } else { cache.verdicts(&digest) };
-        let mut pending: Vec<&RemoteRef> = Vec::new();
-        let cached_repo = cache.repo()?;
-        // A verdict counts only while the cache still holds the chain (tag-following copies it).
-        let in_cache = |chain: &Vec<ObjectId>| {
-            chain.iter().all(|id| matches!(cached_repo.repo.objects.try_header(id), Ok(Some(_))))
-        };
-        for r in &to_verify {
-            let tag = r.name.trim_start_matches("refs/tags/");
-            match known.get(&(tag.to_owned(), r.id)).filter(|chain| in_cache(chain)) {
-                Some(chain) => {
-                    allowed_tags.extend(chain.iter().copied());
-                    chains.push((r.id, r.peeled.unwrap_or(r.id), chain.clone()));
+    if !protected.is_empty() || !unprotected.is_empty() {
+        let cache = TagCache::open(judge.url, upstream.hash)?;
+        let digest = format!("{}:{}", judge.policy.fingerprint, judge.environment);
+        let mut accepted = Vec::new();
+        for (r, verdict) in verify_protected(&cache, &digest, judge, &protected)? {
+            match verdict {
+                Ok(chain) => accepted.push((r, chain)),
+                Err(why) => {
+                    hidden.insert(r.name.clone(), Hidden::Failed(why));
                 }
-                None => pending.push(r),
             }
         }
-        if !pending.is_empty() {
-            let repo = cached_repo;
-            let mut missing: Vec<ObjectId> = pending
-                .iter()
-                .filter(|r| !matches!(repo.repo.objects.try_header(&r.id), Ok(Some(_))))
-                .map(|r| r.id)
-                .collect();
-            missing.sort();
-            missing.dedup();
-            cache.fetch(&missing)?;
-            let repo = cache.repo()?;
-            let now = SystemTime::now();
-            let mut remembered = Vec::new();
-            let mut verdicts = Vec::new();
-            for r in pending {
-                let tag = r.name.trim_start_matches("refs/tags/");
-                if !policy.protects(tag) {
-                    // allowUnprotectedTags: list it unless its object claims a protected name.
-                    let claimed = git_signed_policy::layer::claimed_names(&repo.repo.objects, repo.hash(), r.id);
-                    match claimed {
-                        Ok(names) if !names.iter().any(|(_, n)| policy.protects(n)) => {
-                            let chain: Vec<ObjectId> = names.iter().map(|(id, _)| *id).collect();
-                            allowed_tags.extend(chain.iter().copied());
-                            chains.push((r.id, r.peeled.unwrap_or(r.id), chain));
-                        }
-                        _ => {
-                            hidden.insert(
-                                r.name.clone(),
-                                Hidden::Quiet(format!("{tag}: a tag object in it claims a protected name")),
-                            );
-                        }
-                    }
-                    continue;
+        let ids: Vec<ObjectId> = unprotected.iter().map(|r| r.id).collect();
+        cache.fetch(&cache.missing(&ids)?)?;
+        let repo = cache.repo()?;
+        for r in unprotected {
+            match git_signed_policy::layer::claimed_names(&repo.repo.objects, repo.hash(), r.id) {
+                Ok(names) if !names.iter().any(|(_, n)| judge.policy.protects(n)) => {
+                    accepted.push((r, names.iter().map(|(id, _)| *id).collect()));
                 }
-                verdicts.push((r, tag, repo.verify(policy, Request::new(tag, r.id, environment, now))));
-            }
-            if policy.inactivity.is_some() {
-                let activity = Activity::from_verdicts(verdicts.iter().map(|(_, _, v)| v));
-                for (r, tag, verdict) in &mut verdicts {
-                    if verdict.accepted {
-                        *verdict = repo
-                            .verify(policy, Request::new(tag, r.id, environment, now).with_activity(Some(&activity)));
-                    }
+                _ => {
+                    hidden.insert(r.name.clone(), Hidden::Quiet("a tag object in it claims a protected name".into()));
                 }
             }
-            for (r, tag, verdict) in verdicts {
-                let peeled_ok = verdict.commit.as_deref() == r.peeled.map(|p| p.to_string()).as_deref();
-                if verdict.accepted && peeled_ok {
-                    allowed_tags.extend(verdict.chain.iter().copied());
-                    chains.push((r.id, r.peeled.unwrap_or(r.id), verdict.chain.clone()));
-                    remembered.push((tag.to_owned(), r.id, verdict.chain.clone()));
-                } else if verdict.accepted {
-                    hidden.insert(
-                        r.name.clone(),
-                        Hidden::Failed("upstream's ^{} line disagrees with the tag's commit".to_owned()),
-                    );
-                } else {
-                    hidden.insert(r.name.clone(), Hidden::Failed(verdict.problems.join("; ")));
-                }
-            }
-            if policy.inactivity.is_some() {
-                remembered.clear();
-            }
-            cache.remember(&digest, &remembered)?;
+        }
+        for (r, chain) in accepted {
+            allowed_tags.extend(chain.iter().copied());
+            chains.push((r.id, r.peeled.unwrap_or(r.id), chain));
         }
     }
 
-    report_hidden(&upstream, &hidden, settings_strict, verbosity)?;
+    report_hidden(&upstream, &hidden, judge.strict, judge.verbosity)?;
     let refs: Vec<RemoteRef> = upstream.refs.into_iter().filter(|r| !hidden.contains_key(&r.name)).collect();
     let listed: HashSet<&str> = refs.iter().map(|r| r.name.as_str()).collect();
-    let symrefs =
-        upstream.symrefs.into_iter().filter(|(_, target)| listed.contains(target.as_str())).collect::<Vec<_>>();
+    // Only `HEAD` pointing at a listed, harmless branch (T23); every other symbolic ref was
+    // hidden by `sort`, its resolved value with it.
+    let symrefs = upstream
+        .symrefs
+        .into_iter()
+        .filter(|(name, target)| {
+            listed.contains(target.as_str()) && refs::check_symref(judge.policy, name, target).is_ok()
+        })
+        .collect::<Vec<_>>();
     Ok(Listing { refs, symrefs, hash: upstream.hash, allowed_tags, chains })
+}
+
+/// Judge every ref by its name (and whether it points at a tag object).
+fn sort<'u>(upstream: &'u Upstream, judge: &Judge<'_>) -> Sorted<'u> {
+    let policy = judge.policy;
+    let mut hidden = HashMap::new();
+    for (name, target) in &upstream.symrefs {
+        if let Err(why) = refs::check_symref(policy, name, target) {
+            let shown = name.starts_with(refs::TAGS) || refs::classify(policy, name) != RefClass::Other;
+            let why = format!("{why}");
+            hidden.insert(name.clone(), if shown { Hidden::Failed(why) } else { Hidden::Quiet(why) });
+        }
+    }
+    let mut protected = Vec::new();
+    let mut unprotected = Vec::new();
+    for r in &upstream.refs {
+        if hidden.contains_key(&r.name) {
+            continue;
+        }
+        let why = match refs::classify(policy, &r.name) {
+            RefClass::ProtectedTag(_) if r.peeled.is_none() => Hidden::Failed("lightweight tag, not signed".into()),
+            RefClass::ProtectedTag(_) => {
+                protected.push(r);
+                continue;
+            }
+            RefClass::Forbidden(
+                f @ (Forbidden::Shadows { .. } | Forbidden::Blocks { .. } | Forbidden::CaseFold { .. }),
+            ) => Hidden::Failed(f.describe()),
+            RefClass::Forbidden(f) => Hidden::Quiet(f.to_string()),
+            RefClass::Proposal(_) => Hidden::Quiet("proposals are not deploy tags".into()),
+            RefClass::Other if r.name.starts_with(refs::TAGS) && !judge.allow_unprotected => {
+                Hidden::Quiet("no rule protects it".into())
+            }
+            RefClass::Other if r.name.starts_with(refs::TAGS) => {
+                if r.peeled.is_some() {
+                    unprotected.push(r);
+                }
+                continue;
+            }
+            RefClass::Other if r.peeled.is_some() => Hidden::Quiet("points at a tag object outside refs/tags/".into()),
+            RefClass::Other => continue,
+        };
+        hidden.insert(r.name.clone(), why);
+    }
+    Sorted { hidden, protected, unprotected }
+}
+
+/// A protected tag and its chain when accepted, or why not.
+type Judged<'u> = (&'u RemoteRef, Result<Chain, String>);
+
+/// Each protected tag's verdict for this environment: its chain when accepted, else why not.
+/// Accepted verdicts are remembered per policy and environment, and reused while the cache
+/// still holds their chain (tag-following copies it from there).
+fn verify_protected<'u>(
+    cache: &TagCache,
+    digest: &str,
+    judge: &Judge<'_>,
+    tags: &[&'u RemoteRef],
+) -> Result<Vec<Judged<'u>>, String> {
+    let policy = judge.policy;
+    // The inactivity rule depends on the whole signing history, not on one tag alone, so
+    // with it no verdict is reused.
+    let known = if policy.inactivity.is_some() { HashMap::new() } else { cache.verdicts(digest) };
+    let cached = cache.repo()?;
+    let present = |id: &ObjectId| matches!(cached.repo.objects.try_header(id), Ok(Some(_)));
+    let mut results = Vec::new();
+    let mut pending = Vec::new();
+    for r in tags {
+        let tag = r.name.trim_start_matches(refs::TAGS);
+        match known.get(&(tag.to_owned(), r.id)).filter(|chain| chain.iter().all(present)) {
+            Some(chain) => results.push((*r, Ok(chain.clone()))),
+            None => pending.push(*r),
+        }
+    }
+    if pending.is_empty() {
+        return Ok(results);
+    }
+    let ids: Vec<ObjectId> = tags.iter().map(|r| r.id).collect();
+    cache.fetch(&cache.missing(&ids)?)?;
+    let repo = cache.repo()?;
+    let now = SystemTime::now();
+    let names = |r: &&'u RemoteRef| (r.name.trim_start_matches(refs::TAGS), r.id);
+    let activity = policy
+        .inactivity
+        .map(|_| Activity::from_tags(policy, &repo.repo.objects, repo.hash(), tags.iter().map(names), now));
+    let mut remembered = Vec::new();
+    for r in pending {
+        let tag = r.name.trim_start_matches(refs::TAGS);
+        let request =
+            Request::new(tag, r.id, judge.environment, now).advertised(r.peeled).with_activity(activity.as_ref());
+        let verdict = repo.verify(policy, request);
+        if verdict.accepted {
+            remembered.push((tag.to_owned(), r.id, verdict.chain.clone()));
+            results.push((r, Ok(verdict.chain)));
+        } else {
+            let problems: Vec<String> = verdict.problems.iter().map(ToString::to_string).collect();
+            results.push((r, Err(problems.join("; "))));
+        }
+    }
+    if policy.inactivity.is_none() {
+        cache.remember(digest, &remembered)?;
+    }
+    Ok(results)
 }
 
 fn report_hidden(

@@ -257,12 +257,7 @@ impl Session {
             let dir = self.git_dir.as_deref();
             let settings = Settings::load(dir)?;
             let policy = Policy::load(&settings.policy).map_err(|e| format!("policy error: {e}"))?;
-            if !policy.knows_environment(&settings.environment) && self.fetch.verbosity > 0 {
-                eprintln!(
-                    "signed: no rule names environment {:?}; only rules without `environments` apply",
-                    settings.environment
-                );
-            }
+            policy.check_environment(&settings.environment).map_err(|e| e.to_string())?;
             self.settings = Some((settings, policy));
         }
         self.settings.as_ref().ok_or_else(|| "settings unavailable".to_owned())
@@ -276,15 +271,15 @@ impl Session {
         trace("ls-remote");
         let (settings, policy) = self.settings()?;
         trace("settings and policy");
-        let listing = listing::filter(
-            upstream,
+        let judge = listing::Judge {
             policy,
-            &settings.environment,
-            settings.strict,
-            settings.allow_unprotected,
-            &url,
+            environment: &settings.environment,
+            strict: settings.strict,
+            allow_unprotected: settings.allow_unprotected,
+            url: &url,
             verbosity,
-        )?;
+        };
+        let listing = listing::filter(upstream, &judge)?;
         let mut reply = String::new();
         if self.object_format {
             reply.push_str(&format!(":object-format {}\n", listing.hash));

@@ -112,12 +112,47 @@ fn production_needs_staging_machine_layer() {
 }
 
 #[test]
-fn unknown_environment_is_named_once_on_stderr() {
+fn t26_undeclared_environment_is_an_error_never_fewer_rules() {
     let (w, repo) = setup();
     w.sign_chain(&repo, "deploy/1", &["alice", "bob"]);
-    let (code, _, err) = w.verify(&repo, "deploy/1", &["--environment", "prodution"]);
-    assert_eq!(code, 0);
-    assert_eq!(err.matches("no rule names environment \"prodution\"").count(), 1, "{err}");
+    for typo in ["Production", "prodution", "prod"] {
+        let (code, out, err) = w.verify(&repo, "deploy/1", &["--environment", typo]);
+        assert_eq!(code, 2, "{typo}: {out}{err}");
+        assert!(out.is_empty(), "{typo}: nothing may look like a verdict: {out}");
+        assert!(err.contains(&format!("environment \"{typo}\" is not declared")), "{err}");
+        assert!(err.contains("declared: push, ci, staging, production"), "{err}");
+    }
+    let (_, _, err) = w.verify(&repo, "deploy/1", &["--environment", "Production"]);
+    assert!(err.contains("did you mean \"production\"?"), "{err}");
+    let (code, _, _) = w.verify(&repo, "deploy/1", &["--environment", "push"]);
+    assert_eq!(code, 0, "push always exists");
+}
+
+#[test]
+fn t26_a_rule_naming_an_undeclared_environment_is_a_policy_error() {
+    let w = World::new();
+    let policy = w.policy(&DEPLOY_RULES.replace(r#"environments = ["production"]"#, r#"environments = ["prod"]"#));
+    let out = w.cmd(bin("git-signed")).args(["policy", "check", "--policy"]).arg(&policy).output().expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(r#"rule 2: environment "prod" is not declared"#), "{err}");
+    let line = std::fs::read_to_string(&policy).expect("policy").lines().position(|l| l.contains(r#"["prod"]"#));
+    assert!(err.contains(&format!("policy.toml:{}:", line.expect("line") + 1)), "{err}");
+    // A policy without `environments` declares push alone, so any other name is refused.
+    w.write("bare.toml", &standard_people().replace("environments = [\"ci\", \"staging\", \"production\"]\n", ""));
+    let text = std::fs::read_to_string(w.path().join("bare.toml")).expect("read") + DEPLOY_RULES;
+    w.write("bare.toml", &text);
+    let out = w.cmd(bin("git-signed")).args(["policy", "check", "--policy"]).arg(w.path().join("bare.toml")).output();
+    let err = String::from_utf8_lossy(&out.expect("run").stderr).into_owned();
+    assert!(err.contains(r#"environment "production" is not declared"#), "{err}");
+}
+
+#[test]
+fn policy_check_lists_the_declared_environments() {
+    let w = World::new();
+    let policy = w.policy(DEPLOY_RULES);
+    let out = w.cmd(bin("git-signed")).args(["policy", "check", "--policy"]).arg(&policy).output().expect("run");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("environments: push, ci, staging, production"));
 }
 
 /// Rewrite alice's layer with `edit` applied to its bytes (signature kept) and point the tag at it.

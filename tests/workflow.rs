@@ -134,6 +134,52 @@ fn alice_proposes_bob_approves_staging_promotes_production_deploys() {
     assert!(text.contains("tested transition was from deploy/0") && text.contains("not from deploy/9"), "{text}");
 }
 
+/// The very first deploy of an environment has no previous tag: staging promotes it with
+/// `--initial`, production verifies that, and the next deploy's transition starts from it.
+#[test]
+fn first_deploy_is_promoted_as_initial_and_the_next_transition_starts_from_it() {
+    let t = Team::new();
+    let alice = t.member("alice");
+    let bob = t.member("bob");
+    let staging = t.member("staging-ci");
+    let policy = t.w.path().join("policy.toml");
+    let deploy = |tag: &str, change: &str| {
+        t.w.git_ok(&alice, &["pull", "-q", "origin", "main"]);
+        t.w.commit(&alice, change);
+        t.w.git_ok(&alice, &["push", "-q", "origin", "HEAD:main"]);
+        ok(&t.signed(&alice, &["propose", tag]));
+        ok(&t.signed(&bob, &["approve", tag, "--yes"]));
+    };
+    deploy("deploy/1", "first change");
+    let out = t.signed(&staging, &["promote", "deploy/1"]);
+    assert_eq!(out.status.code(), Some(2), "--from or --initial is required");
+    let err = refused(&t.signed(&staging, &["promote", "deploy/1", "--from", "deploy/0"]));
+    assert!(err.contains("use --initial"), "{err}");
+    let out = ok(&t.signed(&staging, &["promote", "deploy/1", "--initial"]));
+    assert!(out.contains("promoted deploy/1 as the first deploy on staging"), "{out}");
+    assert_eq!(t.clone_as("production", "p1"), ["deploy/1"]);
+    let p1 = t.w.path().join("p1");
+    let verify = |dir: &Path, args: &[&str]| {
+        t.w.signed(dir).args(["verify", "-e", "production", "--policy"]).arg(&policy).args(args).output().expect("run")
+    };
+    ok(&verify(&p1, &["deploy/1", "--initial"]));
+
+    deploy("deploy/2", "second change");
+    let out = verify(&p1, &["deploy/1", "--transition-from", "deploy/0"]);
+    assert_eq!(out.status.code(), Some(1), "deploy/0 never existed");
+    ok(&t.signed(&staging, &["promote", "deploy/2", "--from", "deploy/1"]));
+    assert_eq!(t.clone_as("production", "p2"), ["deploy/1", "deploy/2"]);
+    let p2 = t.w.path().join("p2");
+    ok(&verify(&p2, &["deploy/2", "--transition-from", "deploy/1"]));
+    let out = verify(&p2, &["deploy/2", "--initial"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("tested transition was from deploy/1") && text.contains("not from the first deploy"),
+        "{text}"
+    );
+}
+
 #[test]
 fn alice_cannot_approve_her_own_proposal() {
     let t = Team::new();

@@ -130,6 +130,19 @@ where
     }
 }
 
+/// The tag objects of the chain at `id` for the tag `name`, innermost first: what a later
+/// value must wrap, and what a recorded transition may name. A broken chain gives the layers
+/// read and `id` itself.
+pub fn ids<O>(odb: &O, hash: gix::hash::Kind, name: &str, id: ObjectId) -> Vec<ObjectId>
+where
+    O: Find + FindHeader,
+{
+    match walk(odb, hash, name, id) {
+        Ok(chain) => chain.layers.iter().map(|l| l.id).collect(),
+        Err((layers, _)) => layers.iter().map(|l| l.id).chain(std::iter::once(id)).collect(),
+    }
+}
+
 /// The tag objects `id` is and wraps, outermost first, each with the `tag` name it claims,
 /// without checking names or signatures: to find protected tag objects smuggled under other
 /// refs. Stops at the first non-tag object (or a missing one below the top), bounded like

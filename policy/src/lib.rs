@@ -9,11 +9,13 @@ pub mod duration;
 pub mod gitconfig;
 pub mod layer;
 pub mod policy;
+pub mod refs;
 pub mod repo;
 pub mod signature;
 pub mod verdict;
 
-pub use policy::{Access, PUSH_ENVIRONMENT, Policy, PolicyError, Principal};
+pub use policy::{Access, PUSH_ENVIRONMENT, Policy, PolicyError, Principal, UnknownEnvironment};
+pub use refs::{Forbidden, RefClass};
 pub use repo::{Repo, RepoError};
 pub use sequoia_openpgp as openpgp;
-pub use verdict::{Activity, Request, Transition, Verdict, verify_tag};
+pub use verdict::{Activity, Expected, Problem, Request, Transition, Verdict, verify_tag};

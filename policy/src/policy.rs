@@ -114,6 +114,11 @@ pub struct Rule {
     /// The tag-name globs as written.
     pub tags: Vec<String>,
     matchers: Vec<GlobMatcher>,
+    /// The same globs, ignoring case: names that differ from a protected one only in case
+    /// collide with it on case-insensitive file systems (loose refs on macOS and Windows).
+    folded: Vec<GlobMatcher>,
+    /// Each glob split at `/`, ignoring case, to tell which directories may hold protected names.
+    segments: Vec<Vec<Segment>>,
     /// Environments the rule applies to; `None` means everywhere, `push` included.
     pub environments: Option<Vec<String>>,
     /// Distinct people required.
@@ -128,6 +133,17 @@ impl Rule {
     /// Whether the rule's globs match `tag` (the name after `refs/tags/`).
     pub fn matches_tag(&self, tag: &str) -> bool {
         self.matchers.iter().any(|m| m.is_match(tag))
+    }
+
+    /// Whether the rule's globs match `tag` when case is ignored.
+    fn matches_folded(&self, tag: &str) -> bool {
+        self.folded.iter().any(|m| m.is_match(tag))
+    }
+
+    /// Whether some name below the directory `dir` (`dir/…`) could match, ignoring case.
+    fn may_match_below(&self, dir: &str) -> bool {
+        let dir: Vec<&str> = dir.split('/').collect();
+        self.segments.iter().any(|glob| extends(glob, &dir))
     }
 
     /// Whether the rule applies in `environment`.
@@ -152,6 +168,25 @@ impl Rule {
     }
 }
 
+/// One `/`-separated piece of a tag-name glob.
+#[derive(Debug)]
+enum Segment {
+    /// `**`: any number of segments.
+    Any,
+    /// A glob within one segment.
+    One(GlobMatcher),
+}
+
+/// Whether a name of at least one more segment below `dir` can match `glob`.
+fn extends(glob: &[Segment], dir: &[&str]) -> bool {
+    match (glob.split_first(), dir.split_first()) {
+        (None, _) => false,
+        (Some((Segment::Any, _)), _) => true,
+        (Some(_), None) => true,
+        (Some((Segment::One(m), rest)), Some((name, below))) => m.is_match(name) && extends(rest, below),
+    }
+}
+
 pub(crate) fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
     if n == 1 { one } else { many }
 }
@@ -167,6 +202,9 @@ pub struct Policy {
     pub machines: BTreeMap<String, Machine>,
     /// Rules in file order.
     pub rules: Vec<Rule>,
+    /// The declared environments (`environments = [...]`), in file order; `push` is always
+    /// declared, whether listed or not.
+    pub environments: Vec<String>,
     /// Optional inactivity limit: a person's signatures stop counting after this long without one.
     pub inactivity: Option<std::time::Duration>,
     /// A digest of everything the policy was read from (policy text and key files), so
@@ -190,6 +228,7 @@ pub struct KnownCert {
 #[serde(deny_unknown_fields)]
 struct RawPolicy {
     version: Spanned<i64>,
+    environments: Option<Spanned<Vec<Spanned<String>>>>,
     inactivity: Option<Spanned<String>>,
     #[serde(default)]
     people: BTreeMap<String, Spanned<RawPerson>>,
@@ -277,6 +316,7 @@ impl Policy {
             people: BTreeMap::new(),
             machines: BTreeMap::new(),
             rules: Vec::new(),
+            environments: declared_environments(&loc, raw.environments.as_ref())?,
             inactivity: raw
                 .inactivity
                 .as_ref()
@@ -345,7 +385,7 @@ impl Policy {
         }
 
         for (i, rule) in raw.rules.iter().enumerate() {
-            let parsed = parse_rule(&loc, i + 1, rule, &policy.machines)?;
+            let parsed = parse_rule(&loc, i + 1, rule, &policy.machines, &policy.environments)?;
             policy.rules.push(parsed);
         }
         policy.fingerprint = digest.try_finalize().map(|id| id.to_string()).map_err(|e| loc.at(0, e.to_string()))?;
@@ -433,10 +473,31 @@ impl Policy {
         self.rules.iter().filter(move |r| r.matches_tag(tag) && r.applies_in(environment))
     }
 
-    /// Whether some rule names `environment` (or it is `push`); others get only the rules that apply everywhere.
-    pub fn knows_environment(&self, environment: &str) -> bool {
-        environment == PUSH_ENVIRONMENT
-            || self.rules.iter().any(|r| r.environments.as_ref().is_some_and(|e| e.iter().any(|x| x == environment)))
+    /// Whether a name differing from `tag` at most in case is protected.
+    pub fn protects_ignoring_case(&self, tag: &str) -> bool {
+        self.rules.iter().any(|r| r.matches_folded(tag))
+    }
+
+    /// Whether some protected name could lie below the directory `dir` (`dir/…`), ignoring case.
+    pub fn may_protect_below(&self, dir: &str) -> bool {
+        self.rules.iter().any(|r| r.may_match_below(dir))
+    }
+
+    /// `Ok` when `environment` is `push` or declared in `environments = [...]`. An undeclared
+    /// name is an error, never "only the rules without `environments`": a typo such as
+    /// `Production` must not drop production's rules (T26).
+    pub fn check_environment(&self, environment: &str) -> Result<(), UnknownEnvironment> {
+        if environment == PUSH_ENVIRONMENT || self.environments.iter().any(|e| e == environment) {
+            return Ok(());
+        }
+        let suggestion =
+            self.environments.iter().find(|e| e.eq_ignore_ascii_case(environment) || close(e, environment)).cloned();
+        Err(UnknownEnvironment {
+            name: environment.to_owned(),
+            declared: self.environments.clone(),
+            suggestion,
+            policy: self.path.clone(),
+        })
     }
 
     /// The instant from which `person`'s signatures no longer count, if their access expires.
@@ -444,6 +505,68 @@ impl Policy {
         let day_after = person.expires?.tomorrow().ok()?;
         day_after.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|z| z.timestamp())
     }
+}
+
+/// An environment the policy does not declare (T26).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "environment {name:?} is not declared in the policy {} (declared: push, {}){}; \
+     set signed.environment / --environment to a declared name, or declare it in `environments = [...]`",
+    policy.display(),
+    list_or_none(declared),
+    suggestion.as_ref().map(|s| format!("; did you mean {s:?}?")).unwrap_or_default()
+)]
+pub struct UnknownEnvironment {
+    /// The name asked for.
+    pub name: String,
+    /// What the policy declares (besides `push`).
+    pub declared: Vec<String>,
+    /// A declared name that differs only in case or by a typo.
+    pub suggestion: Option<String>,
+    /// The policy that was asked.
+    pub policy: PathBuf,
+}
+
+fn list_or_none(names: &[String]) -> String {
+    if names.is_empty() { "nothing else".to_owned() } else { names.join(", ") }
+}
+
+/// Whether two names are one typo apart (one letter changed, added, dropped or two swapped).
+fn close(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let (short, long) = if a.len() <= b.len() { (&a, &b) } else { (&b, &a) };
+    if long.len() - short.len() > 1 {
+        return false;
+    }
+    let start = short.iter().zip(long.iter()).take_while(|(x, y)| x == y).count();
+    if short.len() == long.len() {
+        let end = short.len() - short.iter().rev().zip(long.iter().rev()).take_while(|(x, y)| x == y).count();
+        end <= start + 1 || (end == start + 2 && short[start] == long[start + 1] && short[start + 1] == long[start])
+    } else {
+        short[start..] == long[start + 1..]
+    }
+}
+
+fn declared_environments(
+    loc: &Locator<'_>,
+    raw: Option<&Spanned<Vec<Spanned<String>>>>,
+) -> Result<Vec<String>, PolicyError> {
+    let mut declared: Vec<String> = Vec::new();
+    for env in raw.map(Spanned::get_ref).into_iter().flatten() {
+        let name = env.get_ref();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+            return Err(loc.span(env, format!(
+                "environment {name:?} must be one word of letters, digits, `-`, `_` or `.` (it is a git config value)"
+            )));
+        }
+        if declared.contains(name) {
+            return Err(loc.span(env, format!("environment {name:?} is declared twice")));
+        }
+        if name != PUSH_ENVIRONMENT {
+            declared.push(name.clone());
+        }
+    }
+    Ok(declared)
 }
 
 fn toml_date(loc: &Locator<'_>, value: &Spanned<toml::value::Datetime>) -> Result<jiff::civil::Date, PolicyError> {
@@ -504,6 +627,7 @@ fn parse_rule(
     number: usize,
     spanned: &Spanned<RawRule>,
     machines: &BTreeMap<String, Machine>,
+    declared: &[String],
 ) -> Result<Rule, PolicyError> {
     let raw = spanned.get_ref();
     let line = loc.span(spanned, "").line;
@@ -511,6 +635,8 @@ fn parse_rule(
         return Err(loc.span(&raw.tags, format!("rule {number} protects nothing: `tags` is empty")));
     }
     let mut matchers = Vec::new();
+    let mut folded = Vec::new();
+    let mut segments = Vec::new();
     for glob in raw.tags.get_ref() {
         let pattern = glob.get_ref();
         if pattern.is_empty() || pattern.starts_with("refs/") || pattern.starts_with('/') {
@@ -518,12 +644,22 @@ fn parse_rule(
                 "rule {number}: {pattern:?} is not a tag-name glob; write the part after refs/tags/, e.g. \"deploy/*\""
             )));
         }
-        let compiled = GlobBuilder::new(pattern)
-            .literal_separator(true)
-            .backslash_escape(true)
-            .build()
-            .map_err(|e| loc.span(glob, format!("rule {number}: bad glob {pattern:?}: {e}")))?;
-        matchers.push(compiled.compile_matcher());
+        let compile = |pattern: &str, ignore_case: bool| {
+            GlobBuilder::new(pattern)
+                .literal_separator(true)
+                .backslash_escape(true)
+                .case_insensitive(ignore_case)
+                .build()
+                .map(|g| g.compile_matcher())
+                .map_err(|e| loc.span(glob, format!("rule {number}: bad glob {pattern:?}: {e}")))
+        };
+        matchers.push(compile(pattern, false)?);
+        folded.push(compile(pattern, true)?);
+        let pieces = pattern.split('/').map(|piece| match piece {
+            "**" => Ok(Segment::Any),
+            _ => compile(piece, true).map(Segment::One),
+        });
+        segments.push(pieces.collect::<Result<Vec<_>, _>>()?);
     }
     let environments = match &raw.environments {
         None => None,
@@ -532,7 +668,19 @@ fn parse_rule(
                 "rule {number}: `environments` is empty, so the rule applies nowhere; remove the key to apply it everywhere"
             )));
         }
-        Some(envs) => Some(envs.get_ref().iter().map(|e| e.get_ref().clone()).collect()),
+        Some(envs) => {
+            for env in envs.get_ref() {
+                let name = env.get_ref();
+                if name != PUSH_ENVIRONMENT && !declared.contains(name) {
+                    return Err(loc.span(env, format!(
+                        "rule {number}: environment {name:?} is not declared; add it to `environments = [...]` at the top \
+                         of the policy (declared: {}), or fix the name",
+                        list_or_none(declared)
+                    )));
+                }
+            }
+            Some(envs.get_ref().iter().map(|e| e.get_ref().clone()).collect())
+        }
     };
     let people = match &raw.people {
         None => 0,
@@ -565,6 +713,8 @@ fn parse_rule(
         line,
         tags: raw.tags.get_ref().iter().map(|t| t.get_ref().clone()).collect(),
         matchers,
+        folded,
+        segments,
         environments,
         people,
         machines: raw.machines.iter().map(|m| m.get_ref().clone()).collect(),

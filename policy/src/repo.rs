@@ -117,30 +117,16 @@ impl Repo {
         Ok(out)
     }
 
-    /// Verdicts for every protected tag under `refs/tags/` in `environment`.
-    pub fn verify_all(
-        &self,
-        policy: &Policy,
-        environment: &str,
-        now: std::time::SystemTime,
-        activity: Option<&Activity>,
-    ) -> Result<Vec<Verdict>, RepoError> {
-        Ok(self
-            .tags()?
-            .into_iter()
-            .filter(|(name, _)| policy.protects(name))
-            .map(|(name, id)| self.verify(policy, Request::new(&name, id, environment, now).with_activity(activity)))
-            .collect())
+    /// Who signed this repository's protected tags, and when (see [`Activity::from_tags`]).
+    pub fn history(&self, policy: &Policy, now: std::time::SystemTime) -> Result<Activity, RepoError> {
+        let tags = self.tags()?;
+        let tags = tags.iter().map(|(name, id)| (name.as_str(), *id));
+        Ok(Activity::from_tags(policy, &self.repo.objects, self.hash(), tags, now))
     }
 
-    /// The signing history the `inactivity` rule needs, from this repository's accepted
-    /// protected tags; `None` when the policy sets no `inactivity`.
+    /// The signing history the `inactivity` rule needs; `None` when the policy sets none.
     pub fn activity(&self, policy: &Policy, now: std::time::SystemTime) -> Result<Option<Activity>, RepoError> {
-        if policy.inactivity.is_none() {
-            return Ok(None);
-        }
-        let verdicts = self.verify_all(policy, crate::PUSH_ENVIRONMENT, now, None)?;
-        Ok(Some(Activity::from_verdicts(&verdicts)))
+        policy.inactivity.map(|_| self.history(policy, now)).transpose()
     }
 
     /// Verify one tag: see [`verify_tag`].

@@ -274,6 +274,7 @@ impl World {
 /// alice (two keys: alice.asc and alice2.asc), bob (admin), carol, and the staging-ci machine.
 pub fn standard_people() -> String {
     r#"version = 1
+environments = ["ci", "staging", "production"]
 
 [people.alice]
 keys = ["keys/alice.asc", "keys/alice2.asc"]

@@ -1,0 +1,373 @@
+//! A protected name means a verified tag, everywhere git can resolve it (T21, T23–T27).
+//!
+//! Driven as an attacker would: a compromised mirror written by hand (`git symbolic-ref`,
+//! `git update-ref`, no hook) served through `signed::`, and a developer with ordinary push
+//! rights pushing to a mirror whose hook install.sh installed. The invariant test at the end
+//! clones a mirror holding every kind of ref around protected names in every shape a pipeline
+//! uses, and checks that each protected name resolves to a verified tag or to nothing.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use support::*;
+
+const ENVIRONMENTS: [&str; 3] = ["ci", "staging", "production"];
+
+/// A mirror with no hook (it may be compromised), a work repository, and the policy.
+struct Hostile {
+    w: World,
+    mirror: PathBuf,
+    work: PathBuf,
+}
+
+impl Hostile {
+    /// `main`; `deploy/1` signed by alice, bob and staging-ci (every environment accepts it);
+    /// `deploy/2` by alice and bob (not production); a branch `evil` nobody signed.
+    fn new() -> Hostile {
+        let w = World::new();
+        w.policy(DEPLOY_RULES);
+        let work = w.repo("work");
+        w.commit(&work, "release 1");
+        w.sign_chain(&work, "deploy/1", &["alice", "bob", "staging-ci"]);
+        w.commit(&work, "release 2");
+        w.sign_chain(&work, "deploy/2", &["alice", "bob"]);
+        w.git_ok(&work, &["checkout", "-q", "-b", "evil"]);
+        w.commit(&work, "unsigned code");
+        w.git_ok(&work, &["checkout", "-q", "main"]);
+        run_ok(w.git(w.path()).args(["init", "-q", "--bare", "mirror.git"]));
+        let mirror = w.path().join("mirror.git");
+        let m = mirror.to_str().expect("utf8");
+        w.git_ok(&work, &["push", "-q", m, "main", "evil", "refs/tags/*:refs/tags/*"]);
+        Hostile { w, mirror, work }
+    }
+
+    /// Write refs straight into the mirror: `update-ref` for values, `symbolic-ref` for `->`.
+    fn plant(&self, refs: &[(&str, &str)]) {
+        for (name, value) in refs {
+            match value.strip_prefix("-> ") {
+                Some(target) => self.w.git_ok(&self.mirror, &["symbolic-ref", name, target]),
+                None => {
+                    let id = self.w.git_ok(&self.work, &["rev-parse", value]);
+                    self.w.git_ok(&self.mirror, &["update-ref", name, &id])
+                }
+            };
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("signed::{}", self.mirror.display())
+    }
+
+    /// git in `dir` as environment `env`.
+    fn git_as(&self, env: &str, dir: &Path) -> Command {
+        let mut c = self.w.git(dir);
+        c.env("GIT_SIGNED_POLICY", self.w.path().join("policy.toml")).env("GIT_SIGNED_ENVIRONMENT", env);
+        c
+    }
+
+    fn clone_as(&self, env: &str, name: &str, extra: &[&str]) -> Output {
+        let url = self.url();
+        self.git_as(env, self.w.path()).arg("clone").args(extra).args([url.as_str(), name]).output().expect("clone")
+    }
+
+    fn id(&self, rev: &str) -> String {
+        self.w.git_ok(&self.work, &["rev-parse", rev])
+    }
+
+    /// What `rev` resolves to in clone `repo`, if anything.
+    fn resolve(&self, repo: &Path, rev: &str) -> Option<String> {
+        let out = self.w.git(repo).args(["rev-parse", "-q", "--verify", rev]).output().expect("rev-parse");
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+}
+
+fn ok(out: &Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "failed: {err}");
+    err
+}
+
+#[test]
+fn t23_symbolic_refs_from_a_compromised_mirror_are_never_passed_on() {
+    let h = Hostile::new();
+    h.plant(&[
+        ("refs/tags/deploy/11", "-> refs/heads/evil"),
+        ("refs/tags/deploy/12", "-> refs/tags/deploy/1"),
+        ("refs/deploy/10", "-> refs/tags/deploy/1"),
+        ("refs/heads/release", "-> refs/heads/main"),
+    ]);
+    let listed = h.w.git_ok(h.w.path(), &["ls-remote", "--symref", h.mirror.to_str().expect("utf8")]);
+    assert!(listed.contains("ref: refs/heads/evil\trefs/tags/deploy/11"), "protocol v2 advertises it: {listed}");
+    for env in ENVIRONMENTS {
+        for (name, shape) in [(format!("{env}-default"), &[][..]), (format!("{env}-mirror"), &["--mirror"][..])] {
+            let err = ok(&h.clone_as(env, &name, shape));
+            let clone = h.w.path().join(&name);
+            for hidden in ["deploy/11", "deploy/12", "refs/tags/deploy/11", "refs/deploy/10", "refs/heads/release"] {
+                assert_eq!(h.resolve(&clone, hidden), None, "{name}: {hidden} must not resolve");
+            }
+            assert!(err.contains("hiding refs/tags/deploy/11: symbolic ref to refs/heads/evil"), "{name}: {err}");
+            assert_eq!(h.resolve(&clone, "deploy/1"), Some(h.id("deploy/1")), "{name}: the real tag stays");
+        }
+    }
+    let out = h.git_as("ci", h.w.path()).args(["ls-remote", &h.url()]).output().expect("ls-remote");
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        !listed.contains("deploy/11") && !listed.contains("deploy/12") && !listed.contains("refs/deploy/10"),
+        "{listed}"
+    );
+    assert!(listed.contains("HEAD"), "HEAD -> main still passes: {listed}");
+}
+
+#[test]
+fn t24_branches_and_remote_refs_that_git_resolves_for_a_protected_name_are_hidden() {
+    let h = Hostile::new();
+    h.plant(&[
+        ("refs/heads/deploy/1", "evil"),
+        ("refs/heads/tags/deploy/1", "evil"),
+        ("refs/remotes/origin/deploy/2", "evil"),
+        ("refs/remotes/deploy/2", "evil"),
+        ("refs/heads/Deploy/2", "evil"),
+    ]);
+    let tag_commit = h.id("deploy/1^{commit}");
+    // `clone --branch` and `checkout` prefer a branch to a tag: the branch must not arrive.
+    let err = ok(&h.clone_as("production", "by-branch", &["--branch", "deploy/1"]));
+    assert!(err.contains("hiding refs/heads/deploy/1"), "{err}");
+    let clone = h.w.path().join("by-branch");
+    assert_eq!(h.w.git_ok(&clone, &["rev-parse", "HEAD"]), tag_commit);
+    ok(&h.clone_as("staging", "default", &[]));
+    let clone = h.w.path().join("default");
+    run_ok(h.w.git(&clone).args(["checkout", "-q", "deploy/1"]));
+    assert_eq!(h.w.git_ok(&clone, &["rev-parse", "HEAD"]), tag_commit, "checkout deploy/1 lands on the tag");
+    assert_eq!(h.resolve(&clone, "origin/deploy/1"), None);
+    ok(&h.clone_as("staging", "bare", &["--mirror"]));
+    let bare = h.w.path().join("bare");
+    assert_eq!(h.resolve(&bare, "deploy/1"), Some(h.id("deploy/1")), "rev-parse in a bare clone gives the tag");
+    for r in
+        ["refs/heads/deploy/1", "refs/heads/tags/deploy/1", "refs/remotes/origin/deploy/2", "refs/remotes/deploy/2"]
+    {
+        assert_eq!(h.resolve(&bare, r), None, "{r}");
+    }
+    assert_eq!(h.resolve(&bare, "refs/heads/Deploy/2"), None, "a case variant is the same file on macOS");
+}
+
+/// A mirror with the hook installed by install.sh, and a work clone with ordinary push rights.
+fn guarded() -> (World, PathBuf, PathBuf) {
+    let w = World::new();
+    w.policy(DEPLOY_RULES);
+    let mirror = w.mirror("mirror.git");
+    let work = w.clone_of(&mirror, "work");
+    (w, mirror, work)
+}
+
+#[test]
+fn t24_hook_rejects_every_ref_git_would_resolve_for_a_protected_name() {
+    let (w, mirror, work) = guarded();
+    for (refname, command) in [
+        ("refs/heads/deploy/51", "`git clone --branch deploy/51`"),
+        ("refs/heads/tags/deploy/51", "`git clone --branch deploy/51`"),
+        ("refs/remotes/deploy/51", "`git rev-parse deploy/51`"),
+        ("refs/remotes/deploy/51/HEAD", "`git rev-parse deploy/51`"),
+        ("refs/remotes/origin/deploy/51", "`git checkout deploy/51`"),
+        ("refs/remotes/a/b/deploy/51", "`git checkout deploy/51`"),
+        ("refs/deploy/51", "`git rev-parse deploy/51`"),
+    ] {
+        let (ok, err) = w.push(&work, &["origin", &format!("HEAD:{refname}")]);
+        assert!(!ok, "{refname} accepted");
+        assert!(err.contains(&format!("REJECTED {refname}: {command} would find this ref")), "{refname}: {err}");
+        assert!(err.contains("instead of the protected tag refs/tags/deploy/51"), "{err}");
+        assert!(err.contains("choose a name that does not collide"), "{err}");
+        assert_eq!(
+            w.git(&mirror).args(["rev-parse", "-q", "--verify", refname]).output().expect("rev-parse").status.code(),
+            Some(1)
+        );
+    }
+    let (ok, err) = w.push(&work, &["origin", "HEAD:refs/heads/deploy-tools", "HEAD:refs/heads/feature/deploy/51"]);
+    assert!(ok, "names no lookup reaches pass: {err}");
+}
+
+#[test]
+fn t25_names_that_make_a_protected_tag_uncreatable_are_rejected() {
+    let (w, mirror, work) = guarded();
+    for (refname, says) in [
+        ("refs/tags/deploy/61/x", "impossible to create"),
+        ("refs/tags/deploy", "impossible to create"),
+        ("refs/tags/Deploy/61", "only in letter case"),
+        ("refs/heads/DEPLOY/61", "only in letter case"),
+    ] {
+        let (ok, err) = w.push(&work, &["origin", &format!("HEAD:{refname}")]);
+        assert!(!ok, "{refname} accepted");
+        assert!(err.contains(&format!("REJECTED {refname}:")) && err.contains(says), "{refname}: {err}");
+    }
+    // deploy/61 can still be created afterwards.
+    w.sign_chain(&work, "deploy/61", &["alice", "bob"]);
+    let (ok, err) = w.push(&work, &["origin", "refs/tags/deploy/61"]);
+    assert!(ok, "{err}");
+    assert!(w.git_ok(&mirror, &["for-each-ref", "--format=%(refname)"]).contains("refs/tags/deploy/61"));
+}
+
+#[test]
+fn t25_a_compromised_mirror_cannot_block_or_case_fold_a_protected_tag_in_a_clone() {
+    let h = Hostile::new();
+    // (refs/tags/deploy itself cannot exist next to deploy/1: git refuses it in the mirror too.)
+    h.plant(&[("refs/tags/deploy/3/x", "evil"), ("refs/tags/DEPLOY/2", "evil")]);
+    let out = h
+        .git_as("staging", h.w.path())
+        .args(["-c", "signed.allowUnprotectedTags=true", "clone", &h.url(), "clone"])
+        .output()
+        .expect("clone");
+    ok(&out);
+    let clone = h.w.path().join("clone");
+    let tags = h.w.git_ok(&clone, &["tag", "--list"]);
+    assert_eq!(tags.lines().collect::<Vec<_>>(), ["deploy/1", "deploy/2"], "even with unprotected tags allowed");
+}
+
+#[test]
+fn t26_an_undeclared_environment_fails_the_fetch_closed() {
+    let h = Hostile::new();
+    for typo in ["Production", "prodution", "prod"] {
+        let out = h.clone_as(typo, &format!("clone-{typo}"), &["-q"]);
+        assert!(!out.status.success(), "{typo}: clone succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("environment \"{typo}\" is not declared")), "{err}");
+        assert!(!h.w.path().join(format!("clone-{typo}")).exists(), "nothing is left behind");
+    }
+}
+
+/// The activity history must not depend on where it is built (T27): a tag the mirror
+/// accepted but production never sees still counts as its signers' activity in production.
+#[test]
+fn t27_hook_helper_and_cli_build_the_same_activity_history() {
+    let w = World::new();
+    let now = std::time::SystemTime::now();
+    let carol = SqKey::new("carol", now - 90 * DAY, None);
+    let granted = today_utc().checked_sub(jiff::Span::new().days(60)).expect("date");
+    let people = w
+        .people_with_sq_carol(&carol)
+        .replace("[people.carol]\n", &format!("[people.carol]\ngranted = {granted}\n"))
+        .replace("[people.bob]\n", &format!("[people.bob]\ngranted = {}\n", today_utc()));
+    let people = people.replacen("version = 1\n", "version = 1\ninactivity = \"6w\"\n", 1);
+    w.write("policy.toml", &format!("{people}{DEPLOY_RULES}"));
+    let work = w.repo("work");
+    // deploy/1: carol and bob, 30 days ago; never promoted, so production never sees it.
+    w.sign_sq(&work, &carol, "deploy/1", "HEAD", now - 30 * DAY, sequoia_openpgp::types::HashAlgorithm::SHA256);
+    w.sign(&work, "bob", "deploy/1", "deploy/1");
+    // deploy/2: carol and bob today, promoted by staging-ci. Carol's previous accepted
+    // signature is deploy/1's (30 days, within 6w); without it, her grant (60 days) lapsed.
+    w.commit(&work, "release 2");
+    w.sign_sq(&work, &carol, "deploy/2", "HEAD", now, sequoia_openpgp::types::HashAlgorithm::SHA256);
+    w.sign(&work, "bob", "deploy/2", "deploy/2");
+    w.sign(&work, "staging-ci", "deploy/2", "deploy/2");
+    run_ok(w.git(w.path()).args(["init", "-q", "--bare", "mirror.git"]));
+    let mirror = w.path().join("mirror.git");
+    w.git_ok(&work, &["push", "-q", mirror.to_str().expect("utf8"), "HEAD:refs/heads/main", "refs/tags/*:refs/tags/*"]);
+
+    let (code, out, _) = w.verify(&work, "deploy/2", &["--environment", "production"]);
+    assert_eq!(code, 0, "CLI: {out}");
+    let url = format!("signed::{}", mirror.display());
+    let clone = w
+        .git(w.path())
+        .env("GIT_SIGNED_POLICY", w.path().join("policy.toml"))
+        .env("GIT_SIGNED_ENVIRONMENT", "production")
+        .args(["clone", &url, "production"])
+        .output()
+        .expect("clone");
+    ok(&clone);
+    let tags = w.git_ok(&w.path().join("production"), &["tag", "--list"]);
+    assert_eq!(tags, "deploy/2", "helper agrees with the CLI");
+}
+
+/// Every protected name, in every clone shape and environment, resolves to a tag that
+/// `git signed verify` accepts there, or to nothing; `checkout` and `clone --branch` never
+/// land anywhere else.
+#[test]
+fn invariant_a_protected_name_resolves_only_to_a_verified_tag() {
+    let h = Hostile::new();
+    // deploy/1: good everywhere; deploy/2: not production. Around them and others, every kind
+    // of ref git could resolve for a protected name.
+    let tag1 = h.id("deploy/1");
+    let smuggled = h.w.mktag(
+        &h.work,
+        format!("object {}\ntype commit\ntag deploy/9\ntagger x <x@x> 0 +0000\n\nsmuggled\n", h.id("evil")).as_bytes(),
+    );
+    h.w.git_ok(&h.work, &["update-ref", "refs/other/smuggled", &smuggled]);
+    h.w.git_ok(&h.work, &["push", "-q", h.mirror.to_str().expect("utf8"), "refs/other/smuggled:refs/other/smuggled"]);
+    h.plant(&[
+        ("refs/heads/deploy/1", "evil"),
+        ("refs/heads/tags/deploy/1", "evil"),
+        ("refs/remotes/origin/deploy/2", "evil"),
+        ("refs/remotes/deploy/3", "evil"),
+        ("refs/remotes/deploy/13/HEAD", "evil"),
+        ("refs/deploy/4", "evil"),
+        ("refs/tags/deploy/5", "evil"),
+        ("refs/tags/deploy/6", "-> refs/heads/evil"),
+        ("refs/tags/deploy/7", "-> refs/tags/deploy/1"),
+        ("refs/deploy/8", "-> refs/tags/deploy/1"),
+        ("refs/tags/deploy/10/x", "evil"),
+        ("refs/tags/Deploy/11", "evil"),
+        ("refs/heads/Deploy/12", "evil"),
+        ("refs/notes/deploy/13", "evil"),
+    ]);
+    h.w.git_ok(&h.mirror, &["update-ref", "refs/tags/deploy/9", &smuggled]);
+    h.w.git_ok(&h.mirror, &["update-ref", "refs/tags/deploy/14", &tag1]);
+    let names: Vec<String> = (1..=14).map(|n| format!("deploy/{n}")).collect();
+    let shapes: [(&str, &[&str]); 6] = [
+        ("default", &[]),
+        ("bare", &["--bare"]),
+        ("mirror", &["--mirror"]),
+        ("single", &["--single-branch"]),
+        ("branch", &["--branch", "deploy/1"]),
+        ("shallow", &["--depth", "1"]),
+    ];
+    for env in ENVIRONMENTS {
+        for (shape, args) in shapes {
+            let name = format!("{env}-{shape}");
+            ok(&h.clone_as(env, &name, args));
+            let clone = h.w.path().join(&name);
+            let mut fetch = h.git_as(env, &clone);
+            ok(&fetch.args(["fetch", "-q", "--tags", "origin"]).output().expect("fetch"));
+            let mut all = h.git_as(env, &clone);
+            ok(&all.args(["fetch", "-q", "--update-head-ok", "origin", "+refs/*:refs/*"]).output().expect("fetch"));
+            check_clone(&h, env, &name, &clone, &names, !matches!(shape, "bare" | "mirror"));
+        }
+        for n in &names {
+            let out = h.clone_as(env, &format!("{env}-branch-{}", n.replace('/', "-")), &["-q", "--branch", n]);
+            if out.status.success() {
+                let clone = h.w.path().join(format!("{env}-branch-{}", n.replace('/', "-")));
+                let head = h.w.git_ok(&clone, &["rev-parse", "HEAD"]);
+                assert_eq!(Some(head), verified_commit(&h, env, &clone, n), "{env}: clone --branch {n}");
+            }
+        }
+    }
+}
+
+/// The commit a protected name's tag reaches when `git signed verify` accepts it in `clone`.
+fn verified_commit(h: &Hostile, env: &str, clone: &Path, name: &str) -> Option<String> {
+    let (code, _, _) = h.w.verify(clone, name, &["--environment", env]);
+    (code == 0).then(|| h.w.git_ok(clone, &["rev-parse", &format!("refs/tags/{name}^{{commit}}")]))
+}
+
+fn check_clone(h: &Hostile, env: &str, label: &str, clone: &Path, names: &[String], worktree: bool) {
+    for n in names {
+        let tag = h.resolve(clone, &format!("refs/tags/{n}"));
+        for form in [n.clone(), format!("tags/{n}")] {
+            if let Some(id) = h.resolve(clone, &form) {
+                assert_eq!(Some(&id), tag.as_ref(), "{label}: {form} resolves to something other than refs/tags/{n}");
+                assert_eq!(h.w.git_ok(clone, &["cat-file", "-t", &id]), "tag", "{label}: {form}");
+                assert!(verified_commit(h, env, clone, n).is_some(), "{label}: {form} resolves to an unverified tag");
+            }
+            if worktree {
+                let checkout = h.w.git(clone).args(["checkout", "-q", "--detach", &form]).output().expect("checkout");
+                let guess = h.w.git(clone).args(["checkout", "-q", &form]).output().expect("checkout");
+                for out in [checkout, guess] {
+                    if out.status.success() {
+                        let head = h.w.git_ok(clone, &["rev-parse", "HEAD"]);
+                        assert_eq!(Some(head), verified_commit(h, env, clone, n), "{label}: checkout {form}");
+                    }
+                }
+                h.w.git_ok(clone, &["checkout", "-q", "--detach", "HEAD"]);
+            }
+        }
+    }
+}
