@@ -220,9 +220,16 @@ fn verify_protected<'u>(
     let present = |id: &ObjectId| matches!(cached.repo.objects.try_header(id), Ok(Some(_)));
     let mut results = Vec::new();
     let mut pending = Vec::new();
+    // A remembered verdict still needs the commit the mirror advertises now to be the one
+    // the chain reaches: the `^{}` line is what git follows.
+    let reaches = |tag: &str, r: &RemoteRef| {
+        let walked = git_signed_policy::layer::walk(&cached.repo.objects, cached.hash(), tag, r.id);
+        walked.is_ok_and(|chain| Some(chain.commit) == r.peeled)
+    };
     for r in tags {
         let tag = r.name.trim_start_matches(refs::TAGS);
-        match known.get(&(tag.to_owned(), r.id)).filter(|chain| chain.iter().all(present)) {
+        let remembered = known.get(&(tag.to_owned(), r.id)).filter(|chain| chain.iter().all(present));
+        match remembered.filter(|_| reaches(tag, r)) {
             Some(chain) => results.push((*r, Ok(chain.clone()))),
             None => pending.push(*r),
         }

@@ -172,6 +172,9 @@ fn t24_hook_rejects_every_ref_git_would_resolve_for_a_protected_name() {
         ("refs/remotes/origin/deploy/51", "`git checkout deploy/51`"),
         ("refs/remotes/a/b/deploy/51", "`git checkout deploy/51`"),
         ("refs/deploy/51", "`git rev-parse deploy/51`"),
+        ("refs/heads/refs/tags/deploy/51", "`git clone --branch deploy/51`"),
+        ("refs/refs/tags/deploy/51", "`git rev-parse deploy/51`"),
+        ("refs/tags/tags/deploy/51", "`git rev-parse deploy/51`"),
     ] {
         let (ok, err) = w.push(&work, &["origin", &format!("HEAD:{refname}")]);
         assert!(!ok, "{refname} accepted");
@@ -195,6 +198,7 @@ fn t25_names_that_make_a_protected_tag_uncreatable_are_rejected() {
         ("refs/tags/deploy", "impossible to create"),
         ("refs/tags/Deploy/61", "only in letter case"),
         ("refs/heads/DEPLOY/61", "only in letter case"),
+        ("refs/signed/proposed", "impossible to create"),
     ] {
         let (ok, err) = w.push(&work, &["origin", &format!("HEAD:{refname}")]);
         assert!(!ok, "{refname} accepted");

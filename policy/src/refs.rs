@@ -162,6 +162,9 @@ pub fn classify<'a>(policy: &Policy, refname: &'a str) -> RefClass<'a> {
         if policy.protects(name) {
             return RefClass::ProtectedTag(name);
         }
+        if let Some(protected) = aliased(policy, name) {
+            return RefClass::Forbidden(Forbidden::Shadows { protected, how: Resolution::RevParse });
+        }
         return match collision_in_tags(policy, name) {
             Some(forbidden) => RefClass::Forbidden(forbidden),
             None => RefClass::Other,
@@ -173,9 +176,11 @@ pub fn classify<'a>(policy: &Policy, refname: &'a str) -> RefClass<'a> {
         }
         return RefClass::Forbidden(Forbidden::UnprotectedProposal { name: name.to_owned() });
     }
+    if [PROPOSED, TAGS].iter().any(|ns| ns.starts_with(&format!("{refname}/"))) {
+        return RefClass::Forbidden(Forbidden::Blocks { protected: format!("under {refname}/") });
+    }
     for Lookup { short, how } in lookups(refname) {
-        let forms = std::iter::once(short).chain(short.strip_prefix("tags/"));
-        for form in forms {
+        for form in forms(short) {
             if policy.protects(form) {
                 return RefClass::Forbidden(Forbidden::Shadows { protected: form.to_owned(), how });
             }
@@ -185,6 +190,16 @@ pub fn classify<'a>(policy: &Policy, refname: &'a str) -> RefClass<'a> {
         }
     }
     RefClass::Other
+}
+
+/// The ways people write a tag's name for git: `N`, `tags/N` and `refs/tags/N`.
+fn forms(short: &str) -> impl Iterator<Item = &str> {
+    std::iter::once(short).chain(short.strip_prefix("tags/")).chain(short.strip_prefix("refs/tags/"))
+}
+
+/// The protected name `tags/N` or `refs/tags/N` under refs/tags/ would answer for.
+fn aliased(policy: &Policy, name: &str) -> Option<String> {
+    forms(name).skip(1).find(|n| policy.protects_ignoring_case(n)).map(ToOwned::to_owned)
 }
 
 /// `Ok` for a symbolic ref the helper may pass on: `HEAD` pointing at a branch that no
@@ -278,11 +293,18 @@ machines = ["ci"]
             "refs/remotes/a/b/deploy/1",
             "refs/remotes/origin/tags/deploy/1",
             "refs/release/x/y",
+            "refs/heads/refs/tags/deploy/1",
+            "refs/refs/tags/deploy/1",
+            "refs/remotes/origin/refs/tags/deploy/1",
+            "refs/tags/tags/deploy/1",
+            "refs/tags/refs/tags/deploy/1",
         ] {
             assert!(shadow(r), "{r}: {:?}", classify(&p, r));
         }
         let blocks = |r: &str| matches!(classify(&p, r), RefClass::Forbidden(Forbidden::Blocks { .. }));
-        for r in ["refs/tags/deploy", "refs/tags/deploy/1/x", "refs/tags/release"] {
+        for r in
+            ["refs/tags/deploy", "refs/tags/deploy/1/x", "refs/tags/release", "refs/signed/proposed", "refs/signed"]
+        {
             assert!(blocks(r), "{r}: {:?}", classify(&p, r));
         }
         let folded = |r: &str| matches!(classify(&p, r), RefClass::Forbidden(Forbidden::CaseFold { .. }));
