@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
-# install.sh — install git-signed's binaries, its pre-receive hook, or run the demo.
-# Run ./install.sh --help for usage.
+# install.sh — install git-signed's binaries, manual pages and completions, its pre-receive
+# hook, or run the demo. Run ./install.sh --help for usage.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 BINARIES=(git-signed git-signed-pre-receive git-remote-signed)
 MARKER="# installed by git-signed install.sh"
 CHAINED="pre-receive.before-git-signed"
+MUSL=x86_64-unknown-linux-musl
+GIT_NEEDED=2.45
 
 usage() {
     cat <<'EOF'
 Usage:
-  ./install.sh [--prefix DIR]
+  ./install.sh [--prefix DIR] [--static | --bindir DIR]
       Build in release mode and install git-signed, git-signed-pre-receive and
-      git-remote-signed into PREFIX/bin (default: /usr/local as root, ~/.local otherwise).
+      git-remote-signed into PREFIX/bin (default: /usr/local as root, ~/.local otherwise),
+      their manual pages into PREFIX/share/man/man1 and completions for bash, zsh and fish
+      under PREFIX/share. Running it again upgrades in place.
+      --static builds statically linked x86_64-unknown-linux-musl binaries (for CI images);
+      --bindir installs the binaries already built in DIR instead of building.
+
+  ./install.sh --uninstall [--prefix DIR]
+      Remove the binaries, manual pages and completions install.sh put into PREFIX.
 
   ./install.sh --repo PATH.git --policy FILE [--audit-log FILE] [--layout auto|plain|gitlab|gitea]
                [--bindir DIR]
@@ -26,11 +35,13 @@ Usage:
   ./install.sh --uninstall --repo PATH.git [--layout …]
       Remove the hook (restoring a chained earlier hook) and unset signed.policy/auditLog.
 
-  ./install.sh --demo
-      Install, then show it working in a temporary directory: a mirror with the hook, a
-      rejected one-person tag, an accepted two-person tag, and signed:: clones per environment.
+  ./install.sh --demo [--prefix DIR]
+      Build, install into a temporary directory, and show it working there: a mirror with the
+      hook, a rejected one-person tag, an accepted two-person tag, and signed:: clones per
+      environment. Nothing outside that directory is touched, unless a PREFIX is given.
 
-Environment: PREFIX (same as --prefix), CARGO (default: cargo).
+Environment: PREFIX (same as --prefix), CARGO (default: cargo), CARGO_TARGET_DIR (where cargo
+builds; default: target/ here). git-signed needs git 2.45 or newer.
 EOF
 }
 
@@ -41,7 +52,7 @@ default_prefix() {
 }
 
 PREFIX="${PREFIX:-}"
-REPO="" POLICY="" AUDIT_LOG="" LAYOUT="auto" BINDIR="" MODE="install"
+REPO="" POLICY="" AUDIT_LOG="" LAYOUT="auto" BINDIR="" MODE="install" STATIC=""
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -51,44 +62,150 @@ while [ $# -gt 0 ]; do
         --audit-log) AUDIT_LOG="${2:?--audit-log needs a file}"; shift 2 ;;
         --layout) LAYOUT="${2:?--layout needs auto, plain, gitlab or gitea}"; shift 2 ;;
         --bindir) BINDIR="${2:?--bindir needs a directory}"; shift 2 ;;
+        --static) STATIC=1; shift ;;
         --uninstall) MODE="uninstall"; shift ;;
         --demo) MODE="demo"; shift ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown argument: $1" ;;
     esac
 done
+[ -z "$STATIC" ] || [ -z "$BINDIR" ] || die "--static builds the binaries, --bindir installs ones already built: choose one"
+PREFIX_GIVEN="$PREFIX"   # the demo installs into its temporary directory unless one was given
 PREFIX="${PREFIX:-$(default_prefix)}"
 
+# What install.sh puts under PREFIX besides bin/: manual pages (named after the commands)
+# and one completion file per shell.
+MAN_DIR=share/man/man1
+COMPLETIONS=(
+    share/bash-completion/completions/git-signed
+    share/zsh/site-functions/_git-signed
+    share/fish/vendor_completions.d/git-signed.fish
+)
+SHELLS=(bash zsh fish)
+
+installed_man_pages() {
+    [ -d "$PREFIX/$MAN_DIR" ] || return 0
+    find "$PREFIX/$MAN_DIR" -maxdepth 1 -type f \
+        \( -name git-signed.1 -o -name 'git-signed-*.1' -o -name git-remote-signed.1 \)
+}
+
+# git-signed needs git 2.45 or newer (README: Requirements). With --static the binaries are
+# meant for other machines, so an older git here only earns a warning.
+check_git() {
+    local version major minor message
+    command -v git >/dev/null || die "git not found; git-signed needs git $GIT_NEEDED or newer"
+    version="$(git --version | sed -n 's/^git version \([0-9][0-9]*\.[0-9][0-9]*\).*/\1/p')"
+    [ -n "$version" ] || die "cannot tell the version of git from \"$(git --version)\"; git-signed needs git $GIT_NEEDED or newer"
+    major="${version%%.*}" minor="${version#*.}"
+    if [ "$major" -gt 2 ] || { [ "$major" = 2 ] && [ "$minor" -ge "${GIT_NEEDED#2.}" ]; }; then
+        return 0
+    fi
+    message="git $version ($(command -v git)) is too old: git-signed needs git $GIT_NEEDED or newer"
+    if [ -n "$STATIC" ]; then
+        echo "install.sh: warning: $message on the machines that run it" >&2
+    else
+        die "$message; install a newer git first"
+    fi
+}
+
+# Where cargo builds: CARGO_TARGET_DIR, build.target-dir in .cargo/config.toml, or target/,
+# as cargo itself reports it.
+target_dir() {
+    local dir
+    dir="$(cd "$HERE" && "$CARGO" metadata --format-version 1 --no-deps 2>/dev/null \
+        | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')" || true
+    echo "${dir:-${CARGO_TARGET_DIR:-$HERE/target}}"
+}
+
+# The musl standard library for --static, added with rustup when it is missing.
+add_musl_target() {
+    [ "$(uname -s)/$(uname -m)" = Linux/x86_64 ] \
+        || die "--static builds $MUSL binaries, on an x86_64 Linux machine; this is $(uname -s)/$(uname -m)"
+    command -v rustup >/dev/null \
+        || die "--static needs rustup to add the Rust target $MUSL (https://rustup.rs), or build without --static"
+    rustup target list --installed 2>/dev/null | grep -qx "$MUSL" && return 0
+    echo "install.sh: adding the Rust target $MUSL (rustup target add $MUSL)" >&2
+    rustup target add "$MUSL" >&2 || die "cannot add the Rust target $MUSL: 'rustup target add $MUSL'" \
+        "needs network access to static.rust-lang.org. Run it once where there is network (or build there and" \
+        "copy PREFIX/bin: static binaries run on any x86_64 Linux), or install without --static"
+}
+
+# Build the release binaries (statically linked for musl with --static); prints where they are.
+build() {
+    CARGO="${CARGO:-cargo}"
+    command -v "$CARGO" >/dev/null || die "cargo not found; install Rust (https://rustup.rs) first"
+    # cargo reads a relative CARGO_TARGET_DIR from where it runs (here: $HERE), the user meant
+    # from where they ran install.sh.
+    case "${CARGO_TARGET_DIR:-}" in
+        "" | /*) ;;
+        *) export CARGO_TARGET_DIR="$PWD/$CARGO_TARGET_DIR" ;;
+    esac
+    local target=()
+    [ -z "$STATIC" ] || { add_musl_target; target=(--target "$MUSL"); }
+    echo "install.sh: building release binaries${STATIC:+, statically linked for $MUSL}" >&2
+    (cd "$HERE" && "$CARGO" build --release --locked --bins -q "${target[@]}") || die "the build failed (see above)"
+    echo "$(target_dir)${STATIC:+/$MUSL}/release"
+}
+
 build_and_install() {
-    local cargo="${CARGO:-cargo}"
-    command -v "$cargo" >/dev/null || die "cargo not found; install Rust (https://rustup.rs) first"
-    echo "install.sh: building release binaries" >&2
-    (cd "$HERE" && "$cargo" build --release --locked --bins -q)
+    local from b stage f i shell
+    if [ -n "$BINDIR" ]; then from="$(cd "$BINDIR" && pwd)"; else from="$(build)"; fi
+    for b in "${BINARIES[@]}"; do
+        [ -x "$from/$b" ] || die "no executable $from/$b"
+    done
     mkdir -p "$PREFIX/bin"
     for b in "${BINARIES[@]}"; do
-        install -m 0755 "$HERE/target/release/$b" "$PREFIX/bin/$b.tmp.$$"
+        install -m 0755 "$from/$b" "$PREFIX/bin/$b.tmp.$$"
         mv -f "$PREFIX/bin/$b.tmp.$$" "$PREFIX/bin/$b"
     done
-    install_man_pages
-    echo "install.sh: installed ${BINARIES[*]} into $PREFIX/bin, manual pages into $PREFIX/share/man" >&2
+
+    # Manual pages and completions, written by the binaries from their own definitions.
+    stage="$(mktemp -d)"
+    for b in "${BINARIES[@]}"; do
+        "$PREFIX/bin/$b" --generate man "$stage/man" || die "$b could not write its manual pages"
+    done
+    for shell in "${SHELLS[@]}"; do
+        "$PREFIX/bin/git-signed" --generate "$shell" > "$stage/$shell" || die "no $shell completions"
+    done
+    installed_man_pages | while IFS= read -r f; do rm -f "$f"; done   # pages of commands now gone
+    mkdir -p "$PREFIX/$MAN_DIR"
+    install -m 0644 "$stage"/man/*.1 "$PREFIX/$MAN_DIR/"
+    for i in "${!SHELLS[@]}"; do
+        mkdir -p "$(dirname "$PREFIX/${COMPLETIONS[$i]}")"
+        install -m 0644 "$stage/${SHELLS[$i]}" "$PREFIX/${COMPLETIONS[$i]}"
+    done
+    rm -rf "$stage"
+
+    echo "install.sh: installed $("$PREFIX/bin/git-signed" --version) into $PREFIX: ${BINARIES[*]}" \
+        "in bin/, manual pages in $MAN_DIR/, completions for ${SHELLS[*]} in share/" >&2
+    [ "$MODE" != demo ] || return 0
     case ":$PATH:" in
         *":$PREFIX/bin:"*) ;;
-        *) echo "install.sh: note: $PREFIX/bin is not on PATH; add it so \`git signed\` and signed:: URLs work" >&2 ;;
+        *) echo "install.sh: note: $PREFIX/bin is not on PATH; add it so \`git signed\`, signed:: URLs and man pages work" >&2 ;;
+    esac
+    case "$PREFIX" in
+        /usr | /usr/local) ;;
+        "$HOME/.local") echo "install.sh: note: zsh finds the completions with fpath+=($PREFIX/share/zsh/site-functions) in ~/.zshrc" >&2 ;;
+        *) echo "install.sh: note: shells find the completions with $PREFIX/share in XDG_DATA_DIRS (bash, fish)" \
+            "and $PREFIX/share/zsh/site-functions in fpath (zsh)" >&2 ;;
     esac
 }
 
-# `git signed --help` asks git for a manual page: make one from each command's --help.
-install_man_pages() {
-    local man="$PREFIX/share/man/man1" b
-    mkdir -p "$man"
-    for b in "${BINARIES[@]}"; do
-        {
-            printf '.TH %s 1\n.SH NAME\n%s \\- part of git-signed\n.SH DESCRIPTION\n.nf\n' \
-                "$(echo "$b" | tr '[:lower:]' '[:upper:]')" "$b"
-            "$PREFIX/bin/$b" --help | sed -e 's/\\/\\e/g' -e "s/^\([.']\)/\\\\\&\1/"
-            printf '.fi\n'
-        } > "$man/$b.1"
+# Remove what build_and_install put into PREFIX.
+uninstall_files() {
+    local f removed=()
+    for f in "${BINARIES[@]/#/$PREFIX/bin/}" "${COMPLETIONS[@]/#/$PREFIX/}"; do
+        [ ! -e "$f" ] || removed+=("$f")
     done
+    while IFS= read -r f; do removed+=("$f"); done < <(installed_man_pages)
+    if [ ${#removed[@]} = 0 ]; then
+        echo "install.sh: nothing of git-signed's is installed in $PREFIX" >&2
+        return 0
+    fi
+    rm -f "${removed[@]}"
+    echo "install.sh: removed git-signed's binaries, manual pages and completions from $PREFIX (${#removed[@]} files)" >&2
+    echo "install.sh: note: a mirror whose hook runs $PREFIX/bin/git-signed-pre-receive now declines every push;" \
+        "remove its hook with ./install.sh --uninstall --repo PATH.git" >&2
 }
 
 # The repository's hook layout: plain, gitlab or gitea.
@@ -124,7 +241,7 @@ hook_script_plain() {
     local hook="$1"
     cat <<EOF
 #!/bin/sh
-$MARKER; re-run it to update, ./install.sh --uninstall to remove.
+$MARKER; re-run it to update, ./install.sh --uninstall --repo to remove.
 # Runs the hook that was here before (if any) and then git-signed; either one rejects.
 here=\${0%/*}
 [ -x "\$here/$CHAINED" ] || exec "$hook"
@@ -140,7 +257,7 @@ hook_script_dir() {
     local hook="$1"
     cat <<EOF
 #!/bin/sh
-$MARKER; re-run it to update, ./install.sh --uninstall to remove.
+$MARKER; re-run it to update, ./install.sh --uninstall --repo to remove.
 exec "$hook" "\$@"
 EOF
 }
@@ -217,11 +334,20 @@ uninstall_hook() {
 
 case "$MODE" in
     install)
+        check_git
         if [ -n "$REPO" ]; then install_hook; else build_and_install; fi
         ;;
-    uninstall) uninstall_hook ;;
+    uninstall)
+        if [ -n "$REPO" ]; then uninstall_hook; else uninstall_files; fi
+        ;;
     demo)
-        if [ -z "$BINDIR" ]; then build_and_install; BINDIR="$PREFIX/bin"; fi
-        exec "$HERE/demo/demo.sh" "$(cd "$BINDIR" && pwd)"
+        check_git
+        DEMO="$(mktemp -d "${TMPDIR:-/tmp}/git-signed-demo.XXXXXX")"
+        if [ -z "$BINDIR" ] || [ -n "$PREFIX_GIVEN" ]; then
+            PREFIX="${PREFIX_GIVEN:-$DEMO/prefix}"
+            build_and_install
+            BINDIR="$PREFIX/bin"
+        fi
+        exec "$HERE/demo/demo.sh" "$(cd "$BINDIR" && pwd)" "$DEMO"
         ;;
 esac

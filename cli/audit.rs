@@ -77,7 +77,7 @@ pub fn run(args: Args) -> Result<Outcome, Error> {
                 Some(since) if now.duration_since(since).is_ok_and(|gap| gap > limit) => findings.push(format!(
                     "access lapsed by inactivity: nothing since {} (limit {}); an admin renews it with granted = <today>",
                     format_time(since),
-                    git_signed_policy::duration::format(limit)
+                    crate::policy_cmd::in_words(limit)
                 )),
                 Some(_) => {}
                 None => findings.push("never signed and has no granted date; set granted = <date> in the policy".into()),
@@ -119,7 +119,7 @@ pub fn run(args: Args) -> Result<Outcome, Error> {
             for p in &report.people {
                 let last = p.last_signature.as_deref().unwrap_or("never");
                 let status = if p.findings.is_empty() { "ok".to_owned() } else { p.findings.join("; ") };
-                println!("{} ({:?}, last signed {last}): {status}", p.name, p.access);
+                println!("{} ({}, last signed {last}): {status}", p.name, crate::policy_cmd::access_name(p.access));
             }
             for k in &report.keys {
                 println!("{k}");

@@ -1,6 +1,10 @@
-//! `git signed policy check`: validate a policy and its keys, and show what it protects.
+//! `git signed policy check`: validate a policy and its keys, and show what it protects, with
+//! every duration read back in words (`inactivity = "6m"` is six minutes, not six months).
 
-use git_signed_policy::Policy;
+use std::time::Duration;
+
+use git_signed_policy::policy::DEFAULT_MAX_AGE;
+use git_signed_policy::{Access, PUSH_ENVIRONMENT, Policy};
 
 use crate::Outcome;
 use crate::context::{self, Error, Format};
@@ -30,6 +34,8 @@ struct Summary {
     path: String,
     error: Option<ErrorReport>,
     environments: Vec<String>,
+    protects: Vec<String>,
+    inactivity: Option<String>,
     people: Vec<PersonSummary>,
     machines: Vec<NamedKeys>,
     rules: Vec<RuleSummary>,
@@ -89,6 +95,8 @@ pub fn run(cmd: PolicyCommand) -> Result<Outcome, Error> {
             path: e.file.display().to_string(),
             error: Some(ErrorReport { line: e.line, column: e.column, message: e.message.clone() }),
             environments: Vec::new(),
+            protects: Vec::new(),
+            inactivity: None,
             people: Vec::new(),
             machines: Vec::new(),
             rules: Vec::new(),
@@ -111,6 +119,8 @@ fn summarize(p: &Policy) -> Summary {
         path: p.path.display().to_string(),
         error: None,
         environments: environments(p),
+        protects: protected_globs(p),
+        inactivity: p.inactivity.map(git_signed_policy::duration::format),
         people: p
             .people
             .values()
@@ -140,7 +150,61 @@ fn summarize(p: &Policy) -> Summary {
                 max_age: r.max_age.map(git_signed_policy::duration::format),
             })
             .collect(),
-        warnings: p.unusable_keys(std::time::SystemTime::now()),
+        warnings: warnings(p),
+    }
+}
+
+/// The tag globs the policy protects, each once, in file order.
+fn protected_globs(p: &Policy) -> Vec<String> {
+    let mut globs: Vec<String> = Vec::new();
+    for glob in p.rules.iter().flat_map(|r| &r.tags) {
+        if !globs.contains(glob) {
+            globs.push(glob.clone());
+        }
+    }
+    globs
+}
+
+/// Keys that cannot sign now, and durations short enough to be a unit mix-up (`m` is minutes).
+fn warnings(p: &Policy) -> Vec<String> {
+    const DAY: Duration = Duration::from_secs(86_400);
+    let mut warnings = p.unusable_keys(std::time::SystemTime::now());
+    let short = |what: String, d: Duration| {
+        format!(
+            "{what} = \"{}\" is {}, under a day; units are s, m (minutes), h, d and w, so six months is \"26w\"",
+            git_signed_policy::duration::format(d),
+            in_words(d)
+        )
+    };
+    if let Some(d) = p.inactivity.filter(|d| *d < DAY) {
+        warnings.push(short("inactivity".into(), d));
+    }
+    for r in &p.rules {
+        if let Some(d) = r.max_age.filter(|d| *d < DAY) {
+            warnings.push(short(format!("rule {} [line {}]: max_age", r.number, r.line), d));
+        }
+    }
+    warnings
+}
+
+/// A duration in the largest unit that divides it exactly: "6 weeks", "90 minutes"; a single
+/// week reads as "7 days", as people write it.
+pub fn in_words(d: Duration) -> String {
+    let s = d.as_secs();
+    let units = [("week", 7 * 86_400), ("day", 86_400), ("hour", 3600), ("minute", 60), ("second", 1)];
+    let (unit, size) = units
+        .into_iter()
+        .find(|(unit, size)| s >= *size && s.is_multiple_of(*size) && !(*unit == "week" && s == *size))
+        .unwrap_or(("second", 1));
+    let n = s / size;
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+/// How people read an access level (as in the policy file).
+pub fn access_name(access: Access) -> &'static str {
+    match access {
+        Access::Deploy => "deploy",
+        Access::Admin => "admin",
     }
 }
 
@@ -154,22 +218,35 @@ fn environments(p: &Policy) -> Vec<String> {
 fn print_text(p: &Policy) {
     println!("{}: valid", p.path.display());
     println!("  environments: {}", environments(p).join(", "));
+    println!("  protects {}", protected_globs(p).join(", "));
+    if let Some(d) = p.inactivity {
+        println!("  inactivity: access lapses after {} without an accepted signature", in_words(d));
+    }
     for person in p.people.values() {
-        let access = match person.access {
-            git_signed_policy::Access::Deploy => "deploy",
-            git_signed_policy::Access::Admin => "admin",
-        };
         let expires = person.expires.map(|d| format!(", expires {d}")).unwrap_or_default();
         let sponsor = person.sponsor.as_deref().map(|s| format!(", sponsored by {s}")).unwrap_or_default();
-        println!("  person {}: {access} access{sponsor}{expires}, {} key(s)", person.name, person.keys.len());
+        println!(
+            "  person {}: {} access{sponsor}{expires}, {} key(s)",
+            person.name,
+            access_name(person.access),
+            person.keys.len()
+        );
     }
     for m in p.machines.values() {
         println!("  machine {}: {} key(s)", m.name, m.keys.len());
     }
     for r in &p.rules {
-        println!("  {} [line {}]", r.describe(), r.line);
+        let max_age = match (r.applies_in(PUSH_ENVIRONMENT), r.max_age) {
+            (true, Some(d)) => format!(", max_age at push {}", in_words(d)),
+            (true, None) => format!(", max_age at push {} (default)", in_words(DEFAULT_MAX_AGE)),
+            (false, Some(d)) => {
+                format!(", max_age {} (only checked at push, where this rule does not apply)", in_words(d))
+            }
+            (false, None) => String::new(),
+        };
+        println!("  {} [line {}]{max_age}", r.describe(), r.line);
     }
-    for w in p.unusable_keys(std::time::SystemTime::now()) {
+    for w in warnings(p) {
         println!("  warning: {w}");
     }
 }

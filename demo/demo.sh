@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
 # The scripted demo behind `./install.sh --demo`: a mirror with the hook, a rejected
 # one-person deploy tag, an accepted two-person tag, and signed:: clones per environment.
-# Usage: demo/demo.sh BINDIR   (BINDIR holds the three installed binaries)
+# Usage: demo/demo.sh BINDIR [DIR]   (BINDIR holds the three binaries; everything the demo
+# makes goes into DIR, a new temporary directory by default)
 set -euo pipefail
 
-BINDIR="$(cd "${1:?usage: demo.sh BINDIR}" && pwd)"
+BINDIR="$(cd "${1:?usage: demo.sh BINDIR [DIR]}" && pwd)"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="$BINDIR:$PATH"
-DEMO="$(mktemp -d "${TMPDIR:-/tmp}/git-signed-demo.XXXXXX")"
+DEMO="${2:-$(mktemp -d "${TMPDIR:-/tmp}/git-signed-demo.XXXXXX")}"
+DEMO="$(cd "$DEMO" && pwd)"
 export HOME="$DEMO/home" GNUPGHOME="$DEMO/gnupg" GIT_CONFIG_NOSYSTEM=1
 mkdir -p "$HOME" "$DEMO/keys" && install -d -m 700 "$GNUPGHOME"
-trap 'gpgconf --kill gpg-agent >/dev/null 2>&1 || true' EXIT
+trap 'gpgconf --kill all >/dev/null 2>&1 || true' EXIT
 git config --global init.defaultBranch main
 git config --global advice.nestedTag false
 git config --global user.name "Demo" && git config --global user.email demo@example.org
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# Bold headings only on a terminal, and never with NO_COLOR set (https://no-color.org).
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold="" plain=""; fi
+say() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 
 say "Keys for two people (alice, bob) and the staging CI, made with gpg --batch"
@@ -66,11 +70,14 @@ member() { # member WHO: a clone that signs as WHO
     git -C "$DEMO/$1" config user.email "$1@example.org"
     git -C "$DEMO/$1" config signed.policy "$DEMO/policy.toml"
 }
-seen_by() { # seen_by ENV: the tags a signed:: clone for ENV gets
+seen_by() { # seen_by ENV: the tags a signed:: clone for ENV gets, and why others are hidden
+    local hidden tags
     rm -rf "$DEMO/clone-$1"
-    git -c signed.policy="$DEMO/policy.toml" -c signed.environment="$1" \
-        clone -q "signed::$DEMO/mirror.git" "$DEMO/clone-$1"
-    printf '  %-11s sees: %s\n' "$1" "$(git -C "$DEMO/clone-$1" tag | tr '\n' ' ')"
+    hidden="$(git -c signed.policy="$DEMO/policy.toml" -c signed.environment="$1" \
+        clone "signed::$DEMO/mirror.git" "$DEMO/clone-$1" 2>&1 >/dev/null | sed -n 's/^signed: hiding /hidden: /p')"
+    tags="$(git -C "$DEMO/clone-$1" tag | tr '\n' ' ')"
+    printf '  %-11s sees: %s\n' "$1" "${tags:-no deploy tag}"
+    [ -z "$hidden" ] || printf '%s\n' "$hidden" | sed 's/^/               /'
 }
 
 member alice
@@ -94,7 +101,8 @@ run git signed verify deploy/1
 say "Nobody can delete it (or move it, or strip a signature)"
 if git push origin :refs/tags/deploy/1; then echo "UNEXPECTED: deleted" >&2; exit 1; fi
 
-say "signed:: clones per environment (production waits for the staging pipeline's signature)"
+say "signed:: clones per environment"
+echo "(production also needs the staging CI's signature, rule 2, which no tag has yet)"
 for env in ci staging production; do seen_by "$env"; done
 
 say "Staging applied deploy/1, its first deploy, tested it, and promotes it"

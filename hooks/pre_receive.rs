@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use git_signed_policy::{Policy, Repo, gitconfig};
 
 /// The largest stdin accepted (a push of tens of thousands of refs fits easily).
@@ -26,9 +26,17 @@ const MAX_INPUT: u64 = 64 << 20;
     name = "git-signed-pre-receive",
     version,
     about,
-    after_help = "Installed by `install.sh --repo PATH.git --policy FILE`.
-git runs it with `<old> <new> <ref>` lines on stdin; exit 0 accepts the push, 1 declines it.
-Settings (git config in the repository): signed.policy (required), signed.auditLog (optional)."
+    after_help = "Installed by `install.sh --repo PATH.git --policy FILE`; git runs it with
+`<old> <new> <ref>` lines on stdin. Settings (git config in the repository): signed.policy
+(required), signed.auditLog (optional).
+
+Examples:
+  ./install.sh --repo /srv/git/app.git --policy /etc/git-signed/policy.toml \\
+               --audit-log /var/log/git-signed/app.jsonl
+  git push origin refs/tags/deploy/42         # from a clone: the mirror runs the hook
+
+Exit status: 0 the push is accepted, 1 it is declined (a ref was rejected, the policy is missing
+or broken, or any other error: the hook fails closed)."
 )]
 struct Args {
     /// Policy file (default: git config signed.policy)
@@ -37,6 +45,8 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    git_signed_tool::die_quietly_on_closed_pipe();
+    git_signed_tool::generate_if_asked(Args::command);
     let args = Args::parse();
     match run(args) {
         Ok(true) => ExitCode::SUCCESS,

@@ -18,7 +18,7 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use git_signed_policy::Policy;
 use gix::ObjectId;
 
@@ -34,9 +34,14 @@ use settings::Settings;
     name = "git-remote-signed",
     version,
     about,
-    after_help = "git runs this; you don't. Use it as:
+    after_help = "git runs this for signed:: URLs; you don't.
+
+Examples:
   git -c signed.environment=staging -c signed.policy=/etc/git-signed/policy.toml \\
       clone signed::https://mirror.example/app.git
+  git config --global signed.environment production
+  git config --global signed.policy /etc/git-signed/policy.toml
+  git ls-remote signed::https://mirror.example/app.git   # the refs production may see
 
 Settings (git config, or the environment variable in brackets):
   signed.environment [GIT_SIGNED_ENVIRONMENT]  environment whose rules apply (required)
@@ -44,7 +49,10 @@ Settings (git config, or the environment variable in brackets):
   signed.strict                                fail the fetch instead of hiding a bad tag
   signed.allowUnprotectedTags                  also pass tags no rule protects
   GIT_SIGNED_TRACE=1                           print how long each phase took
-Make the helper unavoidable: protocol.allow=never and protocol.signed.allow=always."
+Make the helper unavoidable: protocol.allow=never and protocol.signed.allow=always.
+
+Exit status: 0 the session ended normally, 128 a fatal error (git reports the fetch or push as
+failed: fail closed)."
 )]
 struct Args {
     /// The remote's name (or the URL as typed)
@@ -79,6 +87,9 @@ struct Session {
 }
 
 fn main() -> ExitCode {
+    // SIGPIPE stays ignored here: a git child that exits before reading its stdin is an error
+    // to report, and a closed stdout (git went away) already ends the session quietly in run().
+    git_signed_tool::generate_if_asked(Args::command);
     let args = Args::parse();
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,

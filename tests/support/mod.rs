@@ -2,7 +2,9 @@
 //! `git tag -s`, the hook installed by `install.sh`. Nothing here mocks git or crypto.
 //!
 //! - [`Keys`]: one gpg home per test process with alice, bob, carol, mallory and staging-ci,
-//!   made with `gpg --batch` (fast ed25519 keys, no passphrase).
+//!   made with `gpg --batch` (fast ed25519 keys, no passphrase). It and every [`World`] live
+//!   in the process's [`scratch`] directory, which goes away with the gpg-agent when the test
+//!   binary ends, passing, failing or killed.
 //! - [`SqKey`]: in-process sequoia keys for the cases gpg can't fake easily: back-dated,
 //!   future-dated, SHA-1 and revoked signatures.
 //! - [`World`]: a temporary directory with its own HOME, the public keys, a policy, and helpers
@@ -35,7 +37,6 @@ pub struct GpgKey {
 /// The process-wide gpg home and its keys.
 pub struct Keys {
     pub home: PathBuf,
-    _dir: tempfile::TempDir,
     keys: Vec<GpgKey>,
 }
 
@@ -46,12 +47,22 @@ impl Keys {
     }
 }
 
-/// The shared gpg keyring (made once per test binary).
+/// This test binary's scratch directory: the gpg home and every [`World`] live in it, and
+/// [`clean_up_at_exit`] removes it with the gpg-agent when the binary ends, however it ends.
+pub fn scratch() -> &'static Path {
+    static SCRATCH: OnceLock<PathBuf> = OnceLock::new();
+    SCRATCH.get_or_init(|| {
+        let dir = tempfile::Builder::new().prefix("gs-run-").tempdir().expect("tempdir").keep();
+        clean_up_at_exit(&dir, &dir.join("gnupg"));
+        dir
+    })
+}
+
+/// The shared gpg keyring (made once per test binary, in [`scratch`]).
 pub fn keys() -> &'static Keys {
     static KEYS: OnceLock<Keys> = OnceLock::new();
     KEYS.get_or_init(|| {
-        let dir = tempfile::Builder::new().prefix("gs-gpg-").tempdir().expect("tempdir");
-        let home = dir.path().join("gnupg");
+        let home = scratch().join("gnupg");
         std::fs::create_dir(&home).expect("gnupg dir");
         #[cfg(unix)]
         {
@@ -77,8 +88,45 @@ pub fn keys() -> &'static Keys {
                 GpgKey { name: name.to_string(), email, fingerprint, public }
             })
             .collect();
-        Keys { home, _dir: dir, keys }
+        Keys { home, keys }
     })
+}
+
+/// Stop the gpg-agent of `home` and remove `dir` when this test binary ends, however it ends.
+///
+/// Statics are never dropped, so a guard process does it: it waits for the end of a pipe that
+/// only this process holds (Rust opens pipes close-on-exec, so no git, gpg or agent inherits
+/// it), which the kernel closes on any exit, even SIGKILL, and ignores the Ctrl-C that stops
+/// `cargo test`. At a normal exit, passed or failed, an atexit handler closes the pipe and
+/// waits for the guard, so nothing is left when `cargo test` returns.
+fn clean_up_at_exit(dir: &Path, home: &Path) {
+    use std::sync::Mutex;
+    static GUARD: Mutex<Option<(std::process::Child, std::process::ChildStdin)>> = Mutex::new(None);
+    extern "C" fn at_exit() {
+        let guard = GUARD.lock().ok().and_then(|mut g| g.take());
+        if let Some((mut child, pipe)) = guard {
+            drop(pipe);
+            let _ = child.wait();
+        }
+    }
+    const SCRIPT: &str = r#"trap '' INT HUP TERM; cat > /dev/null
+        gpgconf --homedir "$1" --kill all; gpgconf --homedir "$1" --remove-socketdir; rm -rf "$2""#;
+    let mut child = Command::new("sh")
+        .args(["-c", SCRIPT, "gs-gpg-guard"])
+        .arg(home)
+        .arg(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the gpg clean-up guard");
+    let pipe = child.stdin.take().expect("guard stdin");
+    *GUARD.lock().expect("guard lock") = Some((child, pipe));
+    // SAFETY: registers a plain `extern "C"` function that takes no arguments; it only takes
+    // the guard out of its mutex, drops the pipe and waits for the child.
+    unsafe {
+        libc::atexit(at_exit);
+    }
 }
 
 fn gpg(home: &Path) -> Command {
@@ -106,7 +154,7 @@ pub struct World {
 
 impl World {
     pub fn new() -> World {
-        let dir = tempfile::Builder::new().prefix("gs-test-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new().prefix("gs-test-").tempdir_in(scratch()).expect("tempdir");
         std::fs::create_dir(dir.path().join("keys")).expect("keys dir");
         std::fs::create_dir(dir.path().join("home")).expect("home dir");
         let w = World { dir };

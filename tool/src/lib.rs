@@ -1,0 +1,95 @@
+//! What every git-signed binary does as a Unix tool, before it parses its arguments: end
+//! quietly when the reader of its output goes away (`git signed verify --all | head`), and
+//! write its manual pages and shell completions, generated from its clap definition, when
+//! install.sh asks with the hidden `--generate`.
+//!
+//! The three binaries call it first thing in `main`, so they behave alike. It never reads a
+//! repository or a policy.
+
+mod manual;
+
+use std::ffi::OsString;
+use std::path::Path;
+
+/// The hidden first argument: `--generate man DIR` writes the manual pages into DIR,
+/// `--generate bash|zsh|fish` writes the completion script to stdout.
+const GENERATE: &str = "--generate";
+
+/// The manual pages of the whole product, for SEE ALSO.
+const PRODUCT_PAGES: [&str; 3] = ["git-signed", "git-signed-pre-receive", "git-remote-signed"];
+
+/// When the first argument is `--generate`, write what it asks for and exit (0, or 2 with a
+/// message); otherwise return and let the binary parse its arguments.
+pub fn generate_if_asked(command: impl FnOnce() -> clap::Command) {
+    let mut args = std::env::args_os().skip(1);
+    if args.next().is_none_or(|a| a != GENERATE) {
+        return;
+    }
+    let mut cmd = command();
+    let name = cmd.get_name().to_owned();
+    let rest: Vec<OsString> = args.collect();
+    let result = match rest.iter().map(|a| a.to_str()).collect::<Option<Vec<_>>>().as_deref() {
+        Some(["man", dir]) => manual::write_all(cmd, Path::new(dir)),
+        Some([shell]) => match shell.parse::<clap_complete::Shell>() {
+            Ok(shell) => completions(shell, &mut cmd, &mut std::io::stdout().lock()),
+            Err(_) => Err(std::io::Error::other(format!("unknown shell {shell} (bash, zsh, fish)"))),
+        },
+        _ => Err(std::io::Error::other("usage: --generate man DIR | --generate bash|zsh|fish")),
+    };
+    std::process::exit(match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{name}: {GENERATE}: {e}");
+            2
+        }
+    });
+}
+
+/// Write `shell`'s completion script for `cmd`. For bash, a `git-foo` command also gets
+/// `_git_foo`, the function git's own completion calls for `git foo <TAB>`.
+fn completions(
+    shell: clap_complete::Shell,
+    cmd: &mut clap::Command,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    let name = cmd.get_name().to_owned();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, cmd, &name, &mut script);
+    let mut script = String::from_utf8_lossy(&script).into_owned();
+    if shell == clap_complete::Shell::Bash {
+        // clap_complete spells a hyphenated name two ways in bash (clap-rs/clap#6421): the word
+        // loop reaches `git__signed__subcmd__verify`, the option table says
+        // `git__subcmd__signed__subcmd__verify`, so no subcommand's options would complete.
+        script = script.replace(&name.replace('-', "__subcmd__"), &name.replace('-', "__"));
+    }
+    out.write_all(script.as_bytes())?;
+    let function = script.lines().find_map(|l| l.trim_start().strip_prefix("complete -F ")?.split_whitespace().next());
+    if let (clap_complete::Shell::Bash, Some(sub), Some(function)) = (shell, name.strip_prefix("git-"), function) {
+        // git's completion sets `words`, `cword` and `__git_cmd_idx` (the index of `foo` in
+        // `git -C dir foo …`); clap's function reads COMP_WORDS and COMP_CWORD.
+        write!(
+            out,
+            r#"
+_git_{git_function}() {{
+    local COMP_WORDS=("{name}" "${{words[@]:__git_cmd_idx+1}}") COMP_CWORD=$((cword - __git_cmd_idx))
+    {function} "{name}" "${{COMP_WORDS[COMP_CWORD]}}" "${{COMP_WORDS[COMP_CWORD-1]}}"
+}}
+"#,
+            git_function = sub.replace('-', "_"),
+        )?;
+    }
+    Ok(())
+}
+
+/// End silently, as Unix tools do, when the reader of stdout has gone away: Rust ignores
+/// SIGPIPE so that writes fail with EPIPE instead, and `println!` turns that into a panic.
+/// Only for binaries that never write into a child's stdin, where a child that exits early
+/// must be an error they report, not a silent death.
+pub fn die_quietly_on_closed_pipe() {
+    // SAFETY: called first thing in `main`, before any other thread exists; it only resets
+    // one signal's disposition to the default.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
