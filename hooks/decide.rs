@@ -4,8 +4,9 @@
 
 use std::time::SystemTime;
 
+use git_signed_policy::refs::Carried;
 use git_signed_policy::verdict::{Request, Verdict};
-use git_signed_policy::{Activity, PUSH_ENVIRONMENT, Policy, Problem, RefClass, Repo, layer, refs};
+use git_signed_policy::{Activity, PUSH_ENVIRONMENT, Policy, Problem, RefClass, Repo, refs};
 use gix::ObjectId;
 
 /// One `<old> <new> <ref>` line.
@@ -97,16 +98,12 @@ pub fn decide(cx: &Context<'_>, update: &Update) -> Decision {
         RefClass::Forbidden(_) if update.new.is_null() => Decision::untouched(r),
         RefClass::Forbidden(why) => Decision::reject(r, why.describe()),
         RefClass::Other if update.new.is_null() => Decision::untouched(r),
-        RefClass::Other => match layer::claimed_names(&cx.repo.repo.objects, cx.repo.hash(), update.new) {
-            // No smuggling: a ref outside the protected namespace must not carry tag objects
-            // that claim a protected name, at any depth (T14).
-            Ok(names) => match names.iter().find(|(_, n)| cx.policy.protects(n)) {
-                Some((_, name)) => Decision::reject(
-                    r,
-                    format!("points at a tag object named {name:?}, which is protected; push it as refs/tags/{name}"),
-                ),
-                None => Decision::untouched(r),
-            },
+        RefClass::Other => match refs::smuggled(cx.policy, &cx.repo.repo.objects, cx.repo.hash(), update.new) {
+            Ok(Carried::Harmless(_)) => Decision::untouched(r),
+            Ok(Carried::Protected(name)) => Decision::reject(
+                r,
+                format!("points at a tag object named {name:?}, which is protected; push it as refs/tags/{name}"),
+            ),
             Err(e) => Decision::reject(r, e.to_string()),
         },
     }

@@ -8,6 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::SystemTime;
 
+use git_signed_policy::refs::Carried;
 use git_signed_policy::verdict::Request;
 use git_signed_policy::{Activity, Forbidden, Policy, RefClass, refs};
 use gix::ObjectId;
@@ -125,10 +126,8 @@ pub fn filter(upstream: Upstream, judge: &Judge<'_>) -> Result<Listing, String> 
         cache.fetch(&cache.missing(&ids)?)?;
         let repo = cache.repo()?;
         for r in unprotected {
-            match git_signed_policy::layer::claimed_names(&repo.repo.objects, repo.hash(), r.id) {
-                Ok(names) if !names.iter().any(|(_, n)| judge.policy.protects(n)) => {
-                    accepted.push((r, names.iter().map(|(id, _)| *id).collect()));
-                }
+            match refs::smuggled(judge.policy, &repo.repo.objects, repo.hash(), r.id) {
+                Ok(Carried::Harmless(chain)) => accepted.push((r, chain)),
                 _ => {
                     hidden.insert(r.name.clone(), Hidden::Quiet("a tag object in it claims a protected name".into()));
                 }

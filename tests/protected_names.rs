@@ -9,18 +9,14 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use support::*;
 
 const ENVIRONMENTS: [&str; 3] = ["ci", "staging", "production"];
 
 /// A mirror with no hook (it may be compromised), a work repository, and the policy.
-struct Hostile {
-    w: World,
-    mirror: PathBuf,
-    work: PathBuf,
-}
+type Hostile = Upstream;
 
 impl Hostile {
     /// `main`; `deploy/1` signed by alice, bob and staging-ci (every environment accepts it);
@@ -40,40 +36,20 @@ impl Hostile {
         let mirror = w.path().join("mirror.git");
         let m = mirror.to_str().expect("utf8");
         w.git_ok(&work, &["push", "-q", m, "main", "evil", "refs/tags/*:refs/tags/*"]);
-        Hostile { w, mirror, work }
+        Hostile { w, upstream: mirror, work }
     }
 
     /// Write refs straight into the mirror: `update-ref` for values, `symbolic-ref` for `->`.
     fn plant(&self, refs: &[(&str, &str)]) {
         for (name, value) in refs {
             match value.strip_prefix("-> ") {
-                Some(target) => self.w.git_ok(&self.mirror, &["symbolic-ref", name, target]),
+                Some(target) => self.w.git_ok(&self.upstream, &["symbolic-ref", name, target]),
                 None => {
                     let id = self.w.git_ok(&self.work, &["rev-parse", value]);
-                    self.w.git_ok(&self.mirror, &["update-ref", name, &id])
+                    self.w.git_ok(&self.upstream, &["update-ref", name, &id])
                 }
             };
         }
-    }
-
-    fn url(&self) -> String {
-        format!("signed::{}", self.mirror.display())
-    }
-
-    /// git in `dir` as environment `env`.
-    fn git_as(&self, env: &str, dir: &Path) -> Command {
-        let mut c = self.w.git(dir);
-        c.env("GIT_SIGNED_POLICY", self.w.path().join("policy.toml")).env("GIT_SIGNED_ENVIRONMENT", env);
-        c
-    }
-
-    fn clone_as(&self, env: &str, name: &str, extra: &[&str]) -> Output {
-        let url = self.url();
-        self.git_as(env, self.w.path()).arg("clone").args(extra).args([url.as_str(), name]).output().expect("clone")
-    }
-
-    fn id(&self, rev: &str) -> String {
-        self.w.git_ok(&self.work, &["rev-parse", rev])
     }
 
     /// What `rev` resolves to in clone `repo`, if anything.
@@ -98,7 +74,7 @@ fn t23_symbolic_refs_from_a_compromised_mirror_are_never_passed_on() {
         ("refs/deploy/10", "-> refs/tags/deploy/1"),
         ("refs/heads/release", "-> refs/heads/main"),
     ]);
-    let listed = h.w.git_ok(h.w.path(), &["ls-remote", "--symref", h.mirror.to_str().expect("utf8")]);
+    let listed = h.w.git_ok(h.w.path(), &["ls-remote", "--symref", h.upstream.to_str().expect("utf8")]);
     assert!(listed.contains("ref: refs/heads/evil\trefs/tags/deploy/11"), "protocol v2 advertises it: {listed}");
     for env in ENVIRONMENTS {
         for (name, shape) in [(format!("{env}-default"), &[][..]), (format!("{env}-mirror"), &["--mirror"][..])] {
@@ -296,7 +272,7 @@ fn invariant_a_protected_name_resolves_only_to_a_verified_tag() {
         format!("object {}\ntype commit\ntag deploy/9\ntagger x <x@x> 0 +0000\n\nsmuggled\n", h.id("evil")).as_bytes(),
     );
     h.w.git_ok(&h.work, &["update-ref", "refs/other/smuggled", &smuggled]);
-    h.w.git_ok(&h.work, &["push", "-q", h.mirror.to_str().expect("utf8"), "refs/other/smuggled:refs/other/smuggled"]);
+    h.w.git_ok(&h.work, &["push", "-q", h.upstream.to_str().expect("utf8"), "refs/other/smuggled:refs/other/smuggled"]);
     h.plant(&[
         ("refs/heads/deploy/1", "evil"),
         ("refs/heads/tags/deploy/1", "evil"),
@@ -313,8 +289,8 @@ fn invariant_a_protected_name_resolves_only_to_a_verified_tag() {
         ("refs/heads/Deploy/12", "evil"),
         ("refs/notes/deploy/13", "evil"),
     ]);
-    h.w.git_ok(&h.mirror, &["update-ref", "refs/tags/deploy/9", &smuggled]);
-    h.w.git_ok(&h.mirror, &["update-ref", "refs/tags/deploy/14", &tag1]);
+    h.w.git_ok(&h.upstream, &["update-ref", "refs/tags/deploy/9", &smuggled]);
+    h.w.git_ok(&h.upstream, &["update-ref", "refs/tags/deploy/14", &tag1]);
     let names: Vec<String> = (1..=14).map(|n| format!("deploy/{n}")).collect();
     let shapes: [(&str, &[&str]); 6] = [
         ("default", &[]),

@@ -5,19 +5,14 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use support::*;
 
 /// Upstream (no hook: it may be compromised) with
 /// - `deploy/1` alice+bob on c2, `deploy/2` alice only on c3, `deploy/3` alice+bob+staging-ci on c4,
 /// - `deploy/4` lightweight on c5, `v1.0` unprotected annotated on c4, `main` = c5.
-struct Fixture {
-    w: World,
-    upstream: PathBuf,
-    work: PathBuf,
-}
+type Fixture = Upstream;
 
 impl Fixture {
     fn new() -> Fixture {
@@ -39,22 +34,6 @@ impl Fixture {
         Fixture { w, upstream, work }
     }
 
-    fn url(&self) -> String {
-        format!("signed::{}", self.upstream.display())
-    }
-
-    /// git in `dir` as environment `env`.
-    fn git_as(&self, env: &str, dir: &Path) -> Command {
-        let mut c = self.w.git(dir);
-        c.env("GIT_SIGNED_POLICY", self.w.path().join("policy.toml")).env("GIT_SIGNED_ENVIRONMENT", env);
-        c
-    }
-
-    fn clone_as(&self, env: &str, name: &str, extra: &[&str]) -> Output {
-        let url = self.url();
-        self.git_as(env, self.w.path()).arg("clone").args(extra).args([url.as_str(), name]).output().expect("clone")
-    }
-
     fn tags(&self, repo: &str) -> Vec<String> {
         let out = self.w.git_ok(&self.w.path().join(repo), &["tag", "--list"]);
         out.lines().map(ToOwned::to_owned).collect()
@@ -67,10 +46,6 @@ impl Fixture {
             .args(["cat-file", "-e", id])
             .output()
             .is_ok_and(|o| o.status.success())
-    }
-
-    fn id(&self, rev: &str) -> String {
-        self.w.git_ok(&self.work, &["rev-parse", rev])
     }
 }
 

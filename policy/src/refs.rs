@@ -17,8 +17,13 @@
 //! - symbolic refs other than `HEAD` (protocol v2 advertises them all) make one name stand
 //!   for another's value.
 //!
-//! It never looks at objects: what a ref points at is [`crate::verdict`]'s question.
+//! Names are judged without objects; [`smuggled`] is the one content question about refs the
+//! policy does not protect: whether what they point at wraps a protected tag object (T14).
 
+use gix::ObjectId;
+use gix::objs::{Find, FindHeader};
+
+use crate::layer::{self, WalkError};
 use crate::policy::Policy;
 
 /// Where proposals travel (design.md §3).
@@ -207,6 +212,28 @@ fn aliased(policy: &Policy, name: &str) -> Option<String> {
 pub fn check_symref(policy: &Policy, name: &str, target: &str) -> Result<(), Forbidden> {
     let branch = target.starts_with("refs/heads/") && classify(policy, target) == RefClass::Other;
     if name == "HEAD" && branch { Ok(()) } else { Err(Forbidden::SymbolicRef { target: target.to_owned() }) }
+}
+
+/// What a ref the policy does not protect carries, judged by [`smuggled`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Carried {
+    /// No tag object in it claims a protected name: the tag objects it is and wraps, outermost
+    /// first (none for a commit).
+    Harmless(Vec<ObjectId>),
+    /// A tag object in it, at any depth, claims this protected name (T14).
+    Protected(String),
+}
+
+/// Whether the object `id` of a ref that is not a protected tag smuggles a protected tag object.
+pub fn smuggled<O>(policy: &Policy, odb: &O, hash: gix::hash::Kind, id: ObjectId) -> Result<Carried, WalkError>
+where
+    O: Find + FindHeader,
+{
+    let names = layer::claimed_names(odb, hash, id)?;
+    Ok(match names.iter().find(|(_, n)| policy.protects(n)) {
+        Some((_, name)) => Carried::Protected(name.clone()),
+        None => Carried::Harmless(names.into_iter().map(|(id, _)| id).collect()),
+    })
 }
 
 /// Names under `refs/tags/` that are not protected themselves but collide with protected ones.

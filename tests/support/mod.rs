@@ -566,3 +566,36 @@ impl World {
         standard_people().replace(r#"keys = ["keys/carol.asc"]"#, r#"keys = ["keys/carol-sq.asc"]"#)
     }
 }
+
+/// A repository served to `signed::` clones (no hook: it may be a compromised mirror), the
+/// work repository that filled it, and the world around them. Each test file builds its own.
+pub struct Upstream {
+    pub w: World,
+    pub upstream: PathBuf,
+    pub work: PathBuf,
+}
+
+impl Upstream {
+    /// `signed::<path of the upstream>`.
+    pub fn url(&self) -> String {
+        format!("signed::{}", self.upstream.display())
+    }
+
+    /// git in `dir` as environment `env`, with the world's policy.
+    pub fn git_as(&self, env: &str, dir: &Path) -> Command {
+        let mut c = self.w.git(dir);
+        c.env("GIT_SIGNED_POLICY", self.w.path().join("policy.toml")).env("GIT_SIGNED_ENVIRONMENT", env);
+        c
+    }
+
+    /// `git clone [extra] signed::… name` as environment `env`.
+    pub fn clone_as(&self, env: &str, name: &str, extra: &[&str]) -> Output {
+        let url = self.url();
+        self.git_as(env, self.w.path()).arg("clone").args(extra).args([url.as_str(), name]).output().expect("clone")
+    }
+
+    /// The object `rev` names in the work repository.
+    pub fn id(&self, rev: &str) -> String {
+        self.w.git_ok(&self.work, &["rev-parse", rev])
+    }
+}
