@@ -191,6 +191,14 @@ fn t4_altered_target_is_rejected() {
 }
 
 #[test]
+fn t4_bytes_after_the_signature_are_rejected() {
+    let (w, repo) = setup();
+    let (code, out) = tamper(&w, &repo, |s| format!("{s}deploy approved by the CTO\n"));
+    assert_eq!(code, 1);
+    assert!(out.contains("bytes follow the signature's END line"), "{out}");
+}
+
+#[test]
 fn t4_altered_tagger_is_rejected() {
     let (w, repo) = setup();
     let (code, out) = tamper(&w, &repo, |s| s.replacen("tagger alice", "tagger carol", 1));

@@ -192,6 +192,15 @@ fn header<O: FindHeader>(odb: &O, id: ObjectId) -> Result<gix::objs::Header, Wal
     }
 }
 
+/// Whether an armored signature block ends with its `-----END …-----` line. Anything after
+/// it is covered by no signature, yet would give a signed tag a second object id (and, in a
+/// tag message, text no signer wrote).
+fn ends_with_armor(block: &[u8]) -> bool {
+    let body = block.strip_suffix(b"\n").unwrap_or(block);
+    let last = body.rsplit(|&b| b == b'\n').next().unwrap_or(body);
+    last.starts_with(b"-----END ") && last.ends_with(b"-----")
+}
+
 /// Read one tag object and the real kind of its target.
 fn read_tag<O>(
     odb: &O,
@@ -247,6 +256,9 @@ where
         Err(e) => return Err(malformed(format!("bad tagger: {e}"))),
     };
     let (signature, payload) = match TagRefIter::signature(bytes) {
+        Some((sig, _)) if !ends_with_armor(sig.data) => {
+            return Err(malformed("bytes follow the signature's END line; git tag -s never writes them".into()));
+        }
         Some((sig, signed)) => (Some((sig.format, sig.data.to_vec())), Vec::from(signed.to_bstring())),
         None => (None, bytes.to_vec()),
     };
