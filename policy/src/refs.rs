@@ -13,7 +13,8 @@
 //! - a ref cannot be both a file and a directory: `refs/tags/N/x` or a parent such as
 //!   `refs/tags/deploy` makes `refs/tags/N` impossible to create;
 //! - on case-insensitive file systems (loose refs on macOS, Windows) `refs/tags/DEPLOY/1` is
-//!   the same file as `refs/tags/deploy/1`;
+//!   the same file as `refs/tags/deploy/1`, and so are `refs/Tags/deploy/1` and
+//!   `refs/heads/TAGS/deploy/1` for the lookups above;
 //! - symbolic refs other than `HEAD` (protocol v2 advertises them all) make one name stand
 //!   for another's value.
 //!
@@ -157,6 +158,32 @@ impl Forbidden {
 
 /// What `refname` is for `policy`.
 pub fn classify<'a>(policy: &Policy, refname: &'a str) -> RefClass<'a> {
+    match classify_exact(policy, refname) {
+        RefClass::Other if refname.bytes().any(|b| b.is_ascii_uppercase()) => folded(policy, refname),
+        class => class,
+    }
+}
+
+/// `refs/Tags/deploy/1`, `refs/Heads/deploy/1`, `refs/heads/TAGS/deploy/1`: case variants
+/// of the fixed parts of a name are the same files on a case-insensitive file system, so a
+/// name is judged again in lower case. Only names the exact rules leave alone get here, so a
+/// protected name with capitals of its own stays protected.
+fn folded<'a>(policy: &Policy, refname: &str) -> RefClass<'a> {
+    let lower = refname.to_ascii_lowercase();
+    let protected = match classify_exact(policy, &lower) {
+        RefClass::Other | RefClass::Forbidden(Forbidden::InvalidName) => return RefClass::Other,
+        RefClass::Forbidden(Forbidden::Replace) => return RefClass::Forbidden(Forbidden::Replace),
+        RefClass::ProtectedTag(name) | RefClass::Proposal(name) => name.to_owned(),
+        RefClass::Forbidden(
+            Forbidden::Shadows { protected, .. } | Forbidden::Blocks { protected } | Forbidden::CaseFold { protected },
+        ) => protected,
+        RefClass::Forbidden(_) => lower.clone(),
+    };
+    RefClass::Forbidden(Forbidden::CaseFold { protected })
+}
+
+/// What `refname` is for `policy`, letter case taken as written.
+fn classify_exact<'a>(policy: &Policy, refname: &'a str) -> RefClass<'a> {
     if !is_valid(refname) {
         return RefClass::Forbidden(Forbidden::InvalidName);
     }
@@ -335,7 +362,18 @@ machines = ["ci"]
             assert!(blocks(r), "{r}: {:?}", classify(&p, r));
         }
         let folded = |r: &str| matches!(classify(&p, r), RefClass::Forbidden(Forbidden::CaseFold { .. }));
-        for r in ["refs/tags/Deploy/1", "refs/heads/DEPLOY/1", "refs/remotes/origin/Deploy/2"] {
+        for r in [
+            "refs/tags/Deploy/1",
+            "refs/heads/DEPLOY/1",
+            "refs/remotes/origin/Deploy/2",
+            "refs/Tags/deploy/9",
+            "refs/TAGS/release/x",
+            "refs/Heads/deploy/1",
+            "refs/heads/TAGS/deploy/1",
+            "refs/Deploy/1",
+            "refs/Signed/proposed/deploy/1",
+            "refs/Tags/deploy",
+        ] {
             assert!(folded(r), "{r}: {:?}", classify(&p, r));
         }
         for r in ["refs/heads/main", "refs/heads/feature/deploy/1", "refs/tags/v1.0", "refs/notes/commits", "HEAD"] {
@@ -345,6 +383,10 @@ machines = ["ci"]
             assert_eq!(classify(&p, r), RefClass::Forbidden(Forbidden::InvalidName), "{r}");
         }
         assert_eq!(classify(&p, "refs/replace/abc"), RefClass::Forbidden(Forbidden::Replace));
+        assert_eq!(classify(&p, "refs/Replace/abc"), RefClass::Forbidden(Forbidden::Replace));
+        for r in ["refs/heads/Main", "refs/Notes/commits", "refs/Tags/v1.0"] {
+            assert_eq!(classify(&p, r), RefClass::Other, "{r}");
+        }
         assert!(matches!(
             classify(&p, "refs/signed/proposed/main"),
             RefClass::Forbidden(Forbidden::UnprotectedProposal { .. })
