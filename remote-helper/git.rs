@@ -28,6 +28,13 @@ const LOCAL_REPO_ENV: &[&str] = &[
 
 /// The transport git will use for `url`, as named by `protocol.<name>.allow`.
 pub fn transport(url: &str) -> &str {
+    // `<transport>::<address>` runs git-remote-<transport>, as git's transport_get() decides.
+    if let Some((helper, _)) = url.split_once("::")
+        && helper.starts_with(|c: char| c.is_ascii_alphabetic())
+        && helper.chars().all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
+    {
+        return helper;
+    }
     match url.split_once("://") {
         Some((scheme, _)) => scheme,
         // scp-like `host:path` is ssh; anything else without a scheme is a local path.

@@ -93,6 +93,9 @@ pub struct Judge<'a> {
     pub environment: &'a str,
     pub strict: bool,
     pub allow_unprotected: bool,
+    /// The remote's fetch refspecs: a listed ref must not land under a name that the policy
+    /// forbids (`git clone -o deploy` writes branch `7` as `refs/remotes/deploy/7`).
+    pub refspecs: &'a [String],
     pub url: &'a str,
     pub verbosity: u32,
 }
@@ -142,13 +145,15 @@ pub fn filter(upstream: Upstream, judge: &Judge<'_>) -> Result<Listing, String> 
     report_hidden(&upstream, &hidden, judge.strict, judge.verbosity)?;
     let refs: Vec<RemoteRef> = upstream.refs.into_iter().filter(|r| !hidden.contains_key(&r.name)).collect();
     let listed: HashSet<&str> = refs.iter().map(|r| r.name.as_str()).collect();
-    // Only `HEAD` pointing at a listed, harmless branch (T23); every other symbolic ref was
-    // hidden by `sort`, its resolved value with it.
+    // Only `HEAD` pointing at a listed, harmless branch (T23), and only while `HEAD` itself is
+    // listed; every other symbolic ref was hidden by `sort`, its resolved value with it.
     let symrefs = upstream
         .symrefs
         .into_iter()
         .filter(|(name, target)| {
-            listed.contains(target.as_str()) && refs::check_symref(judge.policy, name, target).is_ok()
+            listed.contains(target.as_str())
+                && !hidden.contains_key(name)
+                && refs::check_symref(judge.policy, name, target).is_ok()
         })
         .collect::<Vec<_>>();
     Ok(Listing { refs, symrefs, hash: upstream.hash, allowed_tags, chains })
@@ -185,18 +190,59 @@ fn sort<'u>(upstream: &'u Upstream, judge: &Judge<'_>) -> Sorted<'u> {
             RefClass::Other if r.name.starts_with(refs::TAGS) && !judge.allow_unprotected => {
                 Hidden::Quiet("no rule protects it".into())
             }
-            RefClass::Other if r.name.starts_with(refs::TAGS) => {
-                if r.peeled.is_some() {
-                    unprotected.push(r);
+            RefClass::Other if r.name.starts_with(refs::TAGS) => match stored_as(policy, judge.refspecs, &r.name) {
+                Some(why) => Hidden::Failed(why),
+                None => {
+                    if r.peeled.is_some() {
+                        unprotected.push(r);
+                    }
+                    continue;
                 }
-                continue;
-            }
+            },
             RefClass::Other if r.peeled.is_some() => Hidden::Quiet("points at a tag object outside refs/tags/".into()),
-            RefClass::Other => continue,
+            RefClass::Other => match stored_as(policy, judge.refspecs, &r.name) {
+                Some(why) => Hidden::Failed(why),
+                None => continue,
+            },
         };
         hidden.insert(r.name.clone(), why);
     }
     Sorted { hidden, protected, unprotected }
+}
+
+/// Why `name` must be hidden because of the local name a fetch refspec gives it, if it must.
+fn stored_as(policy: &Policy, refspecs: &[String], name: &str) -> Option<String> {
+    // `git clone` stores the remote's `HEAD` where the refspec would put a branch named HEAD
+    // (refs/remotes/<remote>/HEAD): `git clone -o deploy/7` would make it answer for deploy/7.
+    let name = if name == "HEAD" { "refs/heads/HEAD" } else { name };
+    refspecs.iter().filter_map(|spec| destination(spec, name)).filter(|local| local != name).find_map(|local| {
+        match refs::classify(policy, &local) {
+            // git refuses to store under an invalid name itself.
+            RefClass::Other | RefClass::Forbidden(Forbidden::InvalidName) => None,
+            RefClass::ProtectedTag(_) | RefClass::Proposal(_) => {
+                Some(format!("it would be stored as {local}, a protected name"))
+            }
+            RefClass::Forbidden(f) => Some(format!("it would be stored as {local}: {}", f.describe())),
+        }
+    })
+}
+
+/// Where the fetch refspec `spec` stores the remote ref `name`, if it matches: git's rules
+/// for one optional `*` on each side; negative (`^…`) refspecs store nothing.
+fn destination(spec: &str, name: &str) -> Option<String> {
+    let spec = spec.strip_prefix('+').unwrap_or(spec);
+    let (src, dst) = spec.split_once(':')?;
+    if src.starts_with('^') || dst.is_empty() {
+        return None;
+    }
+    match (src.split_once('*'), dst.split_once('*')) {
+        (Some((before, after)), Some((to_before, to_after))) => {
+            let matched = name.strip_prefix(before)?.strip_suffix(after)?;
+            Some(format!("{to_before}{matched}{to_after}"))
+        }
+        (None, None) if src == name => Some(dst.to_owned()),
+        _ => None,
+    }
 }
 
 /// A protected tag and its chain when accepted, or why not.

@@ -76,6 +76,8 @@ pub fn trace(label: &str) {
 }
 
 struct Session {
+    /// The remote's name, unless the fetch is anonymous (`git fetch signed::<url>`).
+    remote: Option<String>,
     url: String,
     git_dir: Option<PathBuf>,
     fetch: FetchOptions,
@@ -107,7 +109,10 @@ fn run(args: Args) -> Result<(), Fatal> {
                     signed::); refusing to recurse"
             .into());
     }
-    let url = args.url.unwrap_or(args.remote);
+    let url = args.url.unwrap_or_else(|| args.remote.clone());
+    // git names an anonymous remote (`git fetch signed::<url>`) after its URL.
+    let anonymous = args.remote == url || args.remote.strip_prefix("signed::") == Some(url.as_str());
+    let remote = (!anonymous).then_some(args.remote);
     let url = url.strip_prefix("signed::").map(ToOwned::to_owned).unwrap_or(url);
     if url.starts_with("signed::") || url.is_empty() {
         return Err(format!("invalid URL {url:?}"));
@@ -117,6 +122,7 @@ fn run(args: Args) -> Result<(), Fatal> {
         None => None,
     };
     let mut session = Session {
+        remote,
         url,
         git_dir,
         fetch: FetchOptions { verbosity: 1, ..FetchOptions::default() },
@@ -266,7 +272,7 @@ impl Session {
     fn settings(&mut self) -> Result<&(Settings, Policy), Fatal> {
         if self.settings.is_none() {
             let dir = self.git_dir.as_deref();
-            let settings = Settings::load(dir)?;
+            let settings = Settings::load(dir, self.remote.as_deref())?;
             let policy = Policy::load(&settings.policy).map_err(|e| format!("policy error: {e}"))?;
             policy.check_environment(&settings.environment).map_err(|e| e.to_string())?;
             self.settings = Some((settings, policy));
@@ -287,6 +293,7 @@ impl Session {
             environment: &settings.environment,
             strict: settings.strict,
             allow_unprotected: settings.allow_unprotected,
+            refspecs: &settings.refspecs,
             url: &url,
             verbosity,
         };

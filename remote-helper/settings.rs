@@ -18,16 +18,24 @@ pub struct Settings {
     pub strict: bool,
     /// Show tags no rule protects (hidden by default).
     pub allow_unprotected: bool,
+    /// `remote.<name>.fetch`: where git will store what is listed.
+    pub refspecs: Vec<String>,
 }
 
-/// Every `signed.*` setting in one `git config` call (keys lower-cased, last value wins).
-fn signed_config(dir: Option<&Path>) -> Result<HashMap<String, String>, String> {
+/// Every `signed.*` setting, and the fetch refspecs of `remote` (the names git will write
+/// listed refs under; `remote` is a newline, matching no key, for an anonymous fetch), in one
+/// `git config` call. Keys are lower-cased; for settings the
+/// last value wins.
+fn read_config(dir: Option<&Path>, remote: &str) -> Result<Vec<(String, String)>, String> {
     let mut cmd = Command::new("git");
     if let Some(dir) = dir {
         cmd.env("GIT_DIR", dir);
     }
+    let escaped: String =
+        remote.chars().flat_map(|c| if r"\.[]()*+?{}|^$".contains(c) { vec!['\\', c] } else { vec![c] }).collect();
     let out = cmd
-        .args(["config", "-z", "--type=path", "--get-regexp", r"^signed\."])
+        .args(["config", "-z", "--type=path", "--get-regexp"])
+        .arg(format!(r"^(signed\.|remote\.{escaped}\.fetch$)"))
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
         .output()
@@ -37,10 +45,7 @@ fn signed_config(dir: Option<&Path>) -> Result<HashMap<String, String>, String> 
         _ => return Err(format!("git config failed: {}", String::from_utf8_lossy(&out.stderr).trim())),
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    Ok(text
-        .split('\0')
-        .filter_map(|entry| entry.split_once('\n').map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned())))
-        .collect())
+    Ok(text.split('\0').filter_map(|entry| entry.split_once('\n').map(|(k, v)| (k.to_owned(), v.to_owned()))).collect())
 }
 
 fn parse_bool(key: &str, value: Option<&String>) -> Result<bool, String> {
@@ -52,9 +57,25 @@ fn parse_bool(key: &str, value: Option<&String>) -> Result<bool, String> {
 }
 
 impl Settings {
-    /// Read the settings; `dir` is the user's repository, if any.
-    pub fn load(dir: Option<&Path>) -> Result<Settings, String> {
-        let config = signed_config(dir)?;
+    /// Read the settings; `dir` is the user's repository, if any, `remote` the remote's name
+    /// unless the fetch is anonymous.
+    pub fn load(dir: Option<&Path>, remote: Option<&str>) -> Result<Settings, String> {
+        let entries = read_config(dir, remote.unwrap_or("\n"))?;
+        let refspecs = match remote {
+            Some(name) => {
+                let key = format!("remote.{name}.fetch");
+                let configured: Vec<String> =
+                    entries.iter().filter(|(k, _)| *k == key).map(|(_, v)| v.clone()).collect();
+                // `git clone` writes the refspec only after fetching; until then it is git's default.
+                if configured.is_empty() { vec![format!("+refs/heads/*:refs/remotes/{name}/*")] } else { configured }
+            }
+            None => Vec::new(),
+        };
+        let config: HashMap<String, String> = entries
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("signed."))
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect();
         let pick = |var: &str, key: &str| {
             std::env::var(var).ok().filter(|v| !v.is_empty()).or_else(|| config.get(key).cloned())
         };
@@ -73,6 +94,7 @@ impl Settings {
             policy: gitconfig::resolve(&cwd, &policy),
             strict: parse_bool("signed.strict", config.get("signed.strict"))?,
             allow_unprotected: parse_bool("signed.allowUnprotectedTags", config.get("signed.allowunprotectedtags"))?,
+            refspecs,
         })
     }
 }

@@ -59,6 +59,12 @@ impl Hostile {
     }
 }
 
+/// stdout of a command that must have succeeded.
+fn ok_stdout(out: &Output) -> String {
+    ok(out);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn ok(out: &Output) -> String {
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "failed: {err}");
@@ -128,6 +134,30 @@ fn t24_branches_and_remote_refs_that_git_resolves_for_a_protected_name_are_hidde
     assert_eq!(h.resolve(&bare, "refs/heads/Deploy/2"), None, "a case variant is the same file on macOS");
 }
 
+#[test]
+fn t24_a_remote_named_like_a_protected_directory_gets_no_branch_under_a_protected_name() {
+    let h = Hostile::new();
+    // `git clone -o deploy` stores branch `2` as refs/remotes/deploy/2, which `git rev-parse
+    // deploy/2` and `git checkout deploy/2` find when the tag deploy/2 is hidden (production).
+    h.plant(&[("refs/heads/2", "evil"), ("refs/heads/7", "evil")]);
+    let err = ok(&h.clone_as("production", "clone", &["-o", "deploy"]));
+    assert!(err.contains("hiding refs/heads/2: it would be stored as refs/remotes/deploy/2"), "{err}");
+    let clone = h.w.path().join("clone");
+    for name in ["deploy/2", "deploy/7"] {
+        assert_eq!(h.resolve(&clone, name), None, "{name}");
+        let out = h.w.git(&clone).args(["checkout", "-q", name]).output().expect("checkout");
+        assert!(!out.status.success(), "checkout {name} found something");
+    }
+    assert_eq!(h.resolve(&clone, "deploy/1"), Some(h.id("deploy/1")));
+    // Every branch of this remote would be a protected name: deploy/main matches deploy/*.
+    assert_eq!(h.resolve(&clone, "deploy/main"), None);
+    // Named like a protected tag, the remote's HEAD would answer for it.
+    ok(&h.clone_as("production", "named-like-a-tag", &["-o", "deploy/7"]));
+    assert_eq!(h.resolve(&h.w.path().join("named-like-a-tag"), "deploy/7"), None);
+    ok(&h.clone_as("production", "origin", &[]));
+    assert_eq!(h.resolve(&h.w.path().join("origin"), "origin/main"), Some(h.id("main")), "under origin they arrive");
+}
+
 /// A mirror with the hook installed by install.sh, and a work clone with ordinary push rights.
 fn guarded() -> (World, PathBuf, PathBuf) {
     let w = World::new();
@@ -174,6 +204,8 @@ fn t25_names_that_make_a_protected_tag_uncreatable_are_rejected() {
         ("refs/tags/deploy", "impossible to create"),
         ("refs/tags/Deploy/61", "only in letter case"),
         ("refs/heads/DEPLOY/61", "only in letter case"),
+        ("refs/Tags/deploy/61", "only in letter case"),
+        ("refs/heads/TAGS/deploy/61", "only in letter case"),
         ("refs/signed/proposed", "impossible to create"),
     ] {
         let (ok, err) = w.push(&work, &["origin", &format!("HEAD:{refname}")]);
@@ -191,7 +223,7 @@ fn t25_names_that_make_a_protected_tag_uncreatable_are_rejected() {
 fn t25_a_compromised_mirror_cannot_block_or_case_fold_a_protected_tag_in_a_clone() {
     let h = Hostile::new();
     // (refs/tags/deploy itself cannot exist next to deploy/1: git refuses it in the mirror too.)
-    h.plant(&[("refs/tags/deploy/3/x", "evil"), ("refs/tags/DEPLOY/2", "evil")]);
+    h.plant(&[("refs/tags/deploy/3/x", "evil"), ("refs/tags/DEPLOY/2", "evil"), ("refs/Tags/deploy/4", "evil")]);
     let out = h
         .git_as("staging", h.w.path())
         .args(["-c", "signed.allowUnprotectedTags=true", "clone", &h.url(), "clone"])
@@ -201,6 +233,91 @@ fn t25_a_compromised_mirror_cannot_block_or_case_fold_a_protected_tag_in_a_clone
     let clone = h.w.path().join("clone");
     let tags = h.w.git_ok(&clone, &["tag", "--list"]);
     assert_eq!(tags.lines().collect::<Vec<_>>(), ["deploy/1", "deploy/2"], "even with unprotected tags allowed");
+    ok(&h.clone_as("staging", "bare", &["--mirror"]));
+    let refs = h.w.git_ok(&h.w.path().join("bare"), &["for-each-ref", "--format=%(refname)"]);
+    assert!(!refs.contains("refs/Tags/") && !refs.contains("DEPLOY"), "same files on macOS: {refs}");
+}
+
+/// `signed::liar::<mirror>`: the mirror's objects behind an advertisement the test writes
+/// (tests/support/bin/git-remote-liar). Real git computes `^{}` and never sends a tag
+/// object as a branch; a compromised mirror sends whatever it likes.
+impl Hostile {
+    fn liar_url(&self) -> String {
+        format!("signed::liar::{}", self.upstream.display())
+    }
+
+    /// From now on the mirror advertises `lines` (`<id> <name>`, `<id> <name>^{}`).
+    fn lie(&self, lines: &[String]) {
+        std::fs::write(format!("{}.lies", self.upstream.display()), lines.join("\n") + "\n").expect("write lies");
+    }
+
+    fn ls_remote_as(&self, env: &str) -> Output {
+        self.git_as(env, self.w.path()).args(["ls-remote", &self.liar_url()]).output().expect("ls-remote")
+    }
+}
+
+#[test]
+fn t28_a_lie_about_the_commit_behind_a_verified_tag_is_not_believed_even_when_cached() {
+    let h = Hostile::new();
+    let (tag, commit, evil, main) = (h.id("deploy/1"), h.id("deploy/1^{}"), h.id("evil"), h.id("main"));
+    for env in ENVIRONMENTS {
+        // The truth first, so every environment has a remembered verdict for deploy/1.
+        let out = h.ls_remote_as(env);
+        let listed = ok_stdout(&out);
+        assert!(listed.contains(&format!("{commit}\trefs/tags/deploy/1^{{}}")), "{env}: {listed}");
+    }
+    h.lie(&[
+        format!("{main} refs/heads/main"),
+        format!("{tag} refs/tags/deploy/1"),
+        format!("{evil} refs/tags/deploy/1^{{}}"),
+    ]);
+    for env in ENVIRONMENTS {
+        let out = h.ls_remote_as(env);
+        let listed = ok_stdout(&out);
+        assert!(!listed.contains(&evil) && !listed.contains("deploy/1"), "{env}: {listed}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("hiding refs/tags/deploy/1"), "{env}: {err}");
+    }
+}
+
+#[test]
+fn t28_tag_objects_advertised_as_branches_or_lightweight_tags_never_arrive() {
+    let h = Hostile::new();
+    // An unsigned tag object claiming deploy/9, kept on the mirror under a name no one fetches.
+    h.w.git_ok(&h.work, &["tag", "-a", "-m", "not signed", "deploy/9", "evil"]);
+    let smuggled = h.id("refs/tags/deploy/9");
+    h.w.git_ok(&h.work, &["push", "-q", h.upstream.to_str().expect("utf8"), "refs/tags/deploy/9:refs/smuggle/9"]);
+    let (one, two, main) = (h.id("deploy/1"), h.id("deploy/2"), h.id("main"));
+    let planted = [
+        // A tag object as a branch, without the `^{}` that would give it away.
+        format!("{smuggled} refs/heads/release"),
+        // A verified tag object passed off as lightweight, and another under a new name.
+        format!("{one} refs/tags/deploy/1"),
+        format!("{two} refs/tags/deploy/7"),
+        format!("{} refs/tags/deploy/7^{{}}", h.id("deploy/2^{}")),
+    ];
+    let mut lies = vec![format!("{main} refs/heads/main")];
+    lies.extend(planted.iter().cloned());
+    h.lie(&lies);
+    for env in ENVIRONMENTS {
+        let listed = ok_stdout(&h.ls_remote_as(env));
+        assert!(!listed.contains("deploy/1") && !listed.contains("deploy/7"), "{env}: {listed}");
+        let name = format!("{env}-clone");
+        let out = h.git_as(env, h.w.path()).args(["clone", &h.liar_url(), &name]).output().expect("clone");
+        // The branch's object is a tag no one verified: the fetch fails closed, storing nothing.
+        assert!(!out.status.success(), "{env}: the clone took an unverified tag object");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("refusing unverified tag object(s) {smuggled}")), "{env}: {err}");
+        assert!(!h.w.path().join(&name).exists(), "{env}: git removes the failed clone");
+    }
+    // Without the smuggled branch, the rest clones and none of the lies resolve.
+    h.lie(&lies.iter().filter(|l| !l.contains("refs/heads/release")).cloned().collect::<Vec<_>>());
+    let out = h.git_as("ci", h.w.path()).args(["clone", &h.liar_url(), "ci"]).output().expect("clone");
+    ok(&out);
+    let clone = h.w.path().join("ci");
+    for hidden in ["deploy/1", "deploy/7", "refs/tags/deploy/9", &format!("{smuggled}^{{object}}")] {
+        assert_eq!(h.resolve(&clone, hidden), None, "{hidden}");
+    }
 }
 
 #[test]

@@ -366,10 +366,11 @@ pub fn bin(name: &str) -> PathBuf {
     }
 }
 
-/// PATH with the project's binaries first (so `git signed` and `signed::` find them).
+/// PATH with the project's binaries first (so `git signed` and `signed::` find them), then
+/// the test helpers in tests/support/bin (`liar::`, a mirror that lies in its advertisement).
 pub fn path_with_binaries() -> std::ffi::OsString {
     let dir = bin("git-signed").parent().expect("bin dir").to_owned();
-    let mut paths = vec![dir];
+    let mut paths = vec![dir, Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/bin")];
     if let Some(p) = std::env::var_os("PATH") {
         paths.extend(std::env::split_paths(&p));
     }
