@@ -1,0 +1,147 @@
+//! The certificates a policy lists: loaded from key files (public parts only), and indexed
+//! by every key's fingerprint and key id so a signature's issuer finds its owner.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use sequoia_openpgp::cert::{Cert, CertParser};
+use sequoia_openpgp::parse::Parse;
+use sequoia_openpgp::{Fingerprint, KeyHandle, KeyID};
+use toml::Spanned;
+
+use super::parse::Locator;
+use super::{Policy, PolicyError, Principal};
+
+/// A certificate listed in the policy and the signer it belongs to.
+#[derive(Debug)]
+pub struct KnownCert {
+    /// Whose key this is.
+    pub principal: Principal,
+    /// The parsed certificate.
+    pub cert: Cert,
+}
+
+/// Every certificate of a policy, indexed by each (sub)key's fingerprint and key id.
+#[derive(Debug, Default)]
+pub(super) struct Keyring {
+    certs: Vec<KnownCert>,
+    by_fingerprint: HashMap<Fingerprint, usize>,
+    by_keyid: HashMap<KeyID, Vec<usize>>,
+}
+
+impl Keyring {
+    /// Add `principal`'s certificates; a key may belong to one signer only (the error says
+    /// which key and whose).
+    pub(super) fn add(&mut self, principal: &Principal, certs: Vec<Cert>) -> Result<(), String> {
+        for cert in certs {
+            let idx = self.certs.len();
+            for key in cert.keys() {
+                let fpr = key.key().fingerprint();
+                if let Some(&other) = self.by_fingerprint.get(&fpr) {
+                    let owner = &self.certs[other].principal;
+                    if owner == principal {
+                        continue;
+                    }
+                    return Err(format!(
+                        "key {fpr} belongs to both {owner} and {principal}; a key must belong to one signer"
+                    ));
+                }
+                self.by_fingerprint.insert(fpr, idx);
+                self.by_keyid.entry(key.key().keyid()).or_default().push(idx);
+            }
+            self.certs.push(KnownCert { principal: principal.clone(), cert });
+        }
+        Ok(())
+    }
+}
+
+impl Policy {
+    /// The certificates that may have issued a signature naming `issuers`, each with its owner.
+    pub fn certs_for(&self, issuers: &[KeyHandle]) -> Vec<&KnownCert> {
+        let mut found: Vec<usize> = Vec::new();
+        for issuer in issuers {
+            let hits: &[usize] = match issuer {
+                KeyHandle::Fingerprint(fpr) => self.keyring.by_fingerprint.get(fpr).map_or(&[], std::slice::from_ref),
+                KeyHandle::KeyID(id) => self.keyring.by_keyid.get(id).map_or(&[], Vec::as_slice),
+            };
+            for hit in hits {
+                if !found.contains(hit) {
+                    found.push(*hit);
+                }
+            }
+        }
+        found.into_iter().filter_map(|i| self.keyring.certs.get(i)).collect()
+    }
+
+    /// Every certificate in the policy with its owner.
+    pub fn certs(&self) -> &[KnownCert] {
+        &self.keyring.certs
+    }
+
+    /// Keys that cannot make a valid signature today (expired, revoked, no signing-capable key
+    /// under the standard policy), one sentence each. Not errors: their old signatures may
+    /// still count; `git signed policy check` and `audit` show them.
+    pub fn unusable_keys(&self, now: std::time::SystemTime) -> Vec<String> {
+        let standard = sequoia_openpgp::policy::StandardPolicy::new();
+        self.keyring
+            .certs
+            .iter()
+            .filter_map(|k| {
+                let fpr = k.cert.fingerprint();
+                let why = match k.cert.with_policy(&standard, now) {
+                    Err(e) => e.to_string(),
+                    Ok(vc) if vc.alive().is_err() => "it has expired".to_owned(),
+                    Ok(vc) if vc.keys().for_signing().alive().revoked(false).next().is_none() => {
+                        "it has no valid signing-capable key".to_owned()
+                    }
+                    Ok(_) => return None,
+                };
+                Some(format!("{}'s key {fpr} cannot sign now: {why}", k.principal))
+            })
+            .collect()
+    }
+}
+
+pub(super) fn load(
+    loc: &Locator<'_>,
+    base: &Path,
+    owner: &Principal,
+    keys: &Spanned<Vec<Spanned<String>>>,
+    digest: &mut gix::hash::Hasher,
+) -> Result<Vec<Cert>, PolicyError> {
+    if keys.get_ref().is_empty() {
+        return Err(loc.span(
+            keys,
+            format!(
+                "{owner} has no keys, so nothing they sign could ever be checked; list at least one certificate file"
+            ),
+        ));
+    }
+    let mut certs = Vec::new();
+    for key in keys.get_ref() {
+        let path = base.join(key.get_ref());
+        let bytes = std::fs::read(&path)
+            .map_err(|e| loc.span(key, format!("{owner}: cannot read key file {}: {e}", path.display())))?;
+        digest.update(&(bytes.len() as u64).to_be_bytes());
+        digest.update(&bytes);
+        let mut found = 0;
+        for cert in CertParser::from_bytes(&bytes)
+            .map_err(|e| loc.span(key, format!("{owner}: {} is not an OpenPGP certificate: {e}", path.display())))?
+        {
+            let cert = cert
+                .map_err(|e| loc.span(key, format!("{owner}: {} holds a broken certificate: {e}", path.display())))?;
+            if cert.is_tsk() {
+                return Err(loc.span(key, format!(
+                    "{owner}: {} contains secret key material; export only the public certificate (gpg --export --armor)",
+                    path.display()
+                )));
+            }
+            certs.push(cert);
+            found += 1;
+        }
+        if found == 0 {
+            return Err(loc.span(key, format!("{owner}: {} contains no OpenPGP certificate", path.display())));
+        }
+    }
+    Ok(certs)
+}

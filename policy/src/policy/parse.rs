@@ -1,0 +1,234 @@
+//! Reading a policy file: strict serde types with spans, so every error names the file, line
+//! and column, and the checks that need the whole file (sponsors, duplicate keys, no rules).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use sequoia_openpgp::cert::Cert;
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::keys::{self, Keyring};
+use super::{Access, Machine, Person, Policy, PolicyError, Principal, environment, rule};
+use crate::duration;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    version: Spanned<i64>,
+    environments: Option<Spanned<Vec<Spanned<String>>>>,
+    inactivity: Option<Spanned<String>>,
+    #[serde(default)]
+    people: BTreeMap<String, Spanned<RawPerson>>,
+    #[serde(default)]
+    machines: BTreeMap<String, Spanned<RawMachine>>,
+    #[serde(default, rename = "rule")]
+    rules: Vec<Spanned<RawRule>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPerson {
+    keys: Spanned<Vec<Spanned<String>>>,
+    access: Spanned<String>,
+    sponsor: Option<Spanned<String>>,
+    expires: Option<Spanned<toml::value::Datetime>>,
+    granted: Option<Spanned<toml::value::Datetime>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMachine {
+    keys: Spanned<Vec<Spanned<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRule {
+    pub(super) tags: Spanned<Vec<Spanned<String>>>,
+    pub(super) environments: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) people: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub(super) machines: Vec<Spanned<String>>,
+    pub(super) max_age: Option<Spanned<String>>,
+}
+
+/// Turns byte offsets into line/column errors for one file.
+pub(super) struct Locator<'a> {
+    file: &'a Path,
+    text: &'a str,
+}
+
+impl Locator<'_> {
+    pub(super) fn at(&self, offset: usize, message: impl Into<String>) -> PolicyError {
+        let before = &self.text[..offset.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+        PolicyError { file: self.file.to_owned(), line, column, message: message.into() }
+    }
+
+    pub(super) fn span<T>(&self, value: &Spanned<T>, message: impl Into<String>) -> PolicyError {
+        self.at(value.span().start, message)
+    }
+}
+
+impl Policy {
+    /// Read and validate the policy at `path`, loading every key file it names.
+    pub fn load(path: &Path) -> Result<Policy, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|e| PolicyError {
+            file: path.to_owned(),
+            line: 0,
+            column: 0,
+            message: format!("cannot read the policy: {e}; set `git config signed.policy` or pass --policy"),
+        })?;
+        Policy::parse(path, &text)
+    }
+
+    /// Validate policy `text` as if read from `path` (key paths are relative to its folder).
+    pub fn parse(path: &Path, text: &str) -> Result<Policy, PolicyError> {
+        let loc = Locator { file: path, text };
+        let raw: RawPolicy = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map_or(0, |s| s.start);
+            loc.at(offset, e.message().trim_end().to_owned())
+        })?;
+        if *raw.version.get_ref() != 1 {
+            return Err(loc.span(&raw.version, "unsupported policy version; this git-signed reads `version = 1`"));
+        }
+        let environments = environment::declared(&loc, raw.environments.as_ref())?;
+        let mut signers = Signers {
+            loc: &loc,
+            base: path.parent().unwrap_or(Path::new(".")),
+            keyring: Keyring::default(),
+            digest: gix::hash::hasher(gix::hash::Kind::Sha1),
+        };
+        signers.digest.update(env!("CARGO_PKG_VERSION").as_bytes());
+        signers.digest.update(&(text.len() as u64).to_be_bytes());
+        signers.digest.update(text.as_bytes());
+        let people = raw
+            .people
+            .iter()
+            .map(|(name, p)| Ok((name.clone(), signers.person(name, p)?)))
+            .collect::<Result<_, _>>()?;
+        check_sponsors(&loc, &raw.people, &people)?;
+        let machines = raw
+            .machines
+            .iter()
+            .map(|(name, m)| Ok((name.clone(), signers.machine(name, m, &people)?)))
+            .collect::<Result<_, _>>()?;
+        let rules = raw
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| rule::parse(&loc, i + 1, r, &machines, &environments))
+            .collect::<Result<Vec<_>, _>>()?;
+        if rules.is_empty() {
+            return Err(loc.at(0, "the policy has no [[rule]], so it protects nothing; add a rule such as tags = [\"deploy/*\"], people = 2"));
+        }
+        let inactivity =
+            raw.inactivity.as_ref().map(|d| duration::parse(d.get_ref()).map_err(|e| loc.span(d, e))).transpose()?;
+        let fingerprint =
+            signers.digest.try_finalize().map(|id| id.to_string()).map_err(|e| loc.at(0, e.to_string()))?;
+        Ok(Policy {
+            path: path.to_owned(),
+            people,
+            machines,
+            rules,
+            environments,
+            inactivity,
+            fingerprint,
+            keyring: signers.keyring,
+        })
+    }
+}
+
+/// Reads people and machines: their key files go into the keyring and the policy's digest.
+struct Signers<'a> {
+    loc: &'a Locator<'a>,
+    /// The policy's folder, against which key paths are resolved.
+    base: &'a Path,
+    keyring: Keyring,
+    digest: gix::hash::Hasher,
+}
+
+impl Signers<'_> {
+    fn person(&mut self, name: &str, spanned: &Spanned<RawPerson>) -> Result<Person, PolicyError> {
+        let (loc, p) = (self.loc, spanned.get_ref());
+        let access = match p.access.get_ref().as_str() {
+            "deploy" => Access::Deploy,
+            "admin" => Access::Admin,
+            other => {
+                return Err(loc
+                    .span(&p.access, format!("person {name}: unknown access {other:?}; use \"deploy\" or \"admin\"")));
+            }
+        };
+        let expires = p.expires.as_ref().map(|d| toml_date(loc, d)).transpose()?;
+        let granted = p.granted.as_ref().map(|d| toml_date(loc, d)).transpose()?;
+        let keys = self.keys(&Principal::Person(name.to_owned()), &p.keys)?;
+        Ok(Person {
+            name: name.to_owned(),
+            access,
+            sponsor: p.sponsor.as_ref().map(|s| s.get_ref().clone()),
+            expires,
+            granted,
+            keys,
+        })
+    }
+
+    fn machine(
+        &mut self,
+        name: &str,
+        spanned: &Spanned<RawMachine>,
+        people: &BTreeMap<String, Person>,
+    ) -> Result<Machine, PolicyError> {
+        if people.contains_key(name) {
+            return Err(self
+                .loc
+                .span(spanned, format!("{name} is both a person and a machine; give the machine another name")));
+        }
+        let keys = self.keys(&Principal::Machine(name.to_owned()), &spanned.get_ref().keys)?;
+        Ok(Machine { name: name.to_owned(), keys })
+    }
+
+    /// Load `owner`'s key files; returns their primary fingerprints.
+    fn keys(
+        &mut self,
+        owner: &Principal,
+        files: &Spanned<Vec<Spanned<String>>>,
+    ) -> Result<Vec<sequoia_openpgp::Fingerprint>, PolicyError> {
+        let certs = keys::load(self.loc, self.base, owner, files, &mut self.digest)?;
+        let fingerprints = certs.iter().map(Cert::fingerprint).collect();
+        self.keyring.add(owner, certs).map_err(|message| self.loc.at(0, message))?;
+        Ok(fingerprints)
+    }
+}
+
+/// Every sponsor must be a person of the same policy.
+fn check_sponsors(
+    loc: &Locator<'_>,
+    raw: &BTreeMap<String, Spanned<RawPerson>>,
+    people: &BTreeMap<String, Person>,
+) -> Result<(), PolicyError> {
+    for (name, person) in raw {
+        if let Some(sponsor) = &person.get_ref().sponsor
+            && !people.contains_key(sponsor.get_ref())
+        {
+            return Err(loc.span(
+                sponsor,
+                format!(
+                    "person {name}: sponsor {:?} is not a person in this policy; add them under [people]",
+                    sponsor.get_ref()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn toml_date(loc: &Locator<'_>, value: &Spanned<toml::value::Datetime>) -> Result<jiff::civil::Date, PolicyError> {
+    let dt = value.get_ref();
+    match (dt.date, dt.time) {
+        (Some(d), None) => jiff::civil::Date::new(d.year as i16, d.month as i8, d.day as i8)
+            .map_err(|e| loc.span(value, format!("invalid date: {e}"))),
+        _ => Err(loc.span(value, "expected a date such as 2027-05-01 (no time of day)")),
+    }
+}
