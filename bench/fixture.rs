@@ -134,11 +134,11 @@ fn raw(dir: &Path) -> Result<()> {
         let chain = git_signed_policy::layer::walk(&repo.repo.objects, repo.hash(), &name, id)
             .map_err(|(_, e)| format!("{name}: {e}"))?;
         for layer in chain.layers {
-            let (_, block) = layer.signature.ok_or("unsigned layer")?;
-            let sig = git_signed_policy::signature::parse_single(&block)?;
+            let (_, block) = layer.signature().ok_or("unsigned layer")?;
+            let sig = git_signed_policy::signature::parse_single(block)?;
             let issuers = sig.get_issuers();
             let cert = policy.certs_for(&issuers).first().map(|k| k.cert.clone()).ok_or("unknown key")?;
-            work.push((sig, cert, layer.payload));
+            work.push((sig, cert, layer.payload().to_vec()));
         }
     }
     let p = StandardPolicy::new();

@@ -7,6 +7,7 @@
 
 use gix::ObjectId;
 use gix::bstr::{BString, ByteSlice};
+use gix::objs::signature::Format;
 use gix::objs::{Find, FindHeader, Kind, TagRef, TagRefIter};
 
 /// The deepest chain of nested tags accepted.
@@ -65,7 +66,7 @@ pub struct Tagger {
     pub time: i64,
 }
 
-/// One tag object of a chain, with the exact bytes its signature covers.
+/// One tag object of a chain: its bytes, read once, and views into them.
 #[derive(Debug, Clone)]
 pub struct Layer {
     /// The tag object's id.
@@ -74,12 +75,29 @@ pub struct Layer {
     pub target: ObjectId,
     /// The tagger, if the object has one.
     pub tagger: Option<Tagger>,
-    /// The tag message (without the signature).
-    pub message: BString,
+    /// The tag object as stored.
+    data: Vec<u8>,
+    /// Where the message starts.
+    message_at: usize,
+    /// Where the armored signature block starts, and its format.
+    signature_at: Option<(Format, usize)>,
+}
+
+impl Layer {
+    /// The tag message, without the signature.
+    pub fn message(&self) -> &[u8] {
+        &self.data[self.message_at.min(self.payload().len())..self.payload().len()]
+    }
+
     /// The armored signature block, if any, and its format.
-    pub signature: Option<(gix::objs::signature::Format, Vec<u8>)>,
-    /// The bytes the signature covers (what `git tag -s` signed).
-    pub payload: Vec<u8>,
+    pub fn signature(&self) -> Option<(Format, &[u8])> {
+        self.signature_at.map(|(format, at)| (format, &self.data[at..]))
+    }
+
+    /// The bytes the signature covers (what `git tag -s` signed): everything before the block.
+    pub fn payload(&self) -> &[u8] {
+        &self.data[..self.signature_at.map_or(self.data.len(), |(_, at)| at)]
+    }
 }
 
 /// A walked chain: layers from innermost (layer 1, the first signer) to outermost, and the commit.
@@ -192,6 +210,18 @@ fn header<O: FindHeader>(odb: &O, id: ObjectId) -> Result<gix::objs::Header, Wal
     }
 }
 
+/// Where the armored signature block of a tag object starts (git's rule: the last armor
+/// marker line), and its format.
+fn signature_start(bytes: &[u8]) -> Result<Option<(Format, usize)>, String> {
+    match TagRefIter::signature(bytes) {
+        Some((sig, _)) if !ends_with_armor(sig.data) => {
+            Err("bytes follow the signature's END line; git tag -s never writes them".into())
+        }
+        Some((sig, _)) => Ok(Some((sig.format, bytes.len() - sig.data.len()))),
+        None => Ok(None),
+    }
+}
+
 /// Whether an armored signature block ends with its `-----END …-----` line. Anything after
 /// it is covered by no signature, yet would give a signed tag a second object id (and, in a
 /// tag message, text no signer wrote).
@@ -247,22 +277,16 @@ where
         });
     }
     let tagger = match tag.tagger() {
-        Ok(Some(sig)) => Some(Tagger {
+        Ok(sig) => sig.map(|sig| Tagger {
             name: sig.name.to_owned(),
             email: sig.email.to_owned(),
             time: sig.time().map(|t| t.seconds).unwrap_or(0),
         }),
-        Ok(None) => None,
         Err(e) => return Err(malformed(format!("bad tagger: {e}"))),
     };
-    let (signature, payload) = match TagRefIter::signature(bytes) {
-        Some((sig, _)) if !ends_with_armor(sig.data) => {
-            return Err(malformed("bytes follow the signature's END line; git tag -s never writes them".into()));
-        }
-        Some((sig, signed)) => (Some((sig.format, sig.data.to_vec())), Vec::from(signed.to_bstring())),
-        None => (None, bytes.to_vec()),
-    };
-    let layer = Layer { id, target, tagger, message: tag.message.to_owned(), signature, payload };
+    let signature_at = signature_start(bytes).map_err(malformed)?;
+    let message_at = if header_end < bytes.len() { header_end + 2 } else { bytes.len() };
+    let layer = Layer { id, target, tagger, data: bytes.to_vec(), message_at, signature_at };
     let actual = header(odb, target)?.kind;
     if actual != tag.target_kind {
         return Err(WalkError::KindMismatch { id, target, claimed: tag.target_kind, actual });

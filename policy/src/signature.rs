@@ -133,7 +133,7 @@ pub fn parse_single(block: &[u8]) -> Result<Signature, Problem> {
 }
 
 /// Check a layer's `signature` over `payload` against `policy`.
-pub fn check(policy: &Policy, signature: Option<&(Format, Vec<u8>)>, payload: &[u8], timing: Timing) -> SignatureCheck {
+pub fn check(policy: &Policy, signature: Option<(Format, &[u8])>, payload: &[u8], timing: Timing) -> SignatureCheck {
     let block = match signature {
         None => return SignatureCheck::problem(Problem::Unsigned),
         Some((Format::OpenPgp, block)) => block,

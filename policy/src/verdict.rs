@@ -642,7 +642,7 @@ fn judge_transition(expected: Expected<'_>, verdict: &mut Verdict) {
 }
 
 fn check_layer(policy: &Policy, number: usize, layer: &Layer, new: bool, timing: Timing) -> LayerReport {
-    let check = signature::check(policy, layer.signature.as_ref(), &layer.payload, timing);
+    let check = signature::check(policy, layer.signature(), layer.payload(), timing);
     LayerReport {
         number,
         id: layer.id,
@@ -654,7 +654,7 @@ fn check_layer(policy: &Policy, number: usize, layer: &Layer, new: bool, timing:
         tagger: layer.tagger.as_ref().map(|t| format!("{} <{}>", t.name, t.email)),
         valid: check.is_valid(),
         problem: check.problem.map(LayerProblem::Signature),
-        transition: Transition::from_message(&layer.message.to_string()),
+        transition: Transition::from_message(&String::from_utf8_lossy(layer.message())),
     }
 }
 
