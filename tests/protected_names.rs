@@ -111,8 +111,18 @@ fn t24_branches_and_remote_refs_that_git_resolves_for_a_protected_name_are_hidde
         ("refs/remotes/origin/deploy/2", "evil"),
         ("refs/remotes/deploy/2", "evil"),
         ("refs/heads/Deploy/2", "evil"),
+        ("refs/heads/x/refs/tags/deploy/1", "evil"),
+        ("refs/foo/deploy/1", "evil"),
     ]);
     let tag_commit = h.id("deploy/1^{commit}");
+    // ls-remote matches the end of ref names: asked for the tag, it must list the tag alone.
+    for pattern in ["deploy/1", "refs/tags/deploy/1"] {
+        let out = h.git_as("staging", h.w.path()).args(["ls-remote", "--exit-code", &h.url(), pattern]).output();
+        let listed = ok_stdout(&out.expect("ls-remote"));
+        let names: Vec<&str> =
+            listed.lines().filter_map(|l| l.split('\t').nth(1)).filter(|n| !n.ends_with("^{}")).collect();
+        assert_eq!(names, ["refs/tags/deploy/1"], "{pattern}");
+    }
     // `clone --branch` and `checkout` prefer a branch to a tag: the branch must not arrive.
     let err = ok(&h.clone_as("production", "by-branch", &["--branch", "deploy/1"]));
     assert!(err.contains("hiding refs/heads/deploy/1"), "{err}");
@@ -181,6 +191,9 @@ fn t24_hook_rejects_every_ref_git_would_resolve_for_a_protected_name() {
         ("refs/heads/refs/tags/deploy/51", "`git clone --branch deploy/51`"),
         ("refs/refs/tags/deploy/51", "`git rev-parse deploy/51`"),
         ("refs/tags/tags/deploy/51", "`git rev-parse deploy/51`"),
+        ("refs/heads/feature/deploy/51", "`git ls-remote <remote> deploy/51`"),
+        ("refs/heads/x/refs/tags/deploy/51", "`git ls-remote <remote> deploy/51`"),
+        ("refs/foo/deploy/51", "`git ls-remote <remote> deploy/51`"),
     ] {
         let (ok, err) = w.push(&work, &["origin", &format!("HEAD:{refname}")]);
         assert!(!ok, "{refname} accepted");
@@ -192,7 +205,7 @@ fn t24_hook_rejects_every_ref_git_would_resolve_for_a_protected_name() {
             Some(1)
         );
     }
-    let (ok, err) = w.push(&work, &["origin", "HEAD:refs/heads/deploy-tools", "HEAD:refs/heads/feature/deploy/51"]);
+    let (ok, err) = w.push(&work, &["origin", "HEAD:refs/heads/deploy-tools", "HEAD:refs/heads/feature/deploy-51"]);
     assert!(ok, "names no lookup reaches pass: {err}");
 }
 
@@ -204,8 +217,8 @@ fn t25_names_that_make_a_protected_tag_uncreatable_are_rejected() {
         ("refs/tags/deploy", "impossible to create"),
         ("refs/tags/Deploy/61", "only in letter case"),
         ("refs/heads/DEPLOY/61", "only in letter case"),
-        ("refs/Tags/deploy/61", "only in letter case"),
-        ("refs/heads/TAGS/deploy/61", "only in letter case"),
+        ("refs/Tags/deploy", "only in letter case"),
+        ("refs/heads/TAGS/deploy/61", "would find this ref"),
         ("refs/signed/proposed", "impossible to create"),
     ] {
         let (ok, err) = w.push(&work, &["origin", &format!("HEAD:{refname}")]);

@@ -105,6 +105,9 @@ pub enum Resolution {
     RemoteRevParse,
     /// `refs/remotes/<remote>/<n>`: `checkout`'s and `switch`'s remote-branch guess.
     CheckoutGuess,
+    /// `refs/<anything>/<n>`: `git ls-remote <remote> <n>` and `git show-ref <n>` match
+    /// patterns against the end of ref names, so they list it for the protected name.
+    Pattern,
 }
 
 /// A short name and the way git reaches a ref from it.
@@ -119,6 +122,7 @@ impl Resolution {
             Resolution::RevParse | Resolution::RemoteRevParse => format!("git rev-parse {name}"),
             Resolution::Branch => format!("git clone --branch {name}"),
             Resolution::CheckoutGuess => format!("git checkout {name}"),
+            Resolution::Pattern => format!("git ls-remote <remote> {name}"),
         }
     }
 }
@@ -159,17 +163,18 @@ impl Forbidden {
 /// What `refname` is for `policy`.
 pub fn classify<'a>(policy: &Policy, refname: &'a str) -> RefClass<'a> {
     match classify_exact(policy, refname) {
-        RefClass::Other if refname.bytes().any(|b| b.is_ascii_uppercase()) => folded(policy, refname),
+        RefClass::Other if refname.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) => folded(policy, refname),
         class => class,
     }
 }
 
 /// `refs/Tags/deploy/1`, `refs/Heads/deploy/1`, `refs/heads/TAGS/deploy/1`: case variants
-/// of the fixed parts of a name are the same files on a case-insensitive file system, so a
-/// name is judged again in lower case. Only names the exact rules leave alone get here, so a
-/// protected name with capitals of its own stays protected.
+/// of the fixed parts of a name are the same files on a case-insensitive file system, and
+/// macOS also ignores some invisible code points in file names and folds `ſ` to `s` and the
+/// Kelvin sign to `k`; so a name is judged again as the file system sees it. Only names the
+/// exact rules leave alone get here, so a protected name with capitals stays protected.
 fn folded<'a>(policy: &Policy, refname: &str) -> RefClass<'a> {
-    let lower = refname.to_ascii_lowercase();
+    let lower = file_system_skeleton(refname);
     let protected = match classify_exact(policy, &lower) {
         RefClass::Other | RefClass::Forbidden(Forbidden::InvalidName) => return RefClass::Other,
         RefClass::Forbidden(Forbidden::Replace) => return RefClass::Forbidden(Forbidden::Replace),
@@ -180,6 +185,22 @@ fn folded<'a>(policy: &Policy, refname: &str) -> RefClass<'a> {
         RefClass::Forbidden(_) => lower.clone(),
     };
     RefClass::Forbidden(Forbidden::CaseFold { protected })
+}
+
+/// `name` as a case-insensitive macOS file system compares it, as far as ASCII names are
+/// concerned: ASCII lower-cased, the code points HFS+ ignores dropped (the list git's
+/// `is_hfs_dotgit` uses), and the two non-ASCII letters whose case folding is ASCII mapped.
+fn file_system_skeleton(name: &str) -> String {
+    name.chars()
+        .filter(
+            |c| !matches!(c, '\u{200c}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{206a}'..='\u{206f}' | '\u{feff}'),
+        )
+        .map(|c| match c {
+            '\u{17f}' => 's',
+            '\u{212a}' => 'k',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
 }
 
 /// What `refname` is for `policy`, letter case taken as written.
@@ -196,6 +217,10 @@ fn classify_exact<'a>(policy: &Policy, refname: &'a str) -> RefClass<'a> {
         }
         if let Some(protected) = aliased(policy, name) {
             return RefClass::Forbidden(Forbidden::Shadows { protected, how: Resolution::RevParse });
+        }
+        if let Some(protected) = endings(name).find(|n| policy.protects(n)) {
+            let protected = protected.to_owned();
+            return RefClass::Forbidden(Forbidden::Shadows { protected, how: Resolution::Pattern });
         }
         return match collision_in_tags(policy, name) {
             Some(forbidden) => RefClass::Forbidden(forbidden),
@@ -292,11 +317,15 @@ fn lookups(refname: &str) -> Vec<Lookup<'_>> {
             found.push(Lookup { short: n, how: Resolution::RemoteRevParse });
         }
         // refs/remotes/<remote>/<n> for every way of splitting off a remote name.
-        for (i, _) in remote.match_indices('/') {
-            found.push(Lookup { short: &remote[i + 1..], how: Resolution::CheckoutGuess });
-        }
+        found.extend(endings(remote).map(|short| Lookup { short, how: Resolution::CheckoutGuess }));
     }
+    found.extend(endings(rest).map(|short| Lookup { short, how: Resolution::Pattern }));
     found
+}
+
+/// Every `/`-aligned ending of `name`, longest first: `a/b/c` gives `b/c` and `c`.
+fn endings(name: &str) -> impl Iterator<Item = &str> {
+    name.match_indices('/').map(move |(i, _)| &name[i + 1..])
 }
 
 /// Whether git could hold a ref of this name: `HEAD`, or `refs/…` passing git's rules
@@ -361,7 +390,10 @@ machines = ["ci"]
         {
             assert!(blocks(r), "{r}: {:?}", classify(&p, r));
         }
-        let folded = |r: &str| matches!(classify(&p, r), RefClass::Forbidden(Forbidden::CaseFold { .. }));
+        // Case variants that also end in a protected name are refused for that first.
+        let folded = |r: &str| {
+            matches!(classify(&p, r), RefClass::Forbidden(Forbidden::CaseFold { .. } | Forbidden::Shadows { .. }))
+        };
         for r in [
             "refs/tags/Deploy/1",
             "refs/heads/DEPLOY/1",
@@ -376,8 +408,31 @@ machines = ["ci"]
         ] {
             assert!(folded(r), "{r}: {:?}", classify(&p, r));
         }
-        for r in ["refs/heads/main", "refs/heads/feature/deploy/1", "refs/tags/v1.0", "refs/notes/commits", "HEAD"] {
+        let pattern = |r: &str| {
+            matches!(classify(&p, r), RefClass::Forbidden(Forbidden::Shadows { how: Resolution::Pattern, .. }))
+        };
+        for r in [
+            "refs/heads/feature/deploy/1",
+            "refs/heads/x/refs/tags/deploy/1",
+            "refs/foo/deploy/1",
+            "refs/notes/a/tags/deploy/1",
+            "refs/tags/x/deploy/1",
+            "refs/tags/v1/refs/tags/deploy/1",
+        ] {
+            assert!(pattern(r), "{r}: {:?}", classify(&p, r));
+        }
+        for r in ["refs/heads/main", "refs/heads/deploy-tools", "refs/tags/v1.0", "refs/notes/commits", "HEAD"] {
             assert_eq!(classify(&p, r), RefClass::Other, "{r}");
+        }
+        for r in
+            ["refs/heads/de\u{200c}ploy/5", "refs/tag\u{17f}/deploy", "refs/heads/\u{212a}/x", "refs/heads/caf\u{e9}"]
+        {
+            let class = classify(&p, r);
+            assert_eq!(
+                matches!(class, RefClass::Forbidden(Forbidden::CaseFold { .. })),
+                !r.ends_with("caf\u{e9}") && !r.ends_with("/x"),
+                "{r}: {class:?}"
+            );
         }
         for r in ["refs/heads/a..b", "deploy/1", "refs/heads/x.lock", "refs/tags/a b"] {
             assert_eq!(classify(&p, r), RefClass::Forbidden(Forbidden::InvalidName), "{r}");
