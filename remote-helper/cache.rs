@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use git_signed_policy::Repo;
@@ -41,7 +41,32 @@ fn base_dir() -> PathBuf {
     if let Some(home) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
         return PathBuf::from(home).join(".cache").join("git-signed");
     }
-    std::env::temp_dir().join("git-signed-cache")
+    std::env::temp_dir().join(format!("git-signed-cache-{}", git_signed_tool::effective_uid()))
+}
+
+/// Create `dir` private (0700) if missing, and refuse one that is not: the cache remembers
+/// which tags verified, so a directory another user can write (a shared `/tmp` path made
+/// first by someone else) could make a clone show a forged verdict.
+fn private_dir(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| format!("cannot create the tag cache {}: {e}", dir.display()))?;
+    let meta =
+        std::fs::symlink_metadata(dir).map_err(|e| format!("cannot read the tag cache {}: {e}", dir.display()))?;
+    let uid = git_signed_tool::effective_uid();
+    if meta.is_dir() && meta.uid() == uid && meta.mode() & 0o022 == 0 {
+        return Ok(());
+    }
+    Err(format!(
+        "the tag cache {} is not private to this user (owner uid {}, mode {:o}, you are uid {uid}); \
+         remove it, or set GIT_SIGNED_CACHE to a directory only you can write",
+        dir.display(),
+        meta.uid(),
+        meta.mode() & 0o7777
+    ))
 }
 
 fn hex_digest(text: &str) -> Result<String, String> {
@@ -53,7 +78,9 @@ fn hex_digest(text: &str) -> Result<String, String> {
 impl TagCache {
     /// Open (creating if needed) and lock the cache for `url` with object format `hash`.
     pub fn open(url: &str, hash: gix::hash::Kind) -> Result<TagCache, String> {
-        let dir = base_dir().join(format!("{}-{hash}", hex_digest(url)?));
+        let base = base_dir();
+        private_dir(&base)?;
+        let dir = base.join(format!("{}-{hash}", hex_digest(url)?));
         std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create the tag cache {}: {e}", dir.display()))?;
         let lock = File::options()
             .create(true)

@@ -481,3 +481,18 @@ fn check_clone(h: &Hostile, env: &str, label: &str, clone: &Path, names: &[Strin
         }
     }
 }
+
+#[test]
+fn t29_a_verdict_cache_other_users_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let h = Hostile::new();
+    let cache = h.w.path().join("home/.cache/git-signed");
+    std::fs::create_dir_all(&cache).expect("cache dir");
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let out = h.clone_as("production", "shared", &[]);
+    assert!(!out.status.success(), "a clone trusted a cache anyone can write");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is not private to this user") && err.contains("mode 777"), "{err}");
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    ok(&h.clone_as("production", "private", &[]));
+}
