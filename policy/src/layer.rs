@@ -51,8 +51,39 @@ pub enum WalkError {
     #[error("the innermost layer {id} points at a {kind}; deploy tags must point at a commit")]
     NotACommit { id: ObjectId, kind: Kind },
     /// The object store failed.
-    #[error("cannot read object {id}: {reason}")]
-    Read { id: ObjectId, reason: String },
+    #[error("cannot read object {id}: {source}")]
+    Read { id: ObjectId, source: StoreError },
+}
+
+/// An object store's error, shared so a [`WalkError`] stays cheap to clone and compare (two
+/// are equal when they are the same error).
+#[derive(Debug, Clone)]
+pub struct StoreError(std::sync::Arc<dyn std::error::Error + Send + Sync>);
+
+impl StoreError {
+    fn new(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
+        StoreError(std::sync::Arc::from(e.into()))
+    }
+}
+
+impl PartialEq for StoreError {
+    fn eq(&self, other: &StoreError) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for StoreError {}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
 }
 
 /// The tagger line of a layer.
@@ -187,7 +218,7 @@ where
         let data = match odb.try_find(&current, &mut buf) {
             Ok(Some(d)) => d,
             Ok(None) => return Err(WalkError::Missing(current)),
-            Err(e) => return Err(WalkError::Read { id: current, reason: e.to_string() }),
+            Err(e) => return Err(WalkError::Read { id: current, source: StoreError::new(e) }),
         };
         let malformed = |reason: String| WalkError::Malformed { id: current, reason };
         let tag = TagRef::from_bytes(data.data, hash).map_err(|e| malformed(e.to_string()))?;
@@ -206,7 +237,7 @@ fn header<O: FindHeader>(odb: &O, id: ObjectId) -> Result<gix::objs::Header, Wal
     match odb.try_header(&id) {
         Ok(Some(h)) => Ok(h),
         Ok(None) => Err(WalkError::Missing(id)),
-        Err(e) => Err(WalkError::Read { id, reason: e.to_string() }),
+        Err(e) => Err(WalkError::Read { id, source: StoreError::new(e) }),
     }
 }
 
@@ -252,7 +283,7 @@ where
     let data = match odb.try_find(&id, buf) {
         Ok(Some(d)) => d,
         Ok(None) => return Err(WalkError::Missing(id)),
-        Err(e) => return Err(WalkError::Read { id, reason: e.to_string() }),
+        Err(e) => return Err(WalkError::Read { id, source: StoreError::new(e) }),
     };
     if data.kind != Kind::Tag {
         return Err(WalkError::NotATag { id, kind: data.kind });

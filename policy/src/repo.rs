@@ -13,18 +13,27 @@ use gix::ObjectId;
 use crate::policy::Policy;
 use crate::verdict::{Activity, Request, Verdict, verify_tag};
 
-/// Why a repository cannot be used.
+/// Why a repository cannot be used. Each message includes its cause, which also stays a
+/// typed field for callers that inspect it (adapters print one line, not a chain).
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
     /// gix could not open it.
-    #[error("cannot open the repository at {path}: {reason}")]
-    Open { path: PathBuf, reason: String },
+    #[error("cannot open the repository at {}: {source}", path.display())]
+    Open {
+        /// Where it was looked for.
+        path: PathBuf,
+        /// What gix said.
+        source: Box<gix::Error>,
+    },
     /// The object overlay could not be set up.
-    #[error("cannot see the pushed objects ({reason})")]
-    Overlay { reason: String },
+    #[error("cannot see the pushed objects ({0})")]
+    Overlay(std::io::Error),
+    /// An object directory git named cannot be overlaid.
+    #[error("cannot see the pushed objects ({0})")]
+    ObjectDirectory(String),
     /// Reading refs failed.
     #[error("cannot read refs: {0}")]
-    Refs(String),
+    Refs(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// A repository opened for verification.
@@ -40,28 +49,28 @@ impl Repo {
     pub fn open(git_dir: &Path, extra_object_dirs: &[PathBuf]) -> Result<Repo, RepoError> {
         let options = gix::open::Options::isolated().config_overrides(["core.useReplaceRefs=false"]);
         let mut repo = gix::open_opts(git_dir, options)
-            .map_err(|e| RepoError::Open { path: git_dir.to_owned(), reason: e.to_string() })?;
+            .map_err(|e| RepoError::Open { path: git_dir.to_owned(), source: Box::new(e) })?;
         let overlay = if extra_object_dirs.is_empty() {
             None
         } else {
-            let overlay_err = |e: std::io::Error| RepoError::Overlay { reason: e.to_string() };
+            let overlay_err = RepoError::Overlay;
             let dir = tempfile::Builder::new().prefix("git-signed-objects-").tempdir().map_err(overlay_err)?;
             std::fs::create_dir_all(dir.path().join("info")).map_err(overlay_err)?;
             let mut alternates = String::new();
             let own = repo.common_dir().join("objects");
             for d in extra_object_dirs.iter().chain(std::iter::once(&own)) {
                 let abs = std::path::absolute(d).map_err(overlay_err)?;
-                let line = abs.to_str().ok_or_else(|| RepoError::Overlay {
-                    reason: format!("object directory {} is not valid UTF-8", abs.display()),
+                let line = abs.to_str().ok_or_else(|| {
+                    RepoError::ObjectDirectory(format!("object directory {} is not valid UTF-8", abs.display()))
                 })?;
                 if line.contains('\n') {
-                    return Err(RepoError::Overlay { reason: "object directory path contains a newline".into() });
+                    return Err(RepoError::ObjectDirectory("object directory path contains a newline".into()));
                 }
                 alternates.push_str(line);
                 alternates.push('\n');
             }
             std::fs::write(dir.path().join("info").join("alternates"), alternates).map_err(overlay_err)?;
-            let handle = gix::odb::at(dir.path(), repo.object_hash()).map_err(overlay_err)?;
+            let handle = gix::odb::at(dir.path(), repo.object_hash()).map_err(RepoError::Overlay)?;
             repo.objects = gix::odb::memory::Proxy::from(handle).with_write_passthrough();
             Some(dir)
         };
@@ -78,9 +87,10 @@ impl Repo {
         if let Some(alts) = std::env::var_os("GIT_ALTERNATE_OBJECT_DIRECTORIES") {
             for alt in std::env::split_paths(&alts) {
                 if alt.as_os_str().as_encoded_bytes().first() == Some(&b'"') {
-                    return Err(RepoError::Overlay {
-                        reason: format!("quoted alternate object directory {} is not supported", alt.display()),
-                    });
+                    return Err(RepoError::ObjectDirectory(format!(
+                        "quoted alternate object directory {} is not supported",
+                        alt.display()
+                    )));
                 }
                 if !alt.as_os_str().is_empty() {
                     dirs.push(alt);
@@ -97,17 +107,16 @@ impl Repo {
 
     /// The object a full ref name points at (not peeled), if the ref exists.
     pub fn resolve(&self, full_name: &str) -> Result<Option<ObjectId>, RepoError> {
-        let found = self.repo.try_find_reference(full_name).map_err(|e| RepoError::Refs(e.to_string()))?;
+        let found = self.repo.try_find_reference(full_name).map_err(|e| RepoError::Refs(e.into()))?;
         Ok(found.and_then(|r| r.target().try_id().map(ToOwned::to_owned)))
     }
 
     /// Every `refs/tags/*` ref as (tag name, object id), in name order.
     pub fn tags(&self) -> Result<Vec<(String, ObjectId)>, RepoError> {
-        let refs_err = |e: &dyn std::fmt::Display| RepoError::Refs(e.to_string());
-        let platform = self.repo.references().map_err(|e| refs_err(&e))?;
+        let platform = self.repo.references().map_err(|e| RepoError::Refs(e.into()))?;
         let mut out = Vec::new();
-        for r in platform.prefixed("refs/tags/").map_err(|e| refs_err(&e))? {
-            let r = r.map_err(|e| refs_err(&e))?;
+        for r in platform.prefixed("refs/tags/").map_err(|e| RepoError::Refs(e.into()))? {
+            let r = r.map_err(|e| RepoError::Refs(e.into()))?;
             let full = r.name().as_bstr().to_string();
             if let (Some(name), Some(id)) = (full.strip_prefix("refs/tags/"), r.target().try_id()) {
                 out.push((name.to_owned(), id.to_owned()));
