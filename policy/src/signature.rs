@@ -16,7 +16,7 @@ use openpgp::packet::Signature;
 use openpgp::parse::Parse;
 use openpgp::policy::{HashAlgoSecurity, Policy as _, StandardPolicy};
 use openpgp::types::RevocationStatus;
-use openpgp::{Fingerprint, Packet, PacketPile};
+use openpgp::{Fingerprint, KeyHandle, Packet, PacketPile};
 use sequoia_openpgp as openpgp;
 
 use crate::policy::{KnownCert, Policy, Principal};
@@ -29,7 +29,7 @@ pub const MAX_SIGNATURE_SIZE: usize = 64 * 1024;
 static STANDARD_POLICY: StandardPolicy<'static> = StandardPolicy::new();
 
 /// Why a layer's signature does not count.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Problem {
     /// No signature at all (T1).
     #[error("is not signed")]
@@ -43,33 +43,41 @@ pub enum Problem {
     /// More or fewer than one signature packet.
     #[error("carries {0} signatures; each layer must carry exactly one")]
     NotOne(usize),
-    /// No key in the policy made it (T3).
-    #[error("is signed by key {0}, which is not in the policy")]
-    UnknownKey(String),
+    /// No key in the policy made it (T3): the issuers the signature names.
+    #[error("is signed by key {}, which is not in the policy", issuers(.0))]
+    UnknownKey(Vec<KeyHandle>),
     /// Missing creation time.
     #[error("has a signature without a creation time")]
     NoCreationTime,
     /// The key was not valid when the signature was made (expired, revoked, not yet created, T9).
-    #[error("{principal}'s key {key} was not valid at the signature's time {at}: {reason}")]
-    KeyNotValid { principal: String, key: String, at: String, reason: String },
+    #[error("{principal}'s key {} was not valid at the signature's time {}: {reason}", key.to_hex(), format_time(*at))]
+    KeyNotValid { principal: Principal, key: Fingerprint, at: SystemTime, reason: String },
     /// The signature does not match the bytes (T4).
     #[error("{principal}'s signature does not match the tag's bytes (altered after signing?): {reason}")]
-    BadSignature { principal: String, reason: String },
+    BadSignature { principal: Principal, reason: String },
     /// Rejected by the standard policy (T10: SHA-1 and other weak algorithms).
     #[error("{principal}'s signature uses an algorithm that is no longer accepted: {reason}")]
-    WeakAlgorithm { principal: String, reason: String },
+    WeakAlgorithm { principal: Principal, reason: String },
     /// Dated in the future (T11).
-    #[error("{principal}'s signature is dated {at}, in the future")]
-    Future { principal: String, at: String },
+    #[error("{principal}'s signature is dated {}, in the future", format_time(*at))]
+    Future { principal: Principal, at: SystemTime },
     /// The person's access had expired when they signed (T12).
-    #[error("{principal}'s access expired on {expires}; the signature made {at} does not count")]
-    AccessExpired { principal: String, expires: String, at: String },
+    #[error("{principal}'s access expired on {expires}; the signature made {} does not count", format_time(*at))]
+    AccessExpired { principal: Principal, expires: jiff::civil::Date, at: SystemTime },
     /// At push time: the key is expired or revoked now (T8).
-    #[error("{principal}'s key {key} is not valid now: {reason}")]
-    NotValidNow { principal: String, key: String, reason: String },
+    #[error("{principal}'s key {} is not valid now: {reason}", key.as_ref().map(Fingerprint::to_hex).unwrap_or_default())]
+    NotValidNow { principal: Principal, key: Option<Fingerprint>, reason: String },
     /// At push time: the signature is older than the rule's `max_age`.
-    #[error("{principal}'s signature was made {at}, more than {max_age} ago; sign again")]
-    TooOld { principal: String, at: String, max_age: String },
+    #[error("{principal}'s signature was made {}, more than {} ago; sign again", format_time(*at), crate::duration::format(*max_age))]
+    TooOld { principal: Principal, at: SystemTime, max_age: Duration },
+}
+
+/// The issuers a signature names, for messages.
+fn issuers(handles: &[KeyHandle]) -> String {
+    if handles.is_empty() {
+        return "(no issuer recorded)".to_owned();
+    }
+    handles.iter().map(KeyHandle::to_hex).collect::<Vec<_>>().join(", ")
 }
 
 /// The result of checking one layer's signature.
@@ -150,12 +158,7 @@ pub fn check(policy: &Policy, signature: Option<(Format, &[u8])>, payload: &[u8]
     let issuers = sig.get_issuers();
     let candidates = policy.certs_for(&issuers);
     if candidates.is_empty() {
-        let names: Vec<String> = issuers.iter().map(|h| h.to_hex()).collect();
-        let mut out = SignatureCheck::problem(Problem::UnknownKey(if names.is_empty() {
-            "(no issuer recorded)".to_owned()
-        } else {
-            names.join(", ")
-        }));
+        let mut out = SignatureCheck::problem(Problem::UnknownKey(issuers));
         out.created = Some(created);
         return out;
     }
@@ -167,7 +170,7 @@ pub fn check(policy: &Policy, signature: Option<(Format, &[u8])>, payload: &[u8]
         }
         last = Some(outcome);
     }
-    last.unwrap_or_else(|| SignatureCheck::problem(Problem::UnknownKey(String::new())))
+    last.unwrap_or_else(|| SignatureCheck::problem(Problem::UnknownKey(Vec::new())))
 }
 
 fn check_with(
@@ -178,18 +181,16 @@ fn check_with(
     payload: &[u8],
     timing: Timing,
 ) -> SignatureCheck {
-    let principal = known.principal.to_string();
-    let at = format_time(created);
+    let principal = &known.principal;
     let issuers = sig.get_issuers();
-    let mut out =
-        SignatureCheck { signer: Some(known.principal.clone()), key: None, created: Some(created), problem: None };
-    let not_valid = |key: &str, reason: String| Problem::KeyNotValid {
+    let mut out = SignatureCheck { signer: Some(principal.clone()), key: None, created: Some(created), problem: None };
+    let not_valid = |key: &Fingerprint, reason: String| Problem::KeyNotValid {
         principal: principal.clone(),
-        key: key.to_owned(),
-        at: at.clone(),
+        key: key.clone(),
+        at: created,
         reason,
     };
-    let cert_fpr = known.cert.fingerprint().to_hex();
+    let cert_fpr = known.cert.fingerprint();
 
     let vc = match known.cert.with_policy(&STANDARD_POLICY, created) {
         Ok(vc) => vc,
@@ -204,27 +205,27 @@ fn check_with(
     let mut problem = not_valid(&cert_fpr, "no valid signing key matches the signature's issuer".to_owned());
     for ka in vc.keys().key_handles(issuers.iter()) {
         let key_fpr = ka.key().fingerprint();
-        out.key = Some(key_fpr.clone());
-        let key_hex = key_fpr.to_hex();
         problem = if let Err(e) = ka.alive() {
-            not_valid(&key_hex, format!("key not alive: {e}"))
+            not_valid(&key_fpr, format!("key not alive: {e}"))
         } else if let RevocationStatus::Revoked(_) = ka.revocation_status() {
-            not_valid(&key_hex, "the signing key is revoked".to_owned())
+            not_valid(&key_fpr, "the signing key is revoked".to_owned())
         } else if !ka.for_signing() {
-            not_valid(&key_hex, "the key is not signing-capable".to_owned())
+            not_valid(&key_fpr, "the key is not signing-capable".to_owned())
         } else if sig.signature_alive(timing.now, CLOCK_SKEW).is_err() {
             if created > timing.now {
-                Problem::Future { principal: principal.clone(), at: at.clone() }
+                Problem::Future { principal: principal.clone(), at: created }
             } else {
-                not_valid(&key_hex, "the signature itself has expired".to_owned())
+                not_valid(&key_fpr, "the signature itself has expired".to_owned())
             }
         } else if let Err(e) = sig.verify_message(ka.key(), payload) {
             Problem::BadSignature { principal: principal.clone(), reason: e.to_string() }
         } else if let Err(e) = STANDARD_POLICY.signature(sig, HashAlgoSecurity::CollisionResistance) {
             Problem::WeakAlgorithm { principal: principal.clone(), reason: e.to_string() }
         } else {
+            out.key = Some(key_fpr);
             return access_and_freshness(policy, known, out, created, timing);
         };
+        out.key = Some(key_fpr);
     }
     with_problem(out, problem)
 }
@@ -238,24 +239,22 @@ fn access_and_freshness(
     created: SystemTime,
     timing: Timing,
 ) -> SignatureCheck {
-    let principal = known.principal.to_string();
+    let principal = known.principal.clone();
     if let Principal::Person(name) = &known.principal
         && let Some(person) = policy.people.get(name)
         && let Some(end) = Policy::access_end(person)
     {
         let end = SystemTime::from(end);
         let judged = if timing.fresh_within.is_some() { timing.now.max(created) } else { created };
-        if judged >= end {
-            let expires = person.expires.map(|d| d.to_string()).unwrap_or_default();
-            let at = format_time(judged);
-            return with_problem(out, Problem::AccessExpired { principal, expires, at });
+        if let (true, Some(expires)) = (judged >= end, person.expires) {
+            return with_problem(out, Problem::AccessExpired { principal, expires, at: judged });
         }
     }
     let Some(max_age) = timing.fresh_within else {
         return out;
     };
-    let key_hex = out.key.as_ref().map(Fingerprint::to_hex).unwrap_or_default();
-    let not_now = |reason: String| Problem::NotValidNow { principal: principal.clone(), key: key_hex.clone(), reason };
+    let key = out.key.clone();
+    let not_now = |reason: String| Problem::NotValidNow { principal: principal.clone(), key: key.clone(), reason };
     let vc = match known.cert.with_policy(&STANDARD_POLICY, timing.now) {
         Ok(vc) => vc,
         Err(e) => return with_problem(out, not_now(e.to_string())),
@@ -274,8 +273,7 @@ fn access_and_freshness(
         return with_problem(out, not_now("the signing key has expired or is revoked".to_owned()));
     }
     if timing.now.duration_since(created).is_ok_and(|age| age > max_age) {
-        let at = format_time(created);
-        return with_problem(out, Problem::TooOld { principal, at, max_age: crate::duration::format(max_age) });
+        return with_problem(out, Problem::TooOld { principal, at: created, max_age });
     }
     out
 }

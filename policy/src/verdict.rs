@@ -187,7 +187,7 @@ fn texts<T: std::fmt::Display, S: Serializer>(values: &[T], s: S) -> Result<S::O
 }
 
 /// Why one layer's signature does not count.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LayerProblem {
     /// The signature itself, its key or the signer's access (see [`signature::Problem`]).
     #[error(transparent)]
@@ -258,7 +258,7 @@ pub enum TransitionProblem {
 }
 
 /// Everything that can make a tag fail, one kind each.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Problem {
     /// No rule's glob matches the tag name.
     #[error("no rule in the policy protects this tag name")]

@@ -1,0 +1,172 @@
+//! The core as a library: one verdict per situation, asserted on its typed problems, never
+//! on English. Repositories are built with the real `git` (tests/fixture).
+
+mod fixture;
+
+use std::time::SystemTime;
+
+use fixture::{DAY, Fixture};
+use git_signed_policy::layer::WalkError;
+use git_signed_policy::signature::Problem as SignatureProblem;
+use git_signed_policy::verdict::{Expected, LayerProblem, Missing, Problem, Request, TransitionProblem};
+use git_signed_policy::{Principal, Verdict};
+use gix::objs::Kind;
+
+fn now() -> SystemTime {
+    SystemTime::now()
+}
+
+/// The signature problem of layer `number`, if it has one.
+fn layer_problem(v: &Verdict, number: usize) -> Option<&SignatureProblem> {
+    v.problems.iter().find_map(|p| match p {
+        Problem::Layer { number: n, problem: LayerProblem::Signature(s), .. } if *n == number => Some(s),
+        _ => None,
+    })
+}
+
+fn missing(v: &Verdict) -> Vec<&Missing> {
+    v.problems
+        .iter()
+        .flat_map(|p| if let Problem::Rule { missing, .. } = p { missing.iter().collect() } else { vec![] })
+        .collect()
+}
+
+#[test]
+fn two_people_make_a_deploy_tag() {
+    let f = Fixture::new();
+    let tag = f.chain("deploy/1", f.commit("release 1"), &["alice", "bob"], now());
+    let v = f.verify(Request::new("deploy/1", tag, "staging", now()).at_push(None));
+    assert!(matches!(v.problems.as_slice(), [Problem::UnknownEnvironment(e)] if e.name == "staging"));
+    let v = f.verify(Request::new("deploy/1", tag, "push", now()));
+    assert!(v.accepted, "{:?}", v.problems);
+    assert_eq!(v.people, ["alice", "bob"]);
+    assert_eq!(
+        v.layers.iter().map(|l| l.signer.clone()).collect::<Vec<_>>(),
+        [Some(Principal::Person("alice".into())), Some(Principal::Person("bob".into()))]
+    );
+}
+
+#[test]
+fn t1_an_unsigned_layer_is_a_typed_problem_and_counts_for_no_one() {
+    let f = Fixture::new();
+    let inner = f.layer("deploy/1", f.commit("c"), None, now());
+    let tag = f.layer("deploy/1", inner, Some("alice"), now());
+    let v = f.verify(Request::new("deploy/1", tag, "push", now()));
+    assert_eq!(layer_problem(&v, 1), Some(&SignatureProblem::Unsigned));
+    assert_eq!(missing(&v), [&Missing::People { needed: 2, have: vec!["alice".into()] }]);
+    let lightweight = f.commit("lightweight");
+    let v = f.verify(Request::new("deploy/2", lightweight, "push", now()));
+    assert!(matches!(v.problems.as_slice(), [Problem::Walk(WalkError::NotATag { kind: Kind::Commit, .. }), ..]));
+}
+
+#[test]
+fn t2_one_person_twice_is_one_person() {
+    let f = Fixture::new();
+    let tag = f.chain("deploy/1", f.commit("c"), &["alice", "alice"], now());
+    let v = f.verify(Request::new("deploy/1", tag, "push", now()));
+    assert!(!v.accepted);
+    assert_eq!(missing(&v), [&Missing::People { needed: 2, have: vec!["alice".into()] }]);
+}
+
+#[test]
+fn t3_a_key_outside_the_policy_is_named_by_its_issuer() {
+    let f = Fixture::new();
+    let tag = f.chain("deploy/1", f.commit("c"), &["alice", "mallory"], now());
+    let v = f.verify(Request::new("deploy/1", tag, "push", now()));
+    assert!(matches!(layer_problem(&v, 2), Some(SignatureProblem::UnknownKey(issuers)) if !issuers.is_empty()));
+}
+
+#[test]
+fn t4_bytes_after_the_signature_make_the_walk_fail() {
+    let f = Fixture::new();
+    let signed = f.layer("deploy/1", f.commit("c"), Some("alice"), now());
+    let mut bytes = f.bytes(signed);
+    bytes.extend_from_slice(b"approved by the CTO\n");
+    let tag = f.object(&bytes);
+    let v = f.verify(Request::new("deploy/1", tag, "push", now()));
+    assert!(matches!(v.problems.as_slice(), [Problem::Walk(WalkError::Malformed { .. }), ..]), "{:?}", v.problems);
+}
+
+#[test]
+fn t5_a_layer_named_for_another_tag_is_a_name_mismatch() {
+    let f = Fixture::new();
+    let tag = f.chain("deploy/1", f.commit("c"), &["alice", "bob"], now());
+    let v = f.verify(Request::new("deploy/2", tag, "push", now()));
+    assert!(matches!(
+        v.problems.as_slice(),
+        [Problem::Walk(WalkError::NameMismatch { found, expected, .. }), ..] if found == "deploy/1" && expected == "deploy/2"
+    ));
+}
+
+#[test]
+fn t6_at_push_the_new_value_must_wrap_the_old() {
+    let f = Fixture::new();
+    let old = f.chain("deploy/1", f.commit("c"), &["alice", "bob"], now());
+    let other = f.chain("deploy/1", f.commit("other"), &["alice", "bob"], now());
+    let v = f.verify(Request::new("deploy/1", other, "push", now()).at_push(Some(old)));
+    assert_eq!(v.problems.first(), Some(&Problem::DoesNotWrap { tag: "deploy/1".into(), old }));
+    let grown = f.layer("deploy/1", old, Some("ci"), now());
+    let v = f.verify(Request::new("deploy/1", grown, "push", now()).at_push(Some(old)));
+    assert!(v.accepted, "{:?}", v.problems);
+    assert_eq!(v.layers.iter().map(|l| l.new).collect::<Vec<_>>(), [false, false, true]);
+}
+
+#[test]
+fn t11_a_signature_from_the_future_does_not_count() {
+    let f = Fixture::new();
+    let tag = f.chain("deploy/1", f.commit("c"), &["alice", "bob"], now() + DAY);
+    let v = f.verify(Request::new("deploy/1", tag, "push", now()));
+    assert!(
+        matches!(layer_problem(&v, 1), Some(SignatureProblem::Future { principal, .. }) if principal.name() == "alice")
+    );
+}
+
+#[test]
+fn at_push_a_signature_older_than_max_age_must_be_made_again() {
+    let f = Fixture::new();
+    let tag = f.chain("deploy/1", f.commit("c"), &["alice", "bob"], now() - 8 * DAY);
+    let v = f.verify(Request::new("deploy/1", tag, "push", now()).at_push(None));
+    assert!(matches!(layer_problem(&v, 1), Some(SignatureProblem::TooOld { max_age, .. }) if *max_age == 7 * DAY));
+    let v = f.verify(Request::new("deploy/1", tag, "push", now()));
+    assert!(v.accepted, "old layers count when nothing is pushed: {:?}", v.problems);
+}
+
+#[test]
+fn t13_production_needs_the_machine_and_a_machine_is_no_person() {
+    let f = Fixture::new();
+    let tag = f.chain("deploy/1", f.commit("c"), &["alice", "ci"], now());
+    let v = f.verify(Request::new("deploy/1", tag, "production", now()));
+    assert_eq!(missing(&v), [&Missing::People { needed: 2, have: vec!["alice".into()] }]);
+    let tag = f.chain("deploy/2", f.commit("c2"), &["alice", "bob"], now());
+    let v = f.verify(Request::new("deploy/2", tag, "production", now()));
+    assert_eq!(missing(&v), [&Missing::Machine("ci".into())]);
+}
+
+#[test]
+fn t27_transitions_and_advertised_commits_are_part_of_the_request() {
+    let f = Fixture::new();
+    let commit = f.commit("c");
+    let people = f.chain("deploy/2", commit, &["alice", "bob"], now());
+    let tag = f.layer_with("deploy/2", people, Some("ci"), now(), "\nTransition: initial\nEnvironment: staging\n");
+    let v = f.verify(Request::new("deploy/2", tag, "production", now()).expect_transition(Expected::Initial));
+    assert!(v.accepted, "{:?}", v.problems);
+    let previous = [people];
+    let expected = Expected::From { tag: "deploy/1", chain: &previous };
+    let v = f.verify(Request::new("deploy/2", tag, "production", now()).expect_transition(expected));
+    assert!(matches!(v.problems.as_slice(), [Problem::Transition(TransitionProblem::Other { .. })]));
+    let v = f.verify(Request::new("deploy/2", people, "push", now()).expect_transition(Expected::Initial));
+    assert_eq!(v.problems, [Problem::Transition(TransitionProblem::NotRecorded)]);
+    let other = f.commit("what the mirror claims");
+    let v = f.verify(Request::new("deploy/2", tag, "production", now()).advertised(Some(other)));
+    assert_eq!(v.problems, [Problem::CommitMismatch { advertised: other, actual: commit }]);
+}
+
+#[test]
+fn t16_a_missing_object_is_not_a_bad_signature() {
+    let f = Fixture::new();
+    let tag = f.chain("deploy/1", f.commit("c"), &["alice", "bob"], now());
+    let absent = gix::ObjectId::from_hex(b"1234567890123456789012345678901234567890").expect("hex");
+    let v = f.verify(Request::new("deploy/1", absent, "push", now()));
+    assert_eq!(v.problems.first(), Some(&Problem::Walk(WalkError::Missing(absent))));
+    assert!(f.verify(Request::new("deploy/1", tag, "push", now())).accepted);
+}
