@@ -34,12 +34,18 @@ pub enum RepoError {
     /// Reading refs failed.
     #[error("cannot read refs: {0}")]
     Refs(Box<dyn std::error::Error + Send + Sync>),
+    /// A verification thread ended without an answer (it panicked).
+    #[error("a verification thread failed")]
+    ThreadFailed,
 }
 
 /// A repository opened for verification.
 pub struct Repo {
     /// The gix repository (objects possibly overlaid).
     pub repo: gix::Repository,
+    /// What it was opened from, so a thread can open its own view.
+    git_dir: PathBuf,
+    extra_object_dirs: Vec<PathBuf>,
     _overlay: Option<tempfile::TempDir>,
 }
 
@@ -74,7 +80,7 @@ impl Repo {
             repo.objects = gix::odb::memory::Proxy::from(handle).with_write_passthrough();
             Some(dir)
         };
-        Ok(Repo { repo, _overlay: overlay })
+        Ok(Repo { repo, git_dir: git_dir.to_owned(), extra_object_dirs: extra_object_dirs.to_vec(), _overlay: overlay })
     }
 
     /// Open the repository of a pre-receive hook, seeing git's quarantined objects
@@ -141,5 +147,34 @@ impl Repo {
     /// Verify one tag: see [`verify_tag`].
     pub fn verify(&self, policy: &Policy, request: Request<'_>) -> Verdict {
         verify_tag(policy, &self.repo.objects, self.hash(), request)
+    }
+
+    /// Verify every request on every core, verdicts in the requests' order. A gix repository
+    /// is not shared between threads, so each thread opens its own view of this one and takes
+    /// an equal share; a single request stays on this thread.
+    pub fn verify_all(&self, policy: &Policy, requests: &[Request<'_>]) -> Result<Vec<Verdict>, RepoError> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(requests.len());
+        if threads <= 1 {
+            return Ok(requests.iter().map(|r| self.verify(policy, *r)).collect());
+        }
+        let share = requests.len().div_ceil(threads);
+        let (git_dir, extra) = (self.git_dir.as_path(), self.extra_object_dirs.as_slice());
+        let parts: Vec<Result<Vec<Verdict>, RepoError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = requests
+                .chunks(share)
+                .map(|part| {
+                    s.spawn(move || {
+                        let repo = Repo::open(git_dir, extra)?;
+                        Ok(part.iter().map(|r| repo.verify(policy, *r)).collect())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or(Err(RepoError::ThreadFailed))).collect()
+        });
+        let mut verdicts = Vec::with_capacity(requests.len());
+        for part in parts {
+            verdicts.extend(part?);
+        }
+        Ok(verdicts)
     }
 }

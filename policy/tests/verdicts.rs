@@ -170,3 +170,27 @@ fn t16_a_missing_object_is_not_a_bad_signature() {
     assert_eq!(v.problems.first(), Some(&Problem::Walk(WalkError::Missing(absent))));
     assert!(f.verify(Request::new("deploy/1", tag, "push", now())).accepted);
 }
+
+#[test]
+fn bulk_verification_gives_each_tag_its_own_verdict_in_order() {
+    let f = Fixture::new();
+    let mut tags = Vec::new();
+    for n in 1..=12 {
+        let signers: &[&str] = if n % 3 == 0 { &["alice"] } else { &["alice", "bob"] };
+        let name = format!("deploy/{n}");
+        tags.push((name.clone(), f.chain(&name, f.commit(&name), signers, now())));
+    }
+    let at = now();
+    let requests: Vec<Request<'_>> = tags.iter().map(|(name, id)| Request::new(name, *id, "push", at)).collect();
+    let repo = f.repo();
+    let bulk = repo.verify_all(&f.policy, &requests).expect("bulk");
+    let one_by_one: Vec<Verdict> = requests.iter().map(|r| repo.verify(&f.policy, *r)).collect();
+    assert_eq!(bulk.len(), 12);
+    for (b, o) in bulk.iter().zip(&one_by_one) {
+        assert_eq!((&b.tag, b.accepted, &b.problems), (&o.tag, o.accepted, &o.problems));
+    }
+    assert_eq!(
+        bulk.iter().filter(|v| !v.accepted).map(|v| v.tag.as_str()).collect::<Vec<_>>(),
+        ["deploy/3", "deploy/6", "deploy/9", "deploy/12"]
+    );
+}
