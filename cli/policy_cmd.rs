@@ -155,7 +155,7 @@ fn summarize(p: &Policy) -> Summary {
 }
 
 /// The tag globs the policy protects, each once, in file order.
-fn protected_globs(p: &Policy) -> Vec<String> {
+pub fn protected_globs(p: &Policy) -> Vec<String> {
     let mut globs: Vec<String> = Vec::new();
     for glob in p.rules.iter().flat_map(|r| &r.tags) {
         if !globs.contains(glob) {

@@ -150,10 +150,9 @@ pub fn propose(args: ProposeArgs) -> Result<Outcome, Error> {
     let policy = context::policy(args.common.policy.as_deref())?;
     let tag = tag_name(&args.tag);
     if !policy.protects(tag) {
-        let globs: Vec<String> = policy.rules.iter().flat_map(|r| r.tags.clone()).collect();
         return refuse(format!(
             "{tag} is not a protected tag name (the policy protects {}); choose a name such as deploy/<n>",
-            globs.join(", ")
+            crate::policy_cmd::protected_globs(&policy).join(", ")
         ));
     }
     let commit = git::output(

@@ -210,7 +210,7 @@ fn propose_refuses_unprotected_names_and_existing_tags() {
     let t = Team::new();
     let alice = t.member("alice");
     let err = refused(&t.signed(&alice, &["propose", "release/1"]));
-    assert!(err.contains("not a protected tag name"), "{err}");
+    assert!(err.contains("not a protected tag name (the policy protects deploy/*);"), "each glob once: {err}");
     t.w.sign_chain(&alice, "deploy/1", &["alice", "bob"]);
     t.w.git_ok(&alice, &["push", "-q", "origin", "deploy/1"]);
     let err = refused(&t.signed(&alice, &["propose", "deploy/1"]));
