@@ -95,13 +95,14 @@ fn alice_proposes_bob_approves_staging_promotes_production_deploys() {
 
     let out = ok(&t.signed(&alice, &["propose", "deploy/1", "--format", "json"]));
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
-    assert_eq!(v["signer"], "alice");
+    assert_eq!(v["result"]["signer"], "alice");
     assert!(t.mirror_has("refs/signed/proposed/deploy/1"));
     assert!(!t.mirror_has("refs/tags/deploy/1"));
     assert!(t.clone_as("staging", "s0").iter().all(|tag| tag != "deploy/1"), "a proposal is not a deploy tag");
 
     let out = t.signed(&bob, &["approve", "deploy/1", "--yes", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_str(&ok(&out)).expect("json");
+    let v = &v["result"];
     assert_eq!(v["approver"], "bob");
     assert_eq!(v["previous"], "deploy/0");
     assert!(v["commits"][0].as_str().is_some_and(|c| c.contains("the change to deploy")), "{v}");
@@ -113,7 +114,7 @@ fn alice_proposes_bob_approves_staging_promotes_production_deploys() {
 
     let out = t.signed(&staging, &["promote", "deploy/1", "--from", "deploy/0", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_str(&ok(&out)).expect("json");
-    assert_eq!(v["machine"], "staging-ci");
+    assert_eq!(v["result"]["machine"], "staging-ci");
     let prod = t.clone_as("production", "p2");
     assert!(prod.contains(&"deploy/1".to_owned()), "{prod:?}");
 
@@ -278,7 +279,7 @@ fn audit_reports_expiry_inactivity_and_sponsors() {
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let person = |name: &str| {
-        v["people"].as_array().expect("people").iter().find(|p| p["name"] == name).expect("person").clone()
+        v["result"]["people"].as_array().expect("people").iter().find(|p| p["name"] == name).expect("person").clone()
     };
     let findings = |name: &str| person(name)["findings"].to_string();
     assert!(findings("carol").contains("access lapsed by inactivity"), "{}", findings("carol"));
