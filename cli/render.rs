@@ -5,7 +5,7 @@
 //!
 //! ```json
 //! {"version": 1, "command": "verify", "ok": false, "exit_code": 1,
-//!  "result": {"environment": "production", "accepted": false, "tags": [ … ]},
+//!  "result": {"environment": "production", "accepted": false, "summary": {…}, "tags": [ … ]},
 //!  "error": null}
 //! ```
 //!
@@ -112,9 +112,11 @@ fn promoted(p: &Promoted) -> Value {
 }
 
 fn verified(v: &Verified) -> Value {
+    let (verified, rejected) = v.counts();
     json!({
         "environment": v.environment,
         "accepted": v.accepted(),
+        "summary": {"tags": v.verdicts.len(), "verified": verified, "rejected": rejected},
         "tags": v.verdicts.iter().map(verdict).collect::<Vec<_>>(),
     })
 }

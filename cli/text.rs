@@ -48,13 +48,29 @@ fn short_hex(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
 }
 
-/// Every verdict.
+/// Every verdict (or, with `--quiet`, one line per rejected tag), then a summary line when
+/// more than one tag was asked about.
 fn verified(v: &Verified) {
     for verdict in &v.verdicts {
-        print_verdict(verdict);
+        match (v.quiet, verdict.accepted) {
+            (false, _) => print_verdict(verdict),
+            (true, false) => println!("{}", verdict.summary()),
+            (true, true) => {}
+        }
     }
-    if v.all && v.verdicts.is_empty() {
-        eprintln!("git-signed: no tag in this repository is protected by {}", v.policy.display());
+    if v.quiet || !(v.all || v.verdicts.len() > 1) {
+        return;
+    }
+    let (verified, rejected) = v.counts();
+    match v.verdicts.len() {
+        0 => {
+            println!("no tag in this repository is protected by {} (environment {})", v.policy.display(), v.environment)
+        }
+        n => println!(
+            "{n} {} for environment {}: {verified} verified, {rejected} rejected",
+            if n == 1 { "tag" } else { "tags" },
+            v.environment
+        ),
     }
 }
 

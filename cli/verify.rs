@@ -14,7 +14,8 @@ use crate::exit::{self, Error};
     "Examples:
   git signed verify deploy/42                       # as the mirror would (environment push)
   git signed verify deploy/42 --environment production --format json
-  git signed verify --all                           # every protected tag in the repository
+  git signed verify --all                           # every protected tag, and a summary line
+  git signed verify --all --quiet                   # only the tags that fail, one line each
   git signed verify deploy/42 -e production --transition-from deploy/41   # what staging tested
   git signed verify deploy/1 -e production --initial                      # a first deploy",
     "every tag satisfies the policy",
@@ -40,6 +41,9 @@ pub struct Args {
     /// Also require a valid machine layer recording a first deploy (`git signed promote --initial`)
     #[arg(long)]
     initial: bool,
+    /// Print only the tags that fail, one line each (text format; JSON always has every tag)
+    #[arg(long, short = 'q')]
+    quiet: bool,
     /// Output format
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
@@ -53,11 +57,19 @@ pub struct Verified {
     pub policy: std::path::PathBuf,
     /// Whether every protected tag was asked for (`--all`).
     pub all: bool,
+    /// Only failures are wanted (`--quiet`).
+    pub quiet: bool,
     /// One verdict per tag, in the order asked (or the repository's, for `--all`).
     pub verdicts: Vec<Verdict>,
 }
 
 impl Verified {
+    /// How many tags verified and how many were rejected.
+    pub fn counts(&self) -> (usize, usize) {
+        let verified = self.verdicts.iter().filter(|v| v.accepted).count();
+        (verified, self.verdicts.len() - verified)
+    }
+
     /// Whether every tag satisfies the policy.
     pub fn accepted(&self) -> bool {
         self.verdicts.iter().all(|v| v.accepted)
@@ -107,7 +119,13 @@ pub fn run(args: Args) -> Result<Verified, Error> {
     };
     let ask = Ask { policy: &policy, environment: &args.environment, now, activity: activity.as_ref(), transition };
     let verdicts = verify_parallel(&git_dir, ask, &targets)?;
-    Ok(Verified { environment: args.environment.clone(), policy: policy.path.clone(), all: args.all, verdicts })
+    Ok(Verified {
+        environment: args.environment.clone(),
+        policy: policy.path.clone(),
+        all: args.all,
+        quiet: args.quiet,
+        verdicts,
+    })
 }
 
 /// Verify `targets` on every core: each thread opens its own view of the repository (gix
