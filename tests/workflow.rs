@@ -3,61 +3,12 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::time::SystemTime;
 
 use sequoia_openpgp::types::HashAlgorithm;
 use support::*;
-
-struct Team {
-    w: World,
-    mirror: PathBuf,
-}
-
-impl Team {
-    fn new() -> Team {
-        let w = World::new();
-        w.policy(DEPLOY_RULES);
-        let mirror = w.mirror("mirror.git");
-        w.clone_of(&mirror, "seed");
-        Team { w, mirror }
-    }
-
-    /// A clone for `who`, signing with their key.
-    fn member(&self, who: &str) -> PathBuf {
-        let dir = self.w.clone_of(&self.mirror, who);
-        let k = keys().get(who);
-        self.w.git_ok(&dir, &["config", "user.signingKey", &k.fingerprint]);
-        self.w.git_ok(&dir, &["config", "signed.policy", self.w.path().join("policy.toml").to_str().expect("utf8")]);
-        dir
-    }
-
-    fn signed(&self, dir: &Path, args: &[&str]) -> Output {
-        self.w.signed(dir).args(args).output().expect("git-signed")
-    }
-
-    fn clone_as(&self, env: &str, name: &str) -> Vec<String> {
-        let out = self
-            .w
-            .git(self.w.path())
-            .env("GIT_SIGNED_POLICY", self.w.path().join("policy.toml"))
-            .env("GIT_SIGNED_ENVIRONMENT", env)
-            .args(["clone", "-q", &format!("signed::{}", self.mirror.display()), name])
-            .output()
-            .expect("clone");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        self.w.git_ok(&self.w.path().join(name), &["tag"]).lines().map(ToOwned::to_owned).collect()
-    }
-
-    fn mirror_has(&self, refname: &str) -> bool {
-        self.w
-            .git(&self.mirror)
-            .args(["rev-parse", "-q", "--verify", refname])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    }
-}
 
 fn ok(out: &Output) -> String {
     assert!(
