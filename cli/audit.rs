@@ -8,45 +8,63 @@ use git_signed_policy::openpgp::policy::StandardPolicy;
 use git_signed_policy::signature::format_time;
 use git_signed_policy::{Access, Policy};
 
-use crate::Outcome;
-use crate::context::{self, Error, Format};
+use crate::context::{self, Format};
+use crate::exit::{self, Error};
 
 /// How far ahead expiries are reported.
 const SOON: Duration = Duration::from_secs(30 * 86_400);
 
 /// `git signed audit`
 #[derive(clap::Args)]
-#[command(after_help = "Example:
+#[command(after_help = exit::help(
+    "Example:
   git signed audit                 # in a clone with the deploy tags
-  git signed audit --format json   # for a scheduled pipeline
-
-Exit status: 0 nothing needs attention, 1 something does (listed), 2 usage or internal error.")]
+  git signed audit --format json   # for a scheduled pipeline",
+    "nothing needs attention",
+    "something does (listed)",
+))]
 pub struct Args {
     /// Policy file (default: git config signed.policy)
     #[arg(long)]
     policy: Option<std::path::PathBuf>,
     /// Output format
     #[arg(long, value_enum, default_value = "text")]
-    format: Format,
+    pub format: Format,
 }
 
-#[derive(serde::Serialize)]
-struct PersonReport {
-    name: String,
-    access: Access,
-    sponsor: Option<String>,
-    expires: Option<String>,
-    granted: Option<String>,
-    last_signature: Option<String>,
-    findings: Vec<String>,
+/// One person as audited.
+pub struct PersonReport {
+    /// The name in `[people.<name>]`.
+    pub name: String,
+    /// Their access level.
+    pub access: Access,
+    /// Who granted it.
+    pub sponsor: Option<String>,
+    /// When it ends (`expires`).
+    pub expires: Option<String>,
+    /// When it was granted or renewed (`granted`).
+    pub granted: Option<String>,
+    /// Their latest accepted signature (RFC 3339).
+    pub last_signature: Option<String>,
+    /// What needs attention, in words.
+    pub findings: Vec<String>,
 }
 
-#[derive(serde::Serialize)]
-struct Report {
-    inactivity: Option<String>,
-    people: Vec<PersonReport>,
-    keys: Vec<String>,
-    findings: usize,
+/// What `audit` found.
+pub struct Audited {
+    /// The policy's `inactivity` (as written, e.g. `6w`).
+    pub inactivity: Option<String>,
+    /// Every person in the policy.
+    pub people: Vec<PersonReport>,
+    /// Keys that need attention, in words.
+    pub keys: Vec<String>,
+}
+
+impl Audited {
+    /// How many findings there are in all.
+    pub fn findings(&self) -> usize {
+        self.people.iter().map(|p| p.findings.len()).sum::<usize>() + self.keys.len()
+    }
 }
 
 fn day_start(d: jiff::civil::Date) -> Option<SystemTime> {
@@ -54,9 +72,10 @@ fn day_start(d: jiff::civil::Date) -> Option<SystemTime> {
 }
 
 /// Run `git signed audit`.
-pub fn run(args: Args) -> Result<Outcome, Error> {
+pub fn run(args: Args) -> Result<Audited, Error> {
+    let git_dir = context::git_dir()?;
     let policy = context::policy(args.policy.as_deref())?;
-    let repo = context::repository()?;
+    let repo = git_signed_policy::Repo::open(&git_dir, &[])?;
     let now = SystemTime::now();
     let activity = repo.history(&policy, now)?;
     let mut people = Vec::new();
@@ -110,24 +129,5 @@ pub fn run(args: Args) -> Result<Outcome, Error> {
             keys.push(format!("{}'s key {fpr} expires on {}, within 30 days", known.principal, format_time(exp)));
         }
     }
-    let findings = people.iter().map(|p| p.findings.len()).sum::<usize>() + keys.len();
-    let report =
-        Report { inactivity: policy.inactivity.map(git_signed_policy::duration::format), people, keys, findings };
-    match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        Format::Text => {
-            for p in &report.people {
-                let last = p.last_signature.as_deref().unwrap_or("never");
-                let status = if p.findings.is_empty() { "ok".to_owned() } else { p.findings.join("; ") };
-                println!("{} ({}, last signed {last}): {status}", p.name, crate::policy_cmd::access_name(p.access));
-            }
-            for k in &report.keys {
-                println!("{k}");
-            }
-            if report.findings == 0 {
-                println!("nothing needs attention");
-            }
-        }
-    }
-    Ok(if report.findings == 0 { Outcome::Yes } else { Outcome::No })
+    Ok(Audited { inactivity: policy.inactivity.map(git_signed_policy::duration::format), people, keys })
 }

@@ -1,21 +1,26 @@
 //! `git-signed` (so `git signed …` works): the people's and pipelines' command line.
 //!
-//! Exit codes, for every subcommand:
-//! - 0: everything asked about is fine (every tag verified, the policy is valid, …);
-//! - 1: the answer is "no" (a tag does not satisfy the policy, the policy has errors, …);
-//! - 2: the question could not be answered (usage error, no repository, unreadable policy
-//!   for `verify`, internal error).
+//! `main` parses the arguments, runs one command, and hands its answer or its failure to
+//! [`text`] (for people) or [`render`] (JSON for pipelines); [`exit`] decides the exit code.
+//! The commands compute and never print their answer themselves.
 
 mod audit;
 mod context;
+mod exit;
 mod git;
 mod policy_cmd;
+mod render;
+mod text;
 mod verify;
 mod workflow;
 
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
+use git_signed_policy::Policy;
+
+use context::Format;
+use exit::{Error, Kind, Outcome};
 
 /// Signed, reviewed deploy tags: propose, approve, promote, verify, audit.
 #[derive(Parser)]
@@ -30,18 +35,20 @@ and the reviewer, have signed it with plain `git tag -s`; the mirror's hook
 (git-signed-pre-receive) rejects any other. CI, staging and production fetch through
 signed:: URLs (git-remote-signed) and never see a tag that fails their environment's rules.
 The policy file names the people, their keys and the rules: git signed policy check.",
-    after_help = "Examples (a day in the life of deploy/42):
+    after_help = exit::help(
+        "Examples (a day in the life of deploy/42):
   git signed propose deploy/42                      # the committer signs and proposes
   git signed approve deploy/42                      # the reviewer signs and pushes the tag
   git signed promote deploy/42 --from deploy/41     # the staging pipeline, after testing
   git signed verify deploy/42 -e production --transition-from deploy/41   # production
   git signed audit                                  # an admin, weekly
 
-Exit status, for every command:
-  0  everything asked about is fine (the tags verify, the policy is valid, the tag was pushed)
-  1  the answer is no (a tag does not satisfy the policy, the policy has errors, a refusal)
-  2  the question could not be answered (usage error, no repository, unreadable policy,
-     internal error)"
+Every command takes --format json: one JSON document on stdout, on success and on failure,
+with a version, the exit code, and a result or an error (docs/git-signed.schema.json).",
+        "yes: the tags verify, the policy is valid, the tag was signed and pushed",
+        "no: a tag fails the policy, the policy has an error, audit found something, the\n     \
+         command refused, or the mirror rejected the push",
+    )
 )]
 struct Cli {
     #[command(subcommand)]
@@ -69,36 +76,122 @@ enum Command {
     Policy(policy_cmd::PolicyCommand),
 }
 
-/// What a subcommand concluded; mapped to the exit code in `main`.
-pub enum Outcome {
-    /// Everything asked about is fine.
-    Yes,
-    /// The answer is no.
-    No,
+impl Command {
+    /// The command's name as people type it after `git signed`.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Propose(_) => "propose",
+            Command::Approve(_) => "approve",
+            Command::Promote(_) => "promote",
+            Command::Verify(_) => "verify",
+            Command::Audit(_) => "audit",
+            Command::Policy(_) => POLICY_CHECK,
+        }
+    }
+
+    fn format(&self) -> Format {
+        match self {
+            Command::Propose(a) => a.common.format,
+            Command::Approve(a) => a.common.format,
+            Command::Promote(a) => a.common.format,
+            Command::Verify(a) => a.format,
+            Command::Audit(a) => a.format,
+            Command::Policy(c) => c.format(),
+        }
+    }
+}
+
+/// The name of `git signed policy check`, whose question is whether the policy is valid.
+const POLICY_CHECK: &str = "policy check";
+
+/// What a command answered.
+pub enum Report {
+    /// `propose`
+    Proposed(workflow::Proposed),
+    /// `approve`
+    Approved(workflow::Approved),
+    /// `promote`
+    Promoted(workflow::Promoted),
+    /// `verify`
+    Verified(verify::Verified),
+    /// `audit`
+    Audited(audit::Audited),
+    /// `policy check`: the valid policy.
+    PolicyChecked(Policy),
+}
+
+impl Report {
+    /// Whether the answer is yes or no.
+    fn outcome(&self) -> Outcome {
+        let yes = match self {
+            Report::Verified(v) => v.accepted(),
+            Report::Audited(a) => a.findings() == 0,
+            Report::Proposed(_) | Report::Approved(_) | Report::Promoted(_) | Report::PolicyChecked(_) => true,
+        };
+        if yes { Outcome::Yes } else { Outcome::No }
+    }
 }
 
 fn main() -> ExitCode {
     git_signed_tool::die_quietly_on_closed_pipe();
     git_signed_tool::generate_if_asked(|| Cli::command().bin_name("git signed"));
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Propose(args) => workflow::propose(args),
-        Command::Approve(args) => workflow::approve(args),
-        Command::Promote(args) => workflow::promote(args),
-        Command::Verify(args) => verify::run(args),
-        Command::Audit(args) => audit::run(args),
-        Command::Policy(cmd) => policy_cmd::run(cmd),
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
     };
-    match result {
-        Ok(Outcome::Yes) => ExitCode::SUCCESS,
-        Ok(Outcome::No) => ExitCode::from(1),
-        Err(e) if e.is::<context::Refused>() => {
-            eprintln!("git-signed: {e}");
-            ExitCode::from(1)
-        }
-        Err(e) => {
-            eprintln!("git-signed: {e}");
-            ExitCode::from(2)
-        }
+    let (name, format) = (cli.command.name(), cli.command.format());
+    let answer = match cli.command {
+        Command::Propose(args) => workflow::propose(args).map(Report::Proposed),
+        Command::Approve(args) => workflow::approve(args).map(Report::Approved),
+        Command::Promote(args) => workflow::promote(args).map(Report::Promoted),
+        Command::Verify(args) => verify::run(args).map(Report::Verified),
+        Command::Audit(args) => audit::run(args).map(Report::Audited),
+        Command::Policy(cmd) => policy_cmd::run(cmd).map(Report::PolicyChecked),
+    };
+    let code = exit::exit_code(answer.as_ref().map(Report::outcome).map_err(Error::kind), name == POLICY_CHECK);
+    if let Err(e) = &answer {
+        text::error(&e.to_string());
+    }
+    match (format, &answer) {
+        (Format::Json, answer) => render::document(Some(name), code, answer).print(),
+        (Format::Text, Ok(report)) => text::print(report),
+        (Format::Text, Err(_)) => {}
+    }
+    ExitCode::from(code)
+}
+
+/// clap could not parse the command line: help and `--version` as clap prints them;
+/// anything else is a usage error (exit 2), also as JSON when `--format json` was given.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let code = exit::exit_code(Err(Kind::Usage), false);
+    let _ = e.print();
+    let args: Vec<String> = std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
+    let json =
+        args.windows(2).any(|w| w[0] == "--format" && w[1] == "json") || args.iter().any(|a| a == "--format=json");
+    if json {
+        // clap's first paragraph says what is wrong: `error: …`, maybe with indented details.
+        let rendered = e.render().to_string();
+        let first: Vec<&str> = rendered.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+        let first = first.join(" ");
+        let first = first.trim_start_matches("error: ");
+        let help =
+            command_name(&args).map_or_else(|| "git signed --help".to_owned(), |c| format!("git signed {c} --help"));
+        render::failure(command_name(&args), code, Kind::Usage, &format!("{first}; see {help}"), None).print();
+    }
+    ExitCode::from(code)
+}
+
+/// The command a command line names, when it names one.
+fn command_name(args: &[String]) -> Option<&'static str> {
+    let words: Vec<&str> = args.iter().map(String::as_str).filter(|a| !a.starts_with('-')).take(2).collect();
+    match words.as_slice() {
+        ["policy", "check"] => Some(POLICY_CHECK),
+        [first, ..] => ["propose", "approve", "promote", "verify", "audit"].into_iter().find(|c| c == first),
+        [] => None,
     }
 }

@@ -2,23 +2,25 @@
 
 use std::time::SystemTime;
 
-use git_signed_policy::verdict::{Request, Verdict, short};
-use git_signed_policy::{Expected, PUSH_ENVIRONMENT, Policy, Problem};
+use git_signed_policy::verdict::{Request, Verdict};
+use git_signed_policy::{Expected, PUSH_ENVIRONMENT, Policy};
 
-use crate::Outcome;
-use crate::context::{self, Error, Format};
+use crate::context::{self, Format};
+use crate::exit::{self, Error};
 
 /// Arguments of `git signed verify`.
 #[derive(clap::Args)]
-#[command(after_help = "Examples:
+#[command(after_help = exit::help(
+    "Examples:
   git signed verify deploy/42                       # as the mirror would (environment push)
   git signed verify deploy/42 --environment production --format json
-  git signed verify --all                           # every protected tag in the repository
+  git signed verify --all                           # every protected tag, and a summary line
+  git signed verify --all --quiet                   # only the tags that fail, one line each
   git signed verify deploy/42 -e production --transition-from deploy/41   # what staging tested
-  git signed verify deploy/1 -e production --initial                      # a first deploy
-
-Exit status: 0 every tag satisfies the policy, 1 some tag does not, 2 usage or internal error
-(an environment the policy does not declare is a usage error).")]
+  git signed verify deploy/1 -e production --initial                      # a first deploy",
+    "every tag satisfies the policy",
+    "some tag does not (or does not exist here)",
+))]
 pub struct Args {
     /// Tag names (as in refs/tags/<name>)
     #[arg(required_unless_present = "all")]
@@ -39,16 +41,39 @@ pub struct Args {
     /// Also require a valid machine layer recording a first deploy (`git signed promote --initial`)
     #[arg(long)]
     initial: bool,
+    /// Print only the tags that fail, one line each (text format; JSON always has every tag)
+    #[arg(long, short = 'q')]
+    quiet: bool,
     /// Output format
     #[arg(long, value_enum, default_value = "text")]
-    format: Format,
+    pub format: Format,
 }
 
-#[derive(serde::Serialize)]
-struct Report<'a> {
-    environment: &'a str,
-    accepted: bool,
-    tags: &'a [Verdict],
+/// What `verify` found.
+pub struct Verified {
+    /// The environment whose rules applied.
+    pub environment: String,
+    /// The policy file.
+    pub policy: std::path::PathBuf,
+    /// Whether every protected tag was asked for (`--all`).
+    pub all: bool,
+    /// Only failures are wanted (`--quiet`).
+    pub quiet: bool,
+    /// One verdict per tag, in the order asked (or the repository's, for `--all`).
+    pub verdicts: Vec<Verdict>,
+}
+
+impl Verified {
+    /// How many tags verified and how many were rejected.
+    pub fn counts(&self) -> (usize, usize) {
+        let verified = self.verdicts.iter().filter(|v| v.accepted).count();
+        (verified, self.verdicts.len() - verified)
+    }
+
+    /// Whether every tag satisfies the policy.
+    pub fn accepted(&self) -> bool {
+        self.verdicts.iter().all(|v| v.accepted)
+    }
 }
 
 /// What each verification asks besides the tag itself.
@@ -62,21 +87,17 @@ struct Ask<'a> {
 }
 
 /// Run `git signed verify`.
-pub fn run(args: Args) -> Result<Outcome, Error> {
+pub fn run(args: Args) -> Result<Verified, Error> {
+    let git_dir = context::git_dir()?;
     let policy = context::policy(args.policy.as_deref())?;
     policy.check_environment(&args.environment)?;
-    let repo = context::repository()?;
+    let repo = git_signed_policy::Repo::open(&git_dir, &[])?;
     let now = SystemTime::now();
     let activity = repo.activity(&policy, now)?;
 
     let targets: Vec<(String, Option<gix::ObjectId>)> = if args.all {
         let tags = repo.tags()?;
-        let protected: Vec<_> =
-            tags.into_iter().filter(|(name, _)| policy.protects(name)).map(|(n, id)| (n, Some(id))).collect();
-        if protected.is_empty() {
-            eprintln!("git-signed: no tag in this repository is protected by {}", policy.path.display());
-        }
-        protected
+        tags.into_iter().filter(|(name, _)| policy.protects(name)).map(|(n, id)| (n, Some(id))).collect()
     } else {
         let mut out = Vec::new();
         for tag in &args.tags {
@@ -97,20 +118,14 @@ pub fn run(args: Args) -> Result<Outcome, Error> {
         None => None,
     };
     let ask = Ask { policy: &policy, environment: &args.environment, now, activity: activity.as_ref(), transition };
-    let verdicts = verify_parallel(&context::git_dir()?, ask, &targets)?;
-    let accepted = verdicts.iter().all(|v| v.accepted);
-    match args.format {
-        Format::Json => {
-            let report = Report { environment: &args.environment, accepted, tags: &verdicts };
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        }
-        Format::Text => {
-            for v in &verdicts {
-                print_text(v);
-            }
-        }
-    }
-    Ok(if accepted { Outcome::Yes } else { Outcome::No })
+    let verdicts = verify_parallel(&git_dir, ask, &targets)?;
+    Ok(Verified {
+        environment: args.environment.clone(),
+        policy: policy.path.clone(),
+        all: args.all,
+        quiet: args.quiet,
+        verdicts,
+    })
 }
 
 /// Verify `targets` on every core: each thread opens its own view of the repository (gix
@@ -153,26 +168,4 @@ fn verify_parallel(
         out.extend(r?);
     }
     Ok(out)
-}
-
-fn print_text(v: &Verdict) {
-    let head = if v.accepted { "ACCEPTED" } else { "REJECTED" };
-    let commit = v.commit.map(|c| format!(" -> commit {}", short(&c))).unwrap_or_default();
-    println!("{}: {head} for environment {}{commit}", v.tag, v.environment);
-    for l in &v.layers {
-        let who = l.signer.as_ref().map_or_else(|| "unknown signer".to_owned(), ToString::to_string);
-        let when = l.signed_at.as_deref().unwrap_or("-");
-        let status = match &l.problem {
-            None => "ok".to_owned(),
-            Some(p) => format!("INVALID: {p}"),
-        };
-        println!("  layer {} {} {who}, signed {when}: {status}", l.number, short(&l.id));
-    }
-    for r in &v.rules {
-        let mark = if r.holds { "ok" } else { "FAILS" };
-        println!("  {} [line {}]: {mark}: {}", r.description, r.line, r.reason);
-    }
-    for p in v.problems.iter().filter(|p| !matches!(p, Problem::Layer { .. } | Problem::Rule { .. })) {
-        println!("  {p}");
-    }
 }

@@ -11,8 +11,8 @@ use git_signed_policy::layer;
 use git_signed_policy::verdict::{Request, Verdict};
 use git_signed_policy::{PUSH_ENVIRONMENT, Policy, Principal, Repo};
 
-use crate::Outcome;
-use crate::context::{self, Error, Format, Refused};
+use crate::context::{self, Format};
+use crate::exit::{self, Error, refuse};
 use crate::git;
 
 /// The namespace proposals travel in.
@@ -29,17 +29,22 @@ pub struct Common {
     policy: Option<std::path::PathBuf>,
     /// Output format
     #[arg(long, value_enum, default_value = "text")]
-    format: Format,
+    pub format: Format,
 }
 
 /// `git signed propose`
 #[derive(clap::Args)]
-#[command(after_help = "Example (the committer, after the pull request is merged):
+#[command(after_help = exit::help(
+    "Example (the committer, after the pull request is merged):
   git signed propose deploy/42            # sign HEAD as deploy/42, push it as a proposal
   git signed propose deploy/42 1e61d66 -m 'Deploy the rate limiter'
 
 It signs with your own git setup (git tag -s: user.signingKey, gpg.program, tokens) and pushes
-to refs/signed/proposed/deploy/42. Then a reviewer runs: git signed approve deploy/42")]
+to refs/signed/proposed/deploy/42. Then a reviewer runs: git signed approve deploy/42",
+    "proposed: signed and pushed to refs/signed/proposed/<tag>",
+    "refused (a name the policy does not protect, an existing tag, a key the policy does not\n     \
+     know), or the mirror rejected the push; nothing was proposed",
+))]
 pub struct ProposeArgs {
     /// Deploy tag name, e.g. deploy/42
     tag: String,
@@ -49,16 +54,21 @@ pub struct ProposeArgs {
     #[arg(long, short = 'm')]
     message: Option<String>,
     #[command(flatten)]
-    common: Common,
+    pub common: Common,
 }
 
 /// `git signed approve`
 #[derive(clap::Args)]
-#[command(after_help = "Example (the reviewer):
+#[command(after_help = exit::help(
+    "Example (the reviewer):
   git signed approve deploy/42            # shows the commits it deploys, asks, signs, pushes
   git signed approve deploy/42 --yes      # for scripts
 
-You cannot approve a tag you proposed: two different people must sign.")]
+You cannot approve a tag you proposed: two different people must sign.",
+    "approved: signed and pushed as refs/tags/<tag>, the proposal removed",
+    "refused (no proposal, your own proposal, not confirmed), or the mirror rejected the push;\n     \
+     nothing was pushed",
+))]
 pub struct ApproveArgs {
     /// Deploy tag name, e.g. deploy/42
     tag: String,
@@ -69,14 +79,15 @@ pub struct ApproveArgs {
     #[arg(long, short = 'm')]
     message: Option<String>,
     #[command(flatten)]
-    common: Common,
+    pub common: Common,
 }
 
 /// `git signed promote`
 #[derive(clap::Args)]
 #[command(
     group = clap::ArgGroup::new("start").required(true).args(["from", "initial"]),
-    after_help = "Examples (the staging pipeline, after applying and testing):
+    after_help = exit::help(
+        "Examples (the staging pipeline, after applying and testing):
   git signed promote deploy/42 --from deploy/41     # tested the transition deploy/41 -> deploy/42
   git signed promote deploy/1 --initial             # the environment's first deploy
 
@@ -84,7 +95,11 @@ It adds the machine's signed layer with the trailers
   Transition-From: deploy/41 <object id>       (or, with --initial: Transition: initial)
   Environment: staging
 and pushes it. Production checks it with: git signed verify deploy/42 --environment production
---transition-from deploy/41 (or --initial)"
+--transition-from deploy/41 (or --initial)",
+        "promoted: the machine's layer was signed and pushed",
+        "refused (no such tag, a tag the mirror would not accept, a key that is not the machine's),\n     \
+         or the mirror rejected the push; nothing was pushed",
+    )
 )]
 pub struct PromoteArgs {
     /// Deploy tag to promote
@@ -105,15 +120,67 @@ pub struct PromoteArgs {
     #[arg(long, short = 'm')]
     message: Option<String>,
     #[command(flatten)]
-    common: Common,
-}
-
-fn refuse<T>(message: impl Into<String>) -> Result<T, Error> {
-    Err(Box::new(Refused(message.into())))
+    pub common: Common,
 }
 
 fn tag_name(tag: &str) -> &str {
     tag.strip_prefix("refs/tags/").unwrap_or(tag)
+}
+
+/// What `propose` did.
+pub struct Proposed {
+    /// The deploy tag's name.
+    pub tag: String,
+    /// Where the proposal went (`refs/signed/proposed/<tag>`).
+    pub proposal: String,
+    /// The proposal's tag object.
+    pub object: String,
+    /// The commit it deploys.
+    pub commit: String,
+    /// Who signed it.
+    pub signer: String,
+    /// The remote it was pushed to.
+    pub remote: String,
+}
+
+/// What `approve` did.
+pub struct Approved {
+    /// The deploy tag's name.
+    pub tag: String,
+    /// The pushed tag object.
+    pub object: String,
+    /// The commit it deploys.
+    pub commit: String,
+    /// Who proposed it.
+    pub proposers: Vec<String>,
+    /// Who approved it (this user).
+    pub approver: String,
+    /// Everyone whose signature counts now.
+    pub signers: Vec<String>,
+    /// The previous deploy tag the shown commits start from.
+    pub previous: Option<String>,
+    /// The commits it deploys (`<short id> <author>: <subject>`), newest first, at most 100.
+    pub commits: Vec<String>,
+    /// The remote it was pushed to.
+    pub remote: String,
+}
+
+/// What `promote` did.
+pub struct Promoted {
+    /// The deploy tag's name.
+    pub tag: String,
+    /// The pushed tag object.
+    pub object: String,
+    /// The tag the environment was at (`None` for a first deploy).
+    pub from: Option<String>,
+    /// That tag's object.
+    pub from_object: Option<String>,
+    /// The environment that applied and tested it.
+    pub environment: String,
+    /// The machine that signed.
+    pub machine: String,
+    /// The remote it was pushed to.
+    pub remote: String,
 }
 
 /// The core's verdict on local object `id` as tag `tag` in the `push` environment, asked the
@@ -125,12 +192,16 @@ fn verify<'a>(
     ask: impl FnOnce(Request<'a>) -> Request<'a>,
 ) -> Result<Verdict, Error> {
     let repo = context::repository()?;
-    let id = gix::ObjectId::from_hex(id.as_bytes()).map_err(|e| format!("bad object id {id}: {e}"))?;
-    Ok(repo.verify(policy, ask(Request::new(tag, id, PUSH_ENVIRONMENT, SystemTime::now()))))
+    Ok(repo.verify(policy, ask(Request::new(tag, oid(id)?, PUSH_ENVIRONMENT, SystemTime::now()))))
 }
 
 fn oid(hex: &str) -> Result<gix::ObjectId, Error> {
-    Ok(gix::ObjectId::from_hex(hex.as_bytes()).map_err(|e| format!("bad object id {hex}: {e}"))?)
+    gix::ObjectId::from_hex(hex.as_bytes()).map_err(|e| Error::Git(format!("git named a bad object id {hex}: {e}")))
+}
+
+/// The first `n` characters of an object id, for people.
+fn abbrev(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
 }
 
 /// The outermost layer's signer and problem.
@@ -140,71 +211,99 @@ fn outer(verdict: &Verdict) -> (Option<&Principal>, Option<String>) {
     })
 }
 
-fn print_json(value: &serde_json::Value) -> Result<(), Error> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
+/// Which of `refs` the remote has (`git ls-remote`).
+fn on_remote(remote: &str, refs: &[&str]) -> Result<Vec<String>, Error> {
+    let mut args = vec!["ls-remote", remote];
+    args.extend_from_slice(refs);
+    let listed = git::output(&args, &format!("asking the remote {remote} (check it with `git remote -v`)"))?;
+    Ok(listed.lines().filter_map(|l| l.split_once('\t')).map(|(_, name)| name.to_owned()).collect())
+}
+
+/// Push `args` to `remote`; a rejection becomes a message naming what the mirror said and
+/// `then`, what to do next.
+fn push(remote: &str, args: &[&str], what: &str, then: &str) -> Result<(), Error> {
+    let mut full = vec![remote];
+    full.extend_from_slice(args);
+    match git::push(&full) {
+        Ok(()) => Ok(()),
+        Err(git::PushFailed::Rejected(said)) => {
+            Err(Error::PushRejected(format!("{remote} rejected {what}:{said}\n{then}")))
+        }
+        Err(git::PushFailed::Failed(e)) => Err(e),
+    }
 }
 
 /// `git signed propose <tag> [<commit>]`
-pub fn propose(args: ProposeArgs) -> Result<Outcome, Error> {
+pub fn propose(args: ProposeArgs) -> Result<Proposed, Error> {
+    context::git_dir()?;
     let policy = context::policy(args.common.policy.as_deref())?;
     let tag = tag_name(&args.tag);
+    let remote = args.common.remote.as_str();
     if !policy.protects(tag) {
-        let globs: Vec<String> = policy.rules.iter().flat_map(|r| r.tags.clone()).collect();
         return refuse(format!(
-            "{tag} is not a protected tag name (the policy protects {}); choose a name such as deploy/<n>",
-            globs.join(", ")
+            "{tag} is not a protected tag name (the policy protects {}); propose a name such as deploy/<n>",
+            crate::policy_cmd::protected_globs(&policy).join(", ")
         ));
     }
-    let commit = git::output(
-        &["rev-parse", "--verify", &format!("{}^{{commit}}", args.commit.as_deref().unwrap_or("HEAD"))],
-        "finding the commit",
-    )?;
+    let rev = args.commit.as_deref().unwrap_or("HEAD");
+    let Some(commit) = git::resolve(&format!("{rev}^{{commit}}")) else {
+        return refuse(format!(
+            "{rev} is not a commit here; name the commit to deploy (git log --oneline), e.g. \
+             git signed propose {tag} <commit>"
+        ));
+    };
     let tag_ref = format!("refs/tags/{tag}");
     let proposal_ref = format!("{PROPOSED}{tag}");
-    if git::resolve(&tag_ref).is_some() {
-        return refuse(format!("{tag} already exists here; deploy tags are never reused, pick the next name"));
+    let listed = on_remote(remote, &[&tag_ref, &proposal_ref])?;
+    if listed.contains(&tag_ref) {
+        return refuse(format!(
+            "{tag} already exists on {remote}; deploy tags are never reused, pick the next name \
+             (git ls-remote --tags {remote} lists them)"
+        ));
     }
-    let remote = git::output(&["ls-remote", &args.common.remote, &tag_ref], "asking the remote")?;
-    if !remote.is_empty() {
-        return refuse(format!("{tag} already exists on {}; deploy tags are never reused", args.common.remote));
+    if listed.contains(&proposal_ref) {
+        return refuse(format!(
+            "{tag} is already proposed on {remote}; a reviewer approves it with: git signed approve {tag}"
+        ));
+    }
+    if git::resolve(&tag_ref).is_some() {
+        return refuse(format!(
+            "a local tag {tag} exists that {remote} does not have (a rejected push leaves it behind); \
+             delete it with `git tag -d {tag}`, then run `git signed propose {tag}` again"
+        ));
     }
     let message = args.message.clone().unwrap_or_else(|| format!("Deploy {tag}"));
-    git::interactive(&["tag", "-s", "-m", &message, tag, &commit], "signing the proposal")?;
+    git::sign(&["tag", "-s", "-m", &message, tag, &commit], "signing the proposal")?;
     let id = git::output(&["rev-parse", &tag_ref], "reading the new tag")?;
     git::output(&["update-ref", &proposal_ref, &id], "storing the proposal")?;
     git::output(&["update-ref", "-d", &tag_ref], "removing the temporary tag")?;
+    let drop_proposal = || git::output(&["update-ref", "-d", &proposal_ref], "removing the local proposal");
 
     let verdict = verify(&policy, tag, &id, |r| r.at_push(None).proposal())?;
     let (signer, problem) = outer(&verdict);
     let signer = match (signer, problem) {
         (Some(Principal::Person(name)), None) => name.clone(),
         (_, problem) => {
-            git::output(&["update-ref", "-d", &proposal_ref], "removing the refused proposal")?;
+            drop_proposal()?;
             return refuse(format!(
-                "your signature on {tag} would not count ({}); nothing was pushed. Check user.signingKey and that \
-                 your key is listed under [people] in {}",
+                "your signature on {tag} would not count ({}); nothing was pushed. Check user.signingKey \
+                 (git config user.signingKey) and that your key is listed under [people] in {}",
                 problem.as_deref().unwrap_or("signed by a machine, not a person"),
                 policy.path.display()
             ));
         }
     };
-    git::interactive(
-        &["push", &args.common.remote, &format!("{proposal_ref}:{proposal_ref}")],
-        "pushing the proposal",
-    )?;
-    match args.common.format {
-        Format::Json => print_json(&serde_json::json!({
-            "tag": tag, "proposal": proposal_ref, "object": id, "commit": commit,
-            "signer": signer, "remote": args.common.remote,
-        }))?,
-        Format::Text => println!(
-            "proposed {tag} ({}) for commit {}, signed by {signer}.\nA reviewer now runs: git signed approve {tag}",
-            &id[..12],
-            &commit[..12]
-        ),
+    let pushed = push(
+        remote,
+        &[&format!("{proposal_ref}:{proposal_ref}")],
+        &format!("the proposal of {tag}"),
+        &format!("Nothing was proposed; fix what it names, then run `git signed propose {tag}` again."),
+    );
+    if let Err(e) = pushed {
+        drop_proposal()?;
+        return Err(e);
     }
-    Ok(Outcome::Yes)
+    Ok(Proposed { tag: tag.to_owned(), proposal: proposal_ref, object: id, commit, signer, remote: remote.to_owned() })
 }
 
 /// The newest protected tag (other than `tag`) whose commit is an ancestor of `commit`.
@@ -221,10 +320,12 @@ fn previous_deploy(policy: &Policy, tag: &str, commit: &str) -> Result<Option<St
     Ok(None)
 }
 
-fn confirm(question: &str) -> Result<bool, Error> {
+fn confirm(question: &str, tag: &str) -> Result<bool, Error> {
     use std::io::{BufRead, IsTerminal, Write};
     if !std::io::stdin().is_terminal() {
-        return refuse("not confirmed: stdin is not a terminal; pass --yes to approve from a script");
+        return refuse(format!(
+            "not confirmed: stdin is not a terminal; from a script run: git signed approve {tag} --yes"
+        ));
     }
     eprint!("{question} [y/N] ");
     std::io::stderr().flush()?;
@@ -234,34 +335,43 @@ fn confirm(question: &str) -> Result<bool, Error> {
 }
 
 /// `git signed approve <tag>`
-pub fn approve(args: ApproveArgs) -> Result<Outcome, Error> {
+pub fn approve(args: ApproveArgs) -> Result<Approved, Error> {
+    context::git_dir()?;
     let policy = context::policy(args.common.policy.as_deref())?;
     let tag = tag_name(&args.tag);
+    let remote = args.common.remote.as_str();
     let tag_ref = format!("refs/tags/{tag}");
     let proposal_ref = format!("{PROPOSED}{tag}");
-    let listed = git::output(&["ls-remote", &args.common.remote, &proposal_ref, &tag_ref], "asking the remote")?;
-    if listed.lines().any(|l| l.ends_with(&format!("\t{tag_ref}"))) {
-        return refuse(format!("{tag} is already a deploy tag on {}; nothing to approve", args.common.remote));
-    }
-    if !listed.lines().any(|l| l.ends_with(&format!("\t{proposal_ref}"))) {
+    let listed = on_remote(remote, &[&proposal_ref, &tag_ref])?;
+    if listed.contains(&tag_ref) {
         return refuse(format!(
-            "there is no proposal for {tag} on {}; the committer first runs: git signed propose {tag}",
-            args.common.remote
+            "{tag} is already a deploy tag on {remote}; nothing to approve (check it: git signed verify {tag})"
+        ));
+    }
+    if !listed.contains(&proposal_ref) {
+        return refuse(format!(
+            "there is no proposal for {tag} on {remote}; the committer first runs: git signed propose {tag}"
         ));
     }
     // `+`: deploy tags grow when staging promotes them; a stale local copy must not stop this.
     git::output(
-        &["fetch", "-q", &args.common.remote, &format!("+{proposal_ref}:{proposal_ref}"), "+refs/tags/*:refs/tags/*"],
+        &["fetch", "-q", remote, &format!("+{proposal_ref}:{proposal_ref}"), "+refs/tags/*:refs/tags/*"],
         "fetching the proposal",
     )?;
     if git::resolve(&tag_ref).is_some() {
-        return refuse(format!("a local tag {tag} exists; delete it (git tag -d {tag}) and run approve again"));
+        return refuse(format!(
+            "a local tag {tag} exists; delete it with `git tag -d {tag}`, then run `git signed approve {tag}` again"
+        ));
     }
     let proposal_id = git::output(&["rev-parse", &proposal_ref], "reading the proposal")?;
     let proposal = verify(&policy, tag, &proposal_id, Request::proposal)?;
     let Some(commit) = proposal.commit.filter(|_| proposal.accepted).map(|c| c.to_string()) else {
         let problems: Vec<String> = proposal.problems.iter().map(ToString::to_string).collect();
-        return refuse(format!("the proposal for {tag} is not validly signed: {}", problems.join("; ")));
+        return refuse(format!(
+            "the proposal for {tag} is not validly signed ({}); do not approve it: ask the committer to \
+             propose it again (git signed propose {tag})",
+            problems.join("; ")
+        ));
     };
     let proposers = proposal.people.clone();
     let previous = previous_deploy(&policy, tag, &commit)?;
@@ -270,7 +380,7 @@ pub fn approve(args: ApproveArgs) -> Result<Outcome, Error> {
         None => commit.clone(),
     };
     let log = git::output(&["log", "--format=%h %an: %s", "-n", "100", &range], "listing the commits")?;
-    eprintln!("{tag} was proposed by {} and deploys commit {}", proposers.join(", "), &commit[..commit.len().min(12)]);
+    eprintln!("{tag} was proposed by {} and deploys commit {}", proposers.join(", "), abbrev(&commit));
     match &previous {
         Some(p) => eprintln!("commits since the previous deploy tag {p}:"),
         None => eprintln!("no earlier deploy tag found; commits:"),
@@ -278,30 +388,38 @@ pub fn approve(args: ApproveArgs) -> Result<Outcome, Error> {
     for line in log.lines() {
         eprintln!("  {line}");
     }
-    if !args.yes && !confirm(&format!("Sign and push {tag}?"))? {
-        return refuse("not approved");
+    if !args.yes && !confirm(&format!("Sign and push {tag}?"), tag)? {
+        return refuse(format!("{tag} not approved; nothing was signed (run `git signed approve {tag}` again)"));
     }
 
     let message = args.message.clone().unwrap_or_else(|| format!("Approve {tag}"));
-    git::interactive(&["tag", "-s", "-m", &message, tag, &proposal_ref], "signing the approval")?;
+    git::sign(&["tag", "-s", "-m", &message, tag, &proposal_ref], "signing the approval")?;
     let id = git::output(&["rev-parse", &tag_ref], "reading the new tag")?;
-    let verdict = verify(&policy, tag, &id, |r| r.at_push(None))?;
-    let (signer, problem) = outer(&verdict);
     let undo = || git::output(&["update-ref", "-d", &tag_ref], "removing the refused tag");
+    let verdict = match verify(&policy, tag, &id, |r| r.at_push(None)) {
+        Ok(v) => v,
+        Err(e) => {
+            undo()?;
+            return Err(e);
+        }
+    };
+    let (signer, problem) = outer(&verdict);
     let approver = match (signer, problem) {
         (Some(Principal::Person(name)), None) if proposers.contains(name) => {
             undo()?;
             return refuse(format!(
-                "{name} proposed {tag} and cannot also approve it: two different people must sign. \
-                 Ask another reviewer; nothing was pushed"
+                "{name} proposed {tag} and cannot also approve it: two different people must sign; nothing \
+                 was pushed. Another reviewer runs: git signed approve {tag}"
             ));
         }
         (Some(Principal::Person(name)), None) => name.clone(),
         (_, problem) => {
             undo()?;
             return refuse(format!(
-                "your signature would not count ({}); nothing was pushed",
-                problem.as_deref().unwrap_or("signed by a machine, not a person")
+                "your signature would not count ({}); nothing was pushed. Check user.signingKey \
+                 (git config user.signingKey) and that your key is listed under [people] in {}",
+                problem.as_deref().unwrap_or("signed by a machine, not a person"),
+                policy.path.display()
             ));
         }
     };
@@ -309,56 +427,75 @@ pub fn approve(args: ApproveArgs) -> Result<Outcome, Error> {
         undo()?;
         return refuse(format!("{}; nothing was pushed", verdict.summary()));
     }
-    let pushed = git::interactive(
-        &["push", "--atomic", &args.common.remote, &format!("{tag_ref}:{tag_ref}"), &format!(":{proposal_ref}")],
-        "pushing the approved tag",
+    let pushed = push(
+        remote,
+        &["--atomic", &format!("{tag_ref}:{tag_ref}"), &format!(":{proposal_ref}")],
+        &tag_ref,
+        &format!(
+            "Nothing was pushed and the proposal is still there; fix what it names, then run \
+             `git signed approve {tag}` again."
+        ),
     );
     if let Err(e) = pushed {
         undo()?;
         return Err(e);
     }
     git::output(&["update-ref", "-d", &proposal_ref], "removing the local proposal")?;
-    let commits: Vec<&str> = log.lines().collect();
-    match args.common.format {
-        Format::Json => print_json(&serde_json::json!({
-            "tag": tag, "object": id, "commit": commit, "proposers": proposers, "approver": approver,
-            "previous": previous, "commits": commits,
-        }))?,
-        Format::Text => {
-            println!("approved {tag}: signed by {}, pushed to {}", verdict.people.join(", "), args.common.remote)
-        }
-    }
-    Ok(Outcome::Yes)
+    Ok(Approved {
+        tag: tag.to_owned(),
+        object: id,
+        commit,
+        proposers,
+        approver,
+        signers: verdict.signers(),
+        previous,
+        commits: log.lines().map(ToOwned::to_owned).collect(),
+        remote: remote.to_owned(),
+    })
 }
 
 /// `git signed promote <tag> --from <previous>` or `--initial`
-pub fn promote(args: PromoteArgs) -> Result<Outcome, Error> {
+pub fn promote(args: PromoteArgs) -> Result<Promoted, Error> {
+    context::git_dir()?;
     let policy = context::policy(args.common.policy.as_deref())?;
     policy.check_environment(&args.environment)?;
     let tag = tag_name(&args.tag);
     let from = args.from.as_deref().map(tag_name);
+    let remote = args.common.remote.as_str();
     let tag_ref = format!("refs/tags/{tag}");
-    let mut fetch =
-        vec!["fetch".to_owned(), "-q".to_owned(), args.common.remote.clone(), format!("+{tag_ref}:{tag_ref}")];
-    fetch.extend(from.map(|f| format!("+refs/tags/{f}:refs/tags/{f}")));
-    if !git::succeeds(&fetch.iter().map(String::as_str).collect::<Vec<_>>()) {
-        return refuse(match from {
-            Some(f) => format!(
-                "cannot fetch {tag} and {f} from {}; do both exist there? For the environment's first deploy \
-                 use --initial instead of --from",
-                args.common.remote
-            ),
-            None => format!("cannot fetch {tag} from {}; does it exist there?", args.common.remote),
-        });
+    let from_ref = from.map(|f| format!("refs/tags/{f}"));
+    let mut wanted = vec![tag_ref.as_str()];
+    wanted.extend(from_ref.as_deref());
+    let listed = on_remote(remote, &wanted)?;
+    if !listed.contains(&tag_ref) {
+        return refuse(format!(
+            "{tag} is not on {remote}: a deploy tag is proposed and approved first (git signed approve {tag}); \
+             git ls-remote --tags {remote} lists the deploy tags"
+        ));
     }
+    if let (Some(f), Some(f_ref)) = (from, &from_ref)
+        && !listed.contains(f_ref)
+    {
+        return refuse(format!(
+            "{f} is not on {remote}, so the environment cannot have been at it; for the environment's first \
+             deploy use --initial: git signed promote {tag} --initial"
+        ));
+    }
+    let mut fetch = vec!["fetch".to_owned(), "-q".to_owned(), remote.to_owned(), format!("+{tag_ref}:{tag_ref}")];
+    fetch.extend(from_ref.as_ref().map(|f| format!("+{f}:{f}")));
+    git::output(&fetch.iter().map(String::as_str).collect::<Vec<_>>(), "fetching the tags")?;
     let old = git::output(&["rev-parse", &tag_ref], "reading the tag")?;
+    let old_id = oid(&old)?;
     let before = verify(&policy, tag, &old, |r| r)?;
     if !before.accepted {
-        return refuse(format!("{} — promote only tags the mirror accepted", before.summary()));
+        return refuse(format!(
+            "{} — promote only tags the mirror accepted (see: git signed verify {tag})",
+            before.summary()
+        ));
     }
     let env = &args.environment;
-    let from_id = match from {
-        Some(f) => Some(git::output(&["rev-parse", &format!("refs/tags/{f}")], "reading the previous tag")?),
+    let from_id = match &from_ref {
+        Some(f) => Some(git::output(&["rev-parse", f], "reading the previous tag")?),
         None => None,
     };
     let mut message = args.message.clone().unwrap_or_else(|| format!("Promote {tag}"));
@@ -370,11 +507,19 @@ pub fn promote(args: PromoteArgs) -> Result<Outcome, Error> {
             "\n\nApplied and tested on {env} as its first deploy.\n\nTransition: initial\nEnvironment: {env}\n"
         ),
     });
-    git::interactive(&["tag", "-s", "-f", "-m", &message, tag, &tag_ref], "signing the promotion")?;
-    let id = git::output(&["rev-parse", &tag_ref], "reading the new tag")?;
+    git::sign(&["tag", "-s", "-f", "-m", &message, tag, &tag_ref], "signing the promotion")?;
     let restore = || git::output(&["update-ref", &tag_ref, &old], "restoring the tag");
-    let old_id = oid(&old)?;
-    let verdict = verify(&policy, tag, &id, |r| r.at_push(Some(old_id)))?;
+    let checked = git::output(&["rev-parse", &tag_ref], "reading the new tag").and_then(|id| {
+        let verdict = verify(&policy, tag, &id, |r| r.at_push(Some(old_id)))?;
+        Ok((id, verdict))
+    });
+    let (id, verdict) = match checked {
+        Ok(checked) => checked,
+        Err(e) => {
+            restore()?;
+            return Err(e);
+        }
+    };
     let (signer, problem) = outer(&verdict);
     let required: Vec<String> =
         policy.rules.iter().filter(|r| r.matches_tag(tag)).flat_map(|r| r.machines.clone()).collect();
@@ -389,37 +534,43 @@ pub fn promote(args: PromoteArgs) -> Result<Outcome, Error> {
             restore()?;
             let wanted = args.machine.clone().unwrap_or_else(|| required.join(" or "));
             return refuse(format!(
-                "{tag} must be promoted by machine {wanted}, but this key belongs to {p}; run promote with the \
-                 staging pipeline's signing key. Nothing was pushed"
+                "{tag} must be promoted by machine {wanted}, but this key belongs to {p}; nothing was pushed. \
+                 Run promote with the staging pipeline's signing key (git config user.signingKey)"
             ));
         }
         (None, problem) | (Some(_), problem) => {
             restore()?;
             return refuse(format!(
-                "the promotion signature would not count ({}); nothing was pushed",
-                problem.as_deref().unwrap_or("unknown signer")
+                "the promotion signature would not count ({}); nothing was pushed. Check user.signingKey \
+                 (git config user.signingKey) and that the key is listed under [machines] in {}",
+                problem.as_deref().unwrap_or("unknown signer"),
+                policy.path.display()
             ));
         }
     };
     let lease = format!("--force-with-lease={tag_ref}:{old}");
-    if let Err(e) = git::interactive(
-        &["push", &lease, &args.common.remote, &format!("{tag_ref}:{tag_ref}")],
-        "pushing the promotion",
+    let again = match from {
+        Some(f) => format!("git signed promote {tag} --from {f}"),
+        None => format!("git signed promote {tag} --initial"),
+    };
+    if let Err(e) = push(
+        remote,
+        &[&lease, &format!("{tag_ref}:{tag_ref}")],
+        &format!("the promotion of {tag}"),
+        &format!("Nothing was pushed; fix what it names (a stale tag: fetch and test again), then run `{again}`."),
     ) {
         restore()?;
         return Err(e);
     }
-    match args.common.format {
-        Format::Json => print_json(&serde_json::json!({
-            "tag": tag, "object": id, "from": from, "from_object": from_id, "initial": from.is_none(),
-            "environment": args.environment, "machine": machine,
-        }))?,
-        Format::Text => match from {
-            Some(from) => println!("promoted {tag} from {from} on {env}, signed by machine {machine}"),
-            None => println!("promoted {tag} as the first deploy on {env}, signed by machine {machine}"),
-        },
-    }
-    Ok(Outcome::Yes)
+    Ok(Promoted {
+        tag: tag.to_owned(),
+        object: id,
+        from: from.map(ToOwned::to_owned),
+        from_object: from_id,
+        environment: args.environment.clone(),
+        machine,
+        remote: remote.to_owned(),
+    })
 }
 
 /// The chain of tag objects of local tag `name`, for `--transition-from`.

@@ -89,3 +89,29 @@ fn audit_spells_access_levels_as_the_policy_does() {
     assert!(text.contains("alice (deploy, last signed never)"), "{text}");
     assert!(text.contains("bob (admin, last signed never)"), "{text}");
 }
+
+#[test]
+fn verify_all_sums_up_and_quiet_prints_only_the_failures() {
+    let w = World::new();
+    let policy = w.policy(DEPLOY_RULES);
+    let repo = w.repo("work");
+    for n in 1..=3 {
+        w.sign_chain(&repo, &format!("deploy/{n}"), &["alice", "bob"]);
+    }
+    w.sign_chain(&repo, "deploy/4", &["alice"]);
+    let verify = |extra: &[&str]| {
+        let out = w.signed(&repo).args(["verify", "--policy"]).arg(&policy).args(extra).output().expect("run");
+        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let all = verify(&["--all"]);
+    assert!(all.contains("deploy/1: ACCEPTED") && all.contains("deploy/4: REJECTED"), "{all}");
+    assert_eq!(all.lines().last(), Some("4 tags for environment push: 3 verified, 1 rejected"), "{all}");
+    let all = verify(&["--all", "-e", "production"]);
+    assert_eq!(all.lines().last(), Some("4 tags for environment production: 0 verified, 4 rejected"), "{all}");
+
+    let quiet = verify(&["--all", "--quiet"]);
+    assert_eq!(quiet, "deploy/4: rule 1 (deploy/*: 2 people): needs 2 people, has 1 (alice)\n");
+    let out = w.signed(&repo).args(["verify", "deploy/1", "-q", "--policy"]).arg(&policy).output().expect("run");
+    assert_eq!((out.status.code(), out.stdout.is_empty()), (Some(0), true), "quiet and fine: nothing to say");
+}

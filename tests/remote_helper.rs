@@ -603,7 +603,7 @@ fn cli_and_helper_give_the_same_verdicts() {
                 .output()
                 .expect("verify");
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-        let accepted: Vec<String> = v["tags"]
+        let accepted: Vec<String> = v["result"]["tags"]
             .as_array()
             .expect("tags")
             .iter()

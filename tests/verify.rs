@@ -41,6 +41,7 @@ fn json_output_explains_layers_and_rules() {
     let (code, out, _) = w.verify(&repo, "deploy/1", &["--format", "json"]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let v = &v["result"];
     assert_eq!(v["accepted"], true);
     let tag = &v["tags"][0];
     assert_eq!(tag["tag"], "deploy/1");
@@ -539,8 +540,12 @@ fn verify_all_checks_every_protected_tag() {
         w.signed(&repo).args(["verify", "--all", "--format", "json", "--policy"]).arg(&policy).output().expect("run");
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    let names: Vec<_> =
-        v["tags"].as_array().expect("tags").iter().map(|t| (t["tag"].clone(), t["accepted"].clone())).collect();
+    let names: Vec<_> = v["result"]["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .map(|t| (t["tag"].clone(), t["accepted"].clone()))
+        .collect();
     assert_eq!(names, vec![("deploy/1".into(), true.into()), ("deploy/2".into(), false.into())]);
 }
 

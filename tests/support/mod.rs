@@ -554,6 +554,61 @@ impl World {
     }
 }
 
+/// A team around a mirror: the hook installed by install.sh, the standard people with
+/// [`DEPLOY_RULES`], and a first commit on main. Each member works in their own clone and signs
+/// with their own key, as design.md §3's people do.
+pub struct Team {
+    pub w: World,
+    pub mirror: PathBuf,
+}
+
+impl Team {
+    pub fn new() -> Team {
+        let w = World::new();
+        w.policy(DEPLOY_RULES);
+        let mirror = w.mirror("mirror.git");
+        w.clone_of(&mirror, "seed");
+        Team { w, mirror }
+    }
+
+    /// A clone for `who`, signing with their key, with `signed.policy` set.
+    pub fn member(&self, who: &str) -> PathBuf {
+        let dir = self.w.clone_of(&self.mirror, who);
+        let k = keys().get(who);
+        self.w.git_ok(&dir, &["config", "user.signingKey", &k.fingerprint]);
+        self.w.git_ok(&dir, &["config", "signed.policy", self.w.path().join("policy.toml").to_str().expect("utf8")]);
+        dir
+    }
+
+    /// `git signed <args>` in `dir`.
+    pub fn signed(&self, dir: &Path, args: &[&str]) -> Output {
+        self.w.signed(dir).args(args).stdin(Stdio::null()).output().expect("git-signed")
+    }
+
+    /// `git clone signed::<mirror> name` as environment `env`; the tags it got.
+    pub fn clone_as(&self, env: &str, name: &str) -> Vec<String> {
+        let out = self
+            .w
+            .git(self.w.path())
+            .env("GIT_SIGNED_POLICY", self.w.path().join("policy.toml"))
+            .env("GIT_SIGNED_ENVIRONMENT", env)
+            .args(["clone", "-q", &format!("signed::{}", self.mirror.display()), name])
+            .output()
+            .expect("clone");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        self.w.git_ok(&self.w.path().join(name), &["tag"]).lines().map(ToOwned::to_owned).collect()
+    }
+
+    /// Whether the mirror has `refname`.
+    pub fn mirror_has(&self, refname: &str) -> bool {
+        self.w
+            .git(&self.mirror)
+            .args(["rev-parse", "-q", "--verify", refname])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+}
+
 /// Today's date in UTC (the policy's dates are UTC days).
 pub fn today_utc() -> jiff::civil::Date {
     jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date()
