@@ -12,6 +12,7 @@
 //! `result` is the command's answer (also when the answer is no, exit code 1); `error` is set
 //! instead when the command ended without one: `{"kind", "message", "location"}`.
 
+use git_signed_policy::signature::format_time;
 use git_signed_policy::verdict::{LayerReport, RuleReport, Transition};
 use git_signed_policy::{Policy, PolicyError, Principal, Verdict};
 use serde_json::{Value, json};
@@ -124,17 +125,17 @@ fn verified(v: &Verified) -> Value {
 /// One tag's verdict: every layer, signer and rule, and the problems in words.
 pub fn verdict(v: &Verdict) -> Value {
     json!({
-        "tag": v.tag,
-        "object": v.object.map(|o| o.to_string()),
-        "environment": v.environment,
-        "protected": v.protected,
-        "accepted": v.accepted,
-        "commit": v.commit.map(|c| c.to_string()),
-        "layers": v.layers.iter().map(layer).collect::<Vec<_>>(),
-        "rules": v.rules.iter().map(rule).collect::<Vec<_>>(),
-        "people": v.people,
-        "machines": v.machines,
-        "problems": v.problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "tag": v.tag(),
+        "object": v.object().map(|o| o.to_string()),
+        "environment": v.environment(),
+        "protected": v.protected(),
+        "accepted": v.accepted(),
+        "commit": v.commit().map(|c| c.to_string()),
+        "layers": v.layers().iter().map(layer).collect::<Vec<_>>(),
+        "rules": v.rules().iter().map(rule).collect::<Vec<_>>(),
+        "people": v.people(),
+        "machines": v.machines(),
+        "problems": v.problems().iter().map(ToString::to_string).collect::<Vec<_>>(),
     })
 }
 
@@ -144,10 +145,10 @@ fn layer(l: &LayerReport) -> Value {
         "id": l.id.to_string(),
         "new": l.new,
         "signer": l.signer.as_ref().map(principal),
-        "key": l.key,
-        "signed_at": l.signed_at,
-        "tagger": l.tagger,
-        "valid": l.valid,
+        "key": l.key.as_ref().map(|k| k.to_hex()),
+        "signed_at": l.signed_at.map(format_time),
+        "tagger": l.tagger.as_ref().map(ToString::to_string),
+        "valid": l.valid(),
         "problem": l.problem.as_ref().map(ToString::to_string),
         "transition": l.transition.as_ref().map(transition),
     })
@@ -166,7 +167,7 @@ fn transition(t: &Transition) -> Value {
 }
 
 fn rule(r: &RuleReport) -> Value {
-    json!({"rule": r.rule, "line": r.line, "description": r.description, "holds": r.holds, "reason": r.reason})
+    json!({"rule": r.rule, "line": r.line, "description": &*r.description, "holds": r.holds(), "reason": r.reason()})
 }
 
 fn audited(a: &Audited) -> Value {

@@ -3,6 +3,7 @@
 //! colour that words do not already say (ACCEPTED, REJECTED, FAILS).
 
 use git_signed_policy::policy::DEFAULT_MAX_AGE;
+use git_signed_policy::signature::format_time;
 use git_signed_policy::verdict::short;
 use git_signed_policy::{PUSH_ENVIRONMENT, Policy, Problem, Verdict};
 
@@ -52,7 +53,7 @@ fn short_hex(id: &str) -> &str {
 /// more than one tag was asked about.
 fn verified(v: &Verified) {
     for verdict in &v.verdicts {
-        match (v.quiet, verdict.accepted) {
+        match (v.quiet, verdict.accepted()) {
             (false, _) => print_verdict(verdict),
             (true, false) => println!("{}", verdict.summary()),
             (true, true) => {}
@@ -76,23 +77,23 @@ fn verified(v: &Verified) {
 
 /// One tag: the verdict, each layer, each rule, and any other problem.
 fn print_verdict(v: &Verdict) {
-    let head = if v.accepted { "ACCEPTED" } else { "REJECTED" };
-    let commit = v.commit.map(|c| format!(" -> commit {}", short(&c))).unwrap_or_default();
-    println!("{}: {head} for environment {}{commit}", v.tag, v.environment);
-    for l in &v.layers {
+    let head = if v.accepted() { "ACCEPTED" } else { "REJECTED" };
+    let commit = v.commit().map(|c| format!(" -> commit {}", short(&c))).unwrap_or_default();
+    println!("{}: {head} for environment {}{commit}", v.tag(), v.environment());
+    for l in v.layers() {
         let who = l.signer.as_ref().map_or_else(|| "unknown signer".to_owned(), ToString::to_string);
-        let when = l.signed_at.as_deref().unwrap_or("-");
+        let when = l.signed_at.map_or_else(|| "-".to_owned(), format_time);
         let status = match &l.problem {
             None => "ok".to_owned(),
             Some(p) => format!("INVALID: {p}"),
         };
         println!("  layer {} {} {who}, signed {when}: {status}", l.number, short(&l.id));
     }
-    for r in &v.rules {
-        let mark = if r.holds { "ok" } else { "FAILS" };
-        println!("  {} [line {}]: {mark}: {}", r.description, r.line, r.reason);
+    for r in v.rules() {
+        let mark = if r.holds() { "ok" } else { "FAILS" };
+        println!("  {} [line {}]: {mark}: {}", r.description, r.line, r.reason());
     }
-    for p in v.problems.iter().filter(|p| !matches!(p, Problem::Layer { .. } | Problem::Rule { .. })) {
+    for p in v.problems().iter().filter(|p| !matches!(p, Problem::Layer { .. } | Problem::Rule { .. })) {
         println!("  {p}");
     }
 }

@@ -3,7 +3,7 @@
 use std::time::SystemTime;
 
 use git_signed_policy::verdict::{Request, Verdict};
-use git_signed_policy::{Expected, PUSH_ENVIRONMENT, Policy};
+use git_signed_policy::{Expected, PUSH_ENVIRONMENT};
 
 use crate::context::{self, Format};
 use crate::exit::{self, Error};
@@ -66,24 +66,14 @@ pub struct Verified {
 impl Verified {
     /// How many tags verified and how many were rejected.
     pub fn counts(&self) -> (usize, usize) {
-        let verified = self.verdicts.iter().filter(|v| v.accepted).count();
+        let verified = self.verdicts.iter().filter(|v| v.accepted()).count();
         (verified, self.verdicts.len() - verified)
     }
 
     /// Whether every tag satisfies the policy.
     pub fn accepted(&self) -> bool {
-        self.verdicts.iter().all(|v| v.accepted)
+        self.verdicts.iter().all(|v| v.accepted())
     }
-}
-
-/// What each verification asks besides the tag itself.
-#[derive(Clone, Copy)]
-struct Ask<'a> {
-    policy: &'a Policy,
-    environment: &'a str,
-    now: SystemTime,
-    activity: Option<&'a git_signed_policy::Activity>,
-    transition: Option<Expected<'a>>,
 }
 
 /// Run `git signed verify`.
@@ -117,8 +107,22 @@ pub fn run(args: Args) -> Result<Verified, Error> {
         None if args.initial => Some(Expected::Initial),
         None => None,
     };
-    let ask = Ask { policy: &policy, environment: &args.environment, now, activity: activity.as_ref(), transition };
-    let verdicts = verify_parallel(&git_dir, ask, &targets)?;
+    let environment = args.environment.as_str();
+    let requests: Vec<Request<'_>> = targets
+        .iter()
+        .filter_map(|(name, id)| {
+            let request = Request::new(name, (*id)?, environment, now).with_activity(activity.as_ref());
+            Some(transition.map_or(request, |t| request.expect_transition(t)))
+        })
+        .collect();
+    let mut verified = repo.verify_all(&policy, &requests)?.into_iter();
+    let verdicts = targets
+        .iter()
+        .map(|(name, id)| {
+            let missing = || Verdict::no_such_tag(&policy, name, environment);
+            if id.is_some() { verified.next().unwrap_or_else(missing) } else { missing() }
+        })
+        .collect();
     Ok(Verified {
         environment: args.environment.clone(),
         policy: policy.path.clone(),
@@ -126,46 +130,4 @@ pub fn run(args: Args) -> Result<Verified, Error> {
         quiet: args.quiet,
         verdicts,
     })
-}
-
-/// Verify `targets` on every core: each thread opens its own view of the repository (gix
-/// repositories are per-thread here) and takes an equal share; results keep their order.
-fn verify_parallel(
-    git_dir: &std::path::Path,
-    ask: Ask<'_>,
-    targets: &[(String, Option<gix::ObjectId>)],
-) -> Result<Vec<Verdict>, Error> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(targets.len().max(1));
-    let chunk = targets.len().div_ceil(threads).max(1);
-    let results: Vec<Result<Vec<Verdict>, String>> = std::thread::scope(|s| {
-        let handles: Vec<_> = targets
-            .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    let repo = git_signed_policy::Repo::open(git_dir, &[]).map_err(|e| e.to_string())?;
-                    Ok(part
-                        .iter()
-                        .map(|(name, id)| match id {
-                            Some(id) => {
-                                let request = Request::new(name, *id, ask.environment, ask.now);
-                                let request = request.with_activity(ask.activity);
-                                let request = match ask.transition {
-                                    Some(t) => request.expect_transition(t),
-                                    None => request,
-                                };
-                                repo.verify(ask.policy, request)
-                            }
-                            None => Verdict::no_such_tag(ask.policy, name, ask.environment),
-                        })
-                        .collect())
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a verification thread failed".into()))).collect()
-    });
-    let mut out = Vec::with_capacity(targets.len());
-    for r in results {
-        out.extend(r?);
-    }
-    Ok(out)
 }

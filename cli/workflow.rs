@@ -206,7 +206,7 @@ fn abbrev(id: &str) -> &str {
 
 /// The outermost layer's signer and problem.
 fn outer(verdict: &Verdict) -> (Option<&Principal>, Option<String>) {
-    verdict.layers.last().map_or((None, Some("no layer".to_owned())), |l| {
+    verdict.layers().last().map_or((None, Some("no layer".to_owned())), |l| {
         (l.signer.as_ref(), l.problem.as_ref().map(ToString::to_string))
     })
 }
@@ -365,15 +365,15 @@ pub fn approve(args: ApproveArgs) -> Result<Approved, Error> {
     }
     let proposal_id = git::output(&["rev-parse", &proposal_ref], "reading the proposal")?;
     let proposal = verify(&policy, tag, &proposal_id, Request::proposal)?;
-    let Some(commit) = proposal.commit.filter(|_| proposal.accepted).map(|c| c.to_string()) else {
-        let problems: Vec<String> = proposal.problems.iter().map(ToString::to_string).collect();
+    let Some(commit) = proposal.commit().filter(|_| proposal.accepted()).map(|c| c.to_string()) else {
+        let problems: Vec<String> = proposal.problems().iter().map(ToString::to_string).collect();
         return refuse(format!(
             "the proposal for {tag} is not validly signed ({}); do not approve it: ask the committer to \
              propose it again (git signed propose {tag})",
             problems.join("; ")
         ));
     };
-    let proposers = proposal.people.clone();
+    let proposers = proposal.people().to_vec();
     let previous = previous_deploy(&policy, tag, &commit)?;
     let range = match &previous {
         Some(p) => format!("refs/tags/{p}^{{commit}}..{commit}"),
@@ -423,7 +423,7 @@ pub fn approve(args: ApproveArgs) -> Result<Approved, Error> {
             ));
         }
     };
-    if !verdict.accepted {
+    if !verdict.accepted() {
         undo()?;
         return refuse(format!("{}; nothing was pushed", verdict.summary()));
     }
@@ -487,7 +487,7 @@ pub fn promote(args: PromoteArgs) -> Result<Promoted, Error> {
     let old = git::output(&["rev-parse", &tag_ref], "reading the tag")?;
     let old_id = oid(&old)?;
     let before = verify(&policy, tag, &old, |r| r)?;
-    if !before.accepted {
+    if !before.accepted() {
         return refuse(format!(
             "{} — promote only tags the mirror accepted (see: git signed verify {tag})",
             before.summary()

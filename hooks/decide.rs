@@ -115,8 +115,8 @@ fn protected_tag(cx: &Context<'_>, name: &str, update: &Update) -> Decision {
         return Decision::reject(r, format!("{name}: deleting a protected tag is not allowed"));
     }
     let verdict = cx.verify(name, update, false);
-    let reasons: Vec<String> = verdict.problems.iter().map(ToString::to_string).collect();
-    let mut message = match verdict.problems.first() {
+    let reasons: Vec<String> = verdict.problems().iter().map(ToString::to_string).collect();
+    let mut message = match verdict.problems().first() {
         Some(first @ Problem::DoesNotWrap { .. }) => format!("{name}: {first}"),
         _ => verdict.summary(),
     };
@@ -128,7 +128,7 @@ fn protected_tag(cx: &Context<'_>, name: &str, update: &Update) -> Decision {
     }
     Decision {
         refname: r.to_owned(),
-        accepted: verdict.accepted,
+        accepted: verdict.accepted(),
         message: Some(message),
         signers: verdict.signers(),
         reasons,
@@ -143,9 +143,12 @@ fn proposal(cx: &Context<'_>, name: &str, update: &Update) -> Decision {
         return Decision { message: Some(format!("{name}: proposal removed")), ..Decision::untouched(r) };
     }
     let verdict = cx.verify(name, update, true);
-    let reasons: Vec<String> = verdict.problems.iter().map(|p| format!("proposal {name}: {p}")).collect();
+    let reasons: Vec<String> = verdict.problems().iter().map(|p| format!("proposal {name}: {p}")).collect();
     let signers = verdict.signers();
-    let message =
-        if verdict.accepted { format!("proposal {name} signed by {}", signers.join(", ")) } else { reasons.join("; ") };
-    Decision { refname: r.to_owned(), accepted: verdict.accepted, message: Some(message), signers, reasons }
+    let message = if verdict.accepted() {
+        format!("proposal {name} signed by {}", signers.join(", "))
+    } else {
+        reasons.join("; ")
+    };
+    Decision { refname: r.to_owned(), accepted: verdict.accepted(), message: Some(message), signers, reasons }
 }

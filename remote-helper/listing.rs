@@ -296,11 +296,11 @@ fn verify_protected<'u>(
         let request =
             Request::new(tag, r.id, judge.environment, now).advertised(r.peeled).with_activity(activity.as_ref());
         let verdict = repo.verify(policy, request);
-        if verdict.accepted {
-            remembered.push((tag.to_owned(), r.id, verdict.chain.clone()));
-            results.push((r, Ok(verdict.chain)));
+        if verdict.accepted() {
+            remembered.push((tag.to_owned(), r.id, verdict.chain().to_vec()));
+            results.push((r, Ok(verdict.chain().to_vec())));
         } else {
-            let problems: Vec<String> = verdict.problems.iter().map(ToString::to_string).collect();
+            let problems: Vec<String> = verdict.problems().iter().map(ToString::to_string).collect();
             results.push((r, Err(problems.join("; "))));
         }
     }

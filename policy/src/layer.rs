@@ -97,6 +97,12 @@ pub struct Tagger {
     pub time: i64,
 }
 
+impl std::fmt::Display for Tagger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} <{}>", self.name, self.email)
+    }
+}
+
 /// One tag object of a chain: its bytes, read once, and views into them.
 #[derive(Debug, Clone)]
 pub struct Layer {

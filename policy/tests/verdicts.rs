@@ -18,14 +18,14 @@ fn now() -> SystemTime {
 
 /// The signature problem of layer `number`, if it has one.
 fn layer_problem(v: &Verdict, number: usize) -> Option<&SignatureProblem> {
-    v.problems.iter().find_map(|p| match p {
+    v.problems().iter().find_map(|p| match p {
         Problem::Layer { number: n, problem: LayerProblem::Signature(s), .. } if *n == number => Some(s),
         _ => None,
     })
 }
 
 fn missing(v: &Verdict) -> Vec<&Missing> {
-    v.problems
+    v.problems()
         .iter()
         .flat_map(|p| if let Problem::Rule { missing, .. } = p { missing.iter().collect() } else { vec![] })
         .collect()
@@ -36,12 +36,12 @@ fn two_people_make_a_deploy_tag() {
     let f = Fixture::new();
     let tag = f.chain("deploy/1", f.commit("release 1"), &["alice", "bob"], now());
     let v = f.verify(Request::new("deploy/1", tag, "staging", now()).at_push(None));
-    assert!(matches!(v.problems.as_slice(), [Problem::UnknownEnvironment(e)] if e.name == "staging"));
+    assert!(matches!(v.problems(), [Problem::UnknownEnvironment(e)] if e.name == "staging"));
     let v = f.verify(Request::new("deploy/1", tag, "push", now()));
-    assert!(v.accepted, "{:?}", v.problems);
-    assert_eq!(v.people, ["alice", "bob"]);
+    assert!(v.accepted(), "{:?}", v.problems());
+    assert_eq!(v.people(), ["alice", "bob"]);
     assert_eq!(
-        v.layers.iter().map(|l| l.signer.clone()).collect::<Vec<_>>(),
+        v.layers().iter().map(|l| l.signer.clone()).collect::<Vec<_>>(),
         [Some(Principal::Person("alice".into())), Some(Principal::Person("bob".into()))]
     );
 }
@@ -56,7 +56,7 @@ fn t1_an_unsigned_layer_is_a_typed_problem_and_counts_for_no_one() {
     assert_eq!(missing(&v), [&Missing::People { needed: 2, have: vec!["alice".into()] }]);
     let lightweight = f.commit("lightweight");
     let v = f.verify(Request::new("deploy/2", lightweight, "push", now()));
-    assert!(matches!(v.problems.as_slice(), [Problem::Walk(WalkError::NotATag { kind: Kind::Commit, .. }), ..]));
+    assert!(matches!(v.problems(), [Problem::Walk(WalkError::NotATag { kind: Kind::Commit, .. }), ..]));
 }
 
 #[test]
@@ -64,7 +64,7 @@ fn t2_one_person_twice_is_one_person() {
     let f = Fixture::new();
     let tag = f.chain("deploy/1", f.commit("c"), &["alice", "alice"], now());
     let v = f.verify(Request::new("deploy/1", tag, "push", now()));
-    assert!(!v.accepted);
+    assert!(!v.accepted());
     assert_eq!(missing(&v), [&Missing::People { needed: 2, have: vec!["alice".into()] }]);
 }
 
@@ -84,7 +84,7 @@ fn t4_bytes_after_the_signature_make_the_walk_fail() {
     bytes.extend_from_slice(b"approved by the CTO\n");
     let tag = f.object(&bytes);
     let v = f.verify(Request::new("deploy/1", tag, "push", now()));
-    assert!(matches!(v.problems.as_slice(), [Problem::Walk(WalkError::Malformed { .. }), ..]), "{:?}", v.problems);
+    assert!(matches!(v.problems(), [Problem::Walk(WalkError::Malformed { .. }), ..]), "{:?}", v.problems());
 }
 
 #[test]
@@ -93,7 +93,7 @@ fn t5_a_layer_named_for_another_tag_is_a_name_mismatch() {
     let tag = f.chain("deploy/1", f.commit("c"), &["alice", "bob"], now());
     let v = f.verify(Request::new("deploy/2", tag, "push", now()));
     assert!(matches!(
-        v.problems.as_slice(),
+        v.problems(),
         [Problem::Walk(WalkError::NameMismatch { found, expected, .. }), ..] if found == "deploy/1" && expected == "deploy/2"
     ));
 }
@@ -104,11 +104,11 @@ fn t6_at_push_the_new_value_must_wrap_the_old() {
     let old = f.chain("deploy/1", f.commit("c"), &["alice", "bob"], now());
     let other = f.chain("deploy/1", f.commit("other"), &["alice", "bob"], now());
     let v = f.verify(Request::new("deploy/1", other, "push", now()).at_push(Some(old)));
-    assert_eq!(v.problems.first(), Some(&Problem::DoesNotWrap { tag: "deploy/1".into(), old }));
+    assert_eq!(v.problems().first(), Some(&Problem::DoesNotWrap { tag: "deploy/1".into(), old }));
     let grown = f.layer("deploy/1", old, Some("ci"), now());
     let v = f.verify(Request::new("deploy/1", grown, "push", now()).at_push(Some(old)));
-    assert!(v.accepted, "{:?}", v.problems);
-    assert_eq!(v.layers.iter().map(|l| l.new).collect::<Vec<_>>(), [false, false, true]);
+    assert!(v.accepted(), "{:?}", v.problems());
+    assert_eq!(v.layers().iter().map(|l| l.new).collect::<Vec<_>>(), [false, false, true]);
 }
 
 #[test]
@@ -128,7 +128,7 @@ fn at_push_a_signature_older_than_max_age_must_be_made_again() {
     let v = f.verify(Request::new("deploy/1", tag, "push", now()).at_push(None));
     assert!(matches!(layer_problem(&v, 1), Some(SignatureProblem::TooOld { max_age, .. }) if *max_age == 7 * DAY));
     let v = f.verify(Request::new("deploy/1", tag, "push", now()));
-    assert!(v.accepted, "old layers count when nothing is pushed: {:?}", v.problems);
+    assert!(v.accepted(), "old layers count when nothing is pushed: {:?}", v.problems());
 }
 
 #[test]
@@ -149,16 +149,16 @@ fn t27_transitions_and_advertised_commits_are_part_of_the_request() {
     let people = f.chain("deploy/2", commit, &["alice", "bob"], now());
     let tag = f.layer_with("deploy/2", people, Some("ci"), now(), "\nTransition: initial\nEnvironment: staging\n");
     let v = f.verify(Request::new("deploy/2", tag, "production", now()).expect_transition(Expected::Initial));
-    assert!(v.accepted, "{:?}", v.problems);
+    assert!(v.accepted(), "{:?}", v.problems());
     let previous = [people];
     let expected = Expected::From { tag: "deploy/1", chain: &previous };
     let v = f.verify(Request::new("deploy/2", tag, "production", now()).expect_transition(expected));
-    assert!(matches!(v.problems.as_slice(), [Problem::Transition(TransitionProblem::Other { .. })]));
+    assert!(matches!(v.problems(), [Problem::Transition(TransitionProblem::Other { .. })]));
     let v = f.verify(Request::new("deploy/2", people, "push", now()).expect_transition(Expected::Initial));
-    assert_eq!(v.problems, [Problem::Transition(TransitionProblem::NotRecorded)]);
+    assert_eq!(v.problems(), [Problem::Transition(TransitionProblem::NotRecorded)]);
     let other = f.commit("what the mirror claims");
     let v = f.verify(Request::new("deploy/2", tag, "production", now()).advertised(Some(other)));
-    assert_eq!(v.problems, [Problem::CommitMismatch { advertised: other, actual: commit }]);
+    assert_eq!(v.problems(), [Problem::CommitMismatch { advertised: other, actual: commit }]);
 }
 
 #[test]
@@ -167,8 +167,8 @@ fn t16_a_missing_object_is_not_a_bad_signature() {
     let tag = f.chain("deploy/1", f.commit("c"), &["alice", "bob"], now());
     let absent = gix::ObjectId::from_hex(b"1234567890123456789012345678901234567890").expect("hex");
     let v = f.verify(Request::new("deploy/1", absent, "push", now()));
-    assert_eq!(v.problems.first(), Some(&Problem::Walk(WalkError::Missing(absent))));
-    assert!(f.verify(Request::new("deploy/1", tag, "push", now())).accepted);
+    assert_eq!(v.problems().first(), Some(&Problem::Walk(WalkError::Missing(absent))));
+    assert!(f.verify(Request::new("deploy/1", tag, "push", now())).accepted());
 }
 
 #[test]
@@ -187,10 +187,10 @@ fn bulk_verification_gives_each_tag_its_own_verdict_in_order() {
     let one_by_one: Vec<Verdict> = requests.iter().map(|r| repo.verify(&f.policy, *r)).collect();
     assert_eq!(bulk.len(), 12);
     for (b, o) in bulk.iter().zip(&one_by_one) {
-        assert_eq!((&b.tag, b.accepted, &b.problems), (&o.tag, o.accepted, &o.problems));
+        assert_eq!((b.tag(), b.accepted(), b.problems()), (o.tag(), o.accepted(), o.problems()));
     }
     assert_eq!(
-        bulk.iter().filter(|v| !v.accepted).map(|v| v.tag.as_str()).collect::<Vec<_>>(),
+        bulk.iter().filter(|v| !v.accepted()).map(|v| v.tag()).collect::<Vec<_>>(),
         ["deploy/3", "deploy/6", "deploy/9", "deploy/12"]
     );
 }

@@ -47,8 +47,7 @@ pub struct PolicyError {
 }
 
 /// A signer known to the policy: a person or a machine, by name.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(tag = "kind", content = "name", rename_all = "lowercase")]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Principal {
     /// A person from `[people.<name>]`.
     Person(String),
@@ -75,8 +74,7 @@ impl fmt::Display for Principal {
 }
 
 /// What a person may do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
     /// May sign deploy tags.
     Deploy,

@@ -3,6 +3,7 @@
 //! what it requires.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use globset::{GlobBuilder, GlobMatcher};
 use toml::Spanned;
@@ -35,6 +36,8 @@ pub struct Rule {
     pub machines: Vec<String>,
     /// At push, a new layer's signature may be at most this old.
     pub max_age: Option<std::time::Duration>,
+    /// `rule 1 (deploy/*: 2 people)`, written once when the policy is read.
+    description: Arc<str>,
 }
 
 impl Rule {
@@ -60,7 +63,16 @@ impl Rule {
     }
 
     /// A short description such as `rule 1 (deploy/*: 2 people)`.
-    pub fn describe(&self) -> String {
+    pub fn describe(&self) -> &str {
+        &self.description
+    }
+
+    /// The description, shared (verdicts quote it for every tag they judge).
+    pub fn description(&self) -> Arc<str> {
+        Arc::clone(&self.description)
+    }
+
+    fn describe_now(&self) -> String {
         let mut needs = Vec::new();
         if self.people > 0 {
             needs.push(format!("{} {}", self.people, plural(self.people, "person", "people")));
@@ -134,7 +146,7 @@ pub(super) fn parse(
         .as_ref()
         .map(|d| duration::parse(d.get_ref()).map_err(|e| loc.span(d, format!("rule {number}: max_age: {e}"))))
         .transpose()?;
-    Ok(Rule {
+    let mut rule = Rule {
         number,
         line,
         tags: raw.tags.get_ref().iter().map(|t| t.get_ref().clone()).collect(),
@@ -145,7 +157,10 @@ pub(super) fn parse(
         people,
         machines: raw.machines.iter().map(|m| m.get_ref().clone()).collect(),
         max_age,
-    })
+        description: Arc::from(""),
+    };
+    rule.description = Arc::from(rule.describe_now());
+    Ok(rule)
 }
 
 /// A rule's globs, compiled the three ways [`Rule`] asks them.

@@ -1,0 +1,322 @@
+//! The one question every part of git-signed asks: *does this tag satisfy the policy in this
+//! environment, and why (not)?* The hook, the remote helper and the CLI all call
+//! [`verify_tag`], so they give the same verdict for the same tag, policy and environment
+//! (T27): the push-time "only grows" check, the recorded-transition check, the commit a
+//! mirror advertised and the `inactivity` history are parts of the [`Request`], never edits an
+//! adapter makes to a verdict afterwards.
+//!
+//! `request.rs` holds what is asked, `problem.rs` the typed reasons, `report.rs` the layers
+//! and rules as data, `activity.rs` the signing history; renderings for people and pipelines
+//! live with the adapters, which only read a verdict.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, SystemTime};
+
+use gix::ObjectId;
+use gix::objs::{Find, FindHeader};
+
+use crate::layer::{self, Chain, Layer};
+use crate::policy::{DEFAULT_MAX_AGE, Policy, Principal};
+use crate::signature::{self, Timing};
+
+mod activity;
+mod problem;
+mod report;
+mod request;
+
+pub use activity::Activity;
+pub use problem::{LayerProblem, Missing, Problem, TransitionProblem};
+pub use report::{LayerReport, RuleReport, Transition};
+pub use request::{Expected, Purpose, Request};
+
+/// The answer for one tag: every layer, signer and rule, and the reasons. Only the core makes
+/// one; callers read it.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    tag: String,
+    object: Option<ObjectId>,
+    environment: String,
+    protected: bool,
+    commit: Option<ObjectId>,
+    layers: Vec<LayerReport>,
+    rules: Vec<RuleReport>,
+    people: Vec<String>,
+    machines: Vec<String>,
+    problems: Vec<Problem>,
+    chain: Vec<ObjectId>,
+}
+
+impl Verdict {
+    fn empty(tag: &str, object: Option<ObjectId>, environment: &str, protected: bool) -> Verdict {
+        Verdict {
+            tag: tag.to_owned(),
+            object,
+            environment: environment.to_owned(),
+            protected,
+            commit: None,
+            layers: Vec::new(),
+            rules: Vec::new(),
+            people: Vec::new(),
+            machines: Vec::new(),
+            problems: Vec::new(),
+            chain: Vec::new(),
+        }
+    }
+
+    /// The verdict for a tag that does not exist.
+    pub fn no_such_tag(policy: &Policy, tag: &str, environment: &str) -> Verdict {
+        let mut v = Verdict::empty(tag, None, environment, policy.protects(tag));
+        v.problems.push(Problem::NoSuchTag(tag.to_owned()));
+        v
+    }
+
+    /// Whether the tag satisfies the policy in the environment: no problem, and the walk
+    /// reached a commit.
+    pub fn accepted(&self) -> bool {
+        self.problems.is_empty() && self.commit.is_some()
+    }
+
+    /// The tag name (without `refs/tags/`).
+    pub fn tag(&self) -> &str {
+        &self.tag
+    }
+
+    /// The ref's object (`None` when there is no such tag).
+    pub fn object(&self) -> Option<ObjectId> {
+        self.object
+    }
+
+    /// The environment judged for.
+    pub fn environment(&self) -> &str {
+        &self.environment
+    }
+
+    /// Whether some rule's glob matches the name.
+    pub fn protected(&self) -> bool {
+        self.protected
+    }
+
+    /// The commit at the bottom, when the walk reached it.
+    pub fn commit(&self) -> Option<ObjectId> {
+        self.commit
+    }
+
+    /// Every layer, innermost first.
+    pub fn layers(&self) -> &[LayerReport] {
+        &self.layers
+    }
+
+    /// The rules that apply here.
+    pub fn rules(&self) -> &[RuleReport] {
+        &self.rules
+    }
+
+    /// Distinct people with a valid signature, by name.
+    pub fn people(&self) -> &[String] {
+        &self.people
+    }
+
+    /// Machines with a valid signature, by name.
+    pub fn machines(&self) -> &[String] {
+        &self.machines
+    }
+
+    /// Everything that is wrong, most fundamental first.
+    pub fn problems(&self) -> &[Problem] {
+        &self.problems
+    }
+
+    /// The chain's tag objects, innermost first.
+    pub fn chain(&self) -> &[ObjectId] {
+        &self.chain
+    }
+
+    /// The valid signers: people by name, then `machine <name>`.
+    pub fn signers(&self) -> Vec<String> {
+        self.people.iter().cloned().chain(self.machines.iter().map(|m| format!("machine {m}"))).collect()
+    }
+
+    /// Whether some rule lacks people (the two-person flow was skipped).
+    pub fn lacks_people(&self) -> bool {
+        self.problems
+            .iter()
+            .any(|p| matches!(p, Problem::Rule { missing, .. } if missing.iter().any(|m| matches!(m, Missing::People { .. }))))
+    }
+
+    /// One line a person can act on: `deploy/42: needs 2 people, has 1 (alice); …`.
+    pub fn summary(&self) -> String {
+        if self.accepted() {
+            format!("{}: ok, signed by {}", self.tag, self.signers().join(", "))
+        } else {
+            let problems: Vec<String> = self.problems.iter().map(ToString::to_string).collect();
+            format!("{}: {}", self.tag, problems.join("; "))
+        }
+    }
+}
+
+/// Verify the tag in `request` against `policy`, reading objects from `odb`.
+pub fn verify_tag<O>(policy: &Policy, odb: &O, hash: gix::hash::Kind, request: Request<'_>) -> Verdict
+where
+    O: Find + FindHeader,
+{
+    let Request { tag, id, environment, .. } = request;
+    let mut verdict = Verdict::empty(tag, Some(id), environment, policy.protects(tag));
+    if let Err(unknown) = policy.check_environment(environment) {
+        verdict.problems.push(Problem::UnknownEnvironment(unknown));
+        return verdict;
+    }
+    if !verdict.protected {
+        verdict.problems.push(Problem::NotProtected);
+        return verdict;
+    }
+    let layers = match layer::walk(odb, hash, tag, id) {
+        Ok(Chain { layers, commit }) => {
+            verdict.commit = Some(commit);
+            layers
+        }
+        Err((layers, e)) => {
+            verdict.problems.push(Problem::Walk(e));
+            layers
+        }
+    };
+    verdict.chain = layers.iter().map(|l| l.id).collect();
+    if let Some(old) = request.push.flatten()
+        && request.purpose == Purpose::Deploy
+        && !verdict.chain.contains(&old)
+    {
+        verdict.problems.insert(0, Problem::DoesNotWrap { tag: tag.to_owned(), old });
+    }
+    if let (Some(advertised), Some(actual)) = (request.advertised, verdict.commit)
+        && advertised != actual
+    {
+        verdict.problems.push(Problem::CommitMismatch { advertised, actual });
+    }
+    judge_layers(policy, odb, hash, &request, &layers, &mut verdict);
+    if request.purpose == Purpose::Deploy {
+        judge_rules(policy, &request, &mut verdict);
+        if let Some(expected) = request.transition {
+            judge_transition(expected, &mut verdict);
+        }
+    }
+    verdict
+}
+
+/// Check every layer's signature; collect the valid signers.
+fn judge_layers<O>(
+    policy: &Policy,
+    odb: &O,
+    hash: gix::hash::Kind,
+    request: &Request<'_>,
+    layers: &[Layer],
+    verdict: &mut Verdict,
+) where
+    O: Find + FindHeader,
+{
+    let max_age = policy.rules_for(request.tag, request.environment).filter_map(|r| r.max_age).min();
+    let known = match request.push {
+        Some(Some(old)) => layer::ids(odb, hash, request.tag, old),
+        _ => Vec::new(),
+    };
+    let mut people = BTreeSet::new();
+    let mut machines = BTreeSet::new();
+    for (i, layer) in layers.iter().enumerate() {
+        let new = request.push.is_some() && !known.contains(&layer.id);
+        let timing = Timing { now: request.now, fresh_within: new.then_some(max_age.unwrap_or(DEFAULT_MAX_AGE)) };
+        let mut report = check_layer(policy, i + 1, layer, new, timing);
+        if let (Some(limit), Some(activity)) = (policy.inactivity, request.activity) {
+            apply_inactivity(policy, limit, activity, &mut report);
+        }
+        match (&report.signer, report.valid()) {
+            (Some(Principal::Person(name)), true) => {
+                people.insert(name.clone());
+            }
+            (Some(Principal::Machine(name)), true) => {
+                machines.insert(name.clone());
+            }
+            _ => {}
+        }
+        if let Some(problem) = &report.problem {
+            verdict.problems.push(Problem::Layer { number: report.number, id: layer.id, problem: problem.clone() });
+        }
+        verdict.layers.push(report);
+    }
+    verdict.people = people.into_iter().collect();
+    verdict.machines = machines.into_iter().collect();
+}
+
+/// Evaluate every rule that applies to the tag in the environment.
+fn judge_rules(policy: &Policy, request: &Request<'_>, verdict: &mut Verdict) {
+    for rule in policy.rules_for(request.tag, request.environment) {
+        let mut missing = Vec::new();
+        if verdict.people.len() < rule.people {
+            missing.push(Missing::People { needed: rule.people, have: verdict.people.clone() });
+        }
+        missing.extend(rule.machines.iter().filter(|m| !verdict.machines.contains(m)).cloned().map(Missing::Machine));
+        let description = rule.description();
+        if !missing.is_empty() {
+            verdict.problems.push(Problem::Rule { description: description.clone(), missing: missing.clone() });
+        }
+        verdict.rules.push(RuleReport { rule: rule.number, line: rule.line, description, missing });
+    }
+}
+
+/// Some valid machine layer must record the expected transition.
+fn judge_transition(expected: Expected<'_>, verdict: &mut Verdict) {
+    let recorded: Vec<&Transition> = verdict
+        .layers
+        .iter()
+        .filter(|l| l.valid() && matches!(l.signer, Some(Principal::Machine(_))))
+        .filter_map(|l| l.transition.as_ref())
+        .collect();
+    if recorded.iter().any(|t| t.matches(expected)) {
+        return;
+    }
+    let problem = if recorded.is_empty() {
+        TransitionProblem::NotRecorded
+    } else {
+        let expected = match expected {
+            Expected::From { tag, .. } => tag.to_owned(),
+            Expected::Initial => "the first deploy (--initial)".to_owned(),
+        };
+        TransitionProblem::Other { expected, recorded: recorded.iter().map(|t| t.describe()).collect() }
+    };
+    verdict.problems.push(Problem::Transition(problem));
+}
+
+fn check_layer(policy: &Policy, number: usize, layer: &Layer, new: bool, timing: Timing) -> LayerReport {
+    let check = signature::check(policy, layer.signature(), layer.payload(), timing);
+    LayerReport {
+        number,
+        id: layer.id,
+        new,
+        signer: check.signer,
+        key: check.key,
+        signed_at: check.created,
+        tagger: layer.tagger.clone(),
+        problem: check.problem.map(LayerProblem::Signature),
+        transition: Transition::from_message(&String::from_utf8_lossy(layer.message())),
+    }
+}
+
+/// A person's signature stops counting when their previous accepted signature (or the
+/// `granted` date an admin renews) is more than `limit` older than it.
+fn apply_inactivity(policy: &Policy, limit: Duration, activity: &Activity, report: &mut LayerReport) {
+    let (Some(Principal::Person(name)), Some(t), true) = (&report.signer, report.signed_at, report.valid()) else {
+        return;
+    };
+    let granted = policy
+        .people
+        .get(name)
+        .and_then(|p| p.granted)
+        .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+        .map(|z| SystemTime::from(z.timestamp()));
+    let previous = activity.before(name, t).into_iter().chain(granted).filter(|p| *p <= t).max();
+    if previous.is_none_or(|p| t.duration_since(p).is_ok_and(|gap| gap > limit)) {
+        report.problem = Some(LayerProblem::Lapsed { person: name.clone(), since: previous, limit });
+    }
+}
+
+/// The first 12 hex digits of an object id, for messages.
+pub fn short(id: &ObjectId) -> String {
+    id.to_hex_with_len(12).to_string()
+}
