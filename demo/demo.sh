@@ -12,7 +12,12 @@ DEMO="${2:-$(mktemp -d "${TMPDIR:-/tmp}/git-signed-demo.XXXXXX")}"
 DEMO="$(cd "$DEMO" && pwd)"
 export HOME="$DEMO/home" GNUPGHOME="$DEMO/gnupg" GIT_CONFIG_NOSYSTEM=1
 mkdir -p "$HOME" "$DEMO/keys" && install -d -m 700 "$GNUPGHOME"
-trap 'gpgconf --kill all >/dev/null 2>&1 || true' EXIT
+# gpg-agent exits shortly after it is asked to: wait for it, so nothing outlives the demo.
+stop_agent() {
+    gpgconf --kill all >/dev/null 2>&1 || true
+    for _ in $(seq 50); do pgrep -f "$GNUPGHOME" >/dev/null 2>&1 || return 0; sleep 0.1; done
+}
+trap stop_agent EXIT
 git config --global init.defaultBranch main
 git config --global advice.nestedTag false
 git config --global user.name "Demo" && git config --global user.email demo@example.org
