@@ -254,24 +254,7 @@ pub fn propose(args: ProposeArgs) -> Result<Proposed, Error> {
     };
     let tag_ref = format!("refs/tags/{tag}");
     let proposal_ref = format!("{PROPOSED}{tag}");
-    let listed = on_remote(remote, &[&tag_ref, &proposal_ref])?;
-    if listed.contains(&tag_ref) {
-        return refuse(format!(
-            "{tag} already exists on {remote}; deploy tags are never reused, pick the next name \
-             (git ls-remote --tags {remote} lists them)"
-        ));
-    }
-    if listed.contains(&proposal_ref) {
-        return refuse(format!(
-            "{tag} is already proposed on {remote}; a reviewer approves it with: git signed approve {tag}"
-        ));
-    }
-    if git::resolve(&tag_ref).is_some() {
-        return refuse(format!(
-            "a local tag {tag} exists that {remote} does not have (a rejected push leaves it behind); \
-             delete it with `git tag -d {tag}`, then run `git signed propose {tag}` again"
-        ));
-    }
+    check_unused(remote, tag, &tag_ref, &proposal_ref)?;
     let message = args.message.clone().unwrap_or_else(|| format!("Deploy {tag}"));
     git::sign(&["tag", "-s", "-m", &message, tag, &commit], "signing the proposal")?;
     let id = git::output(&["rev-parse", &tag_ref], "reading the new tag")?;
@@ -304,6 +287,29 @@ pub fn propose(args: ProposeArgs) -> Result<Proposed, Error> {
         return Err(e);
     }
     Ok(Proposed { tag: tag.to_owned(), proposal: proposal_ref, object: id, commit, signer, remote: remote.to_owned() })
+}
+
+/// Refuse a name that is deployed or proposed on `remote`, or left behind locally.
+fn check_unused(remote: &str, tag: &str, tag_ref: &str, proposal_ref: &str) -> Result<(), Error> {
+    let listed = on_remote(remote, &[tag_ref, proposal_ref])?;
+    if listed.iter().any(|r| r == tag_ref) {
+        return refuse(format!(
+            "{tag} already exists on {remote}; deploy tags are never reused, pick the next name \
+             (git ls-remote --tags {remote} lists them)"
+        ));
+    }
+    if listed.iter().any(|r| r == proposal_ref) {
+        return refuse(format!(
+            "{tag} is already proposed on {remote}; a reviewer approves it with: git signed approve {tag}"
+        ));
+    }
+    if git::resolve(tag_ref).is_some() {
+        return refuse(format!(
+            "a local tag {tag} exists that {remote} does not have (a rejected push leaves it behind); \
+             delete it with `git tag -d {tag}`, then run `git signed propose {tag}` again"
+        ));
+    }
+    Ok(())
 }
 
 /// The newest protected tag (other than `tag`) whose commit is an ancestor of `commit`.
@@ -342,91 +348,22 @@ pub fn approve(args: ApproveArgs) -> Result<Approved, Error> {
     let remote = args.common.remote.as_str();
     let tag_ref = format!("refs/tags/{tag}");
     let proposal_ref = format!("{PROPOSED}{tag}");
-    let listed = on_remote(remote, &[&proposal_ref, &tag_ref])?;
-    if listed.contains(&tag_ref) {
-        return refuse(format!(
-            "{tag} is already a deploy tag on {remote}; nothing to approve (check it: git signed verify {tag})"
-        ));
-    }
-    if !listed.contains(&proposal_ref) {
-        return refuse(format!(
-            "there is no proposal for {tag} on {remote}; the committer first runs: git signed propose {tag}"
-        ));
-    }
-    // `+`: deploy tags grow when staging promotes them; a stale local copy must not stop this.
-    git::output(
-        &["fetch", "-q", remote, &format!("+{proposal_ref}:{proposal_ref}"), "+refs/tags/*:refs/tags/*"],
-        "fetching the proposal",
-    )?;
-    if git::resolve(&tag_ref).is_some() {
-        return refuse(format!(
-            "a local tag {tag} exists; delete it with `git tag -d {tag}`, then run `git signed approve {tag}` again"
-        ));
-    }
-    let proposal_id = git::output(&["rev-parse", &proposal_ref], "reading the proposal")?;
-    let proposal = verify(&policy, tag, &proposal_id, Request::proposal)?;
-    let Some(commit) = proposal.commit().filter(|_| proposal.accepted()).map(|c| c.to_string()) else {
-        let problems: Vec<String> = proposal.problems().iter().map(ToString::to_string).collect();
-        return refuse(format!(
-            "the proposal for {tag} is not validly signed ({}); do not approve it: ask the committer to \
-             propose it again (git signed propose {tag})",
-            problems.join("; ")
-        ));
-    };
-    let proposers = proposal.people().to_vec();
+    fetch_proposal(remote, tag, &tag_ref, &proposal_ref)?;
+    let (commit, proposers) = read_proposal(&policy, tag, &proposal_ref)?;
     let previous = previous_deploy(&policy, tag, &commit)?;
-    let range = match &previous {
-        Some(p) => format!("refs/tags/{p}^{{commit}}..{commit}"),
-        None => commit.clone(),
-    };
-    let log = git::output(&["log", "--format=%h %an: %s", "-n", "100", &range], "listing the commits")?;
-    eprintln!("{tag} was proposed by {} and deploys commit {}", proposers.join(", "), abbrev(&commit));
-    match &previous {
-        Some(p) => eprintln!("commits since the previous deploy tag {p}:"),
-        None => eprintln!("no earlier deploy tag found; commits:"),
-    }
-    for line in log.lines() {
-        eprintln!("  {line}");
-    }
+    let commits = show_commits(tag, &proposers, &commit, previous.as_deref())?;
     if !args.yes && !confirm(&format!("Sign and push {tag}?"), tag)? {
         return refuse(format!("{tag} not approved; nothing was signed (run `git signed approve {tag}` again)"));
     }
-
     let message = args.message.clone().unwrap_or_else(|| format!("Approve {tag}"));
     git::sign(&["tag", "-s", "-m", &message, tag, &proposal_ref], "signing the approval")?;
-    let id = git::output(&["rev-parse", &tag_ref], "reading the new tag")?;
     let undo = || git::output(&["update-ref", "-d", &tag_ref], "removing the refused tag");
-    let verdict = match verify(&policy, tag, &id, |r| r.at_push(None)) {
-        Ok(v) => v,
-        Err(e) => {
-            undo()?;
-            return Err(e);
-        }
-    };
-    let (signer, problem) = outer(&verdict);
-    let approver = match (signer, problem) {
-        (Some(Principal::Person(name)), None) if proposers.contains(name) => {
-            undo()?;
-            return refuse(format!(
-                "{name} proposed {tag} and cannot also approve it: two different people must sign; nothing \
-                 was pushed. Another reviewer runs: git signed approve {tag}"
-            ));
-        }
-        (Some(Principal::Person(name)), None) => name.clone(),
-        (_, problem) => {
-            undo()?;
-            return refuse(format!(
-                "your signature would not count ({}); nothing was pushed. Check user.signingKey \
-                 (git config user.signingKey) and that your key is listed under [people] in {}",
-                problem.as_deref().unwrap_or("signed by a machine, not a person"),
-                policy.path.display()
-            ));
-        }
-    };
-    if !verdict.accepted() {
-        undo()?;
-        return refuse(format!("{}; nothing was pushed", verdict.summary()));
-    }
+    let checked = git::output(&["rev-parse", &tag_ref], "reading the new tag").and_then(|id| {
+        let verdict = verify(&policy, tag, &id, |r| r.at_push(None))?;
+        let approver = approver(&policy, tag, &verdict, &proposers)?;
+        Ok((id, verdict, approver))
+    });
+    let (id, verdict, approver) = or_undo(checked, undo)?;
     let pushed = push(
         remote,
         &["--atomic", &format!("{tag_ref}:{tag_ref}"), &format!(":{proposal_ref}")],
@@ -436,10 +373,7 @@ pub fn approve(args: ApproveArgs) -> Result<Approved, Error> {
              `git signed approve {tag}` again."
         ),
     );
-    if let Err(e) = pushed {
-        undo()?;
-        return Err(e);
-    }
+    or_undo(pushed, undo)?;
     git::output(&["update-ref", "-d", &proposal_ref], "removing the local proposal")?;
     Ok(Approved {
         tag: tag.to_owned(),
@@ -449,9 +383,100 @@ pub fn approve(args: ApproveArgs) -> Result<Approved, Error> {
         approver,
         signers: verdict.signers(),
         previous,
-        commits: log.lines().map(ToOwned::to_owned).collect(),
+        commits,
         remote: remote.to_owned(),
     })
+}
+
+/// `result`, after running `undo` when it is an error (the error stays the one reported).
+fn or_undo<T>(result: Result<T, Error>, undo: impl FnOnce() -> Result<String, Error>) -> Result<T, Error> {
+    if result.is_err() {
+        undo()?;
+    }
+    result
+}
+
+/// The proposal for `tag` from `remote`, with every tag it may grow on: refused when the tag
+/// is already deployed, not proposed, or a stale local tag is in the way.
+fn fetch_proposal(remote: &str, tag: &str, tag_ref: &str, proposal_ref: &str) -> Result<(), Error> {
+    let listed = on_remote(remote, &[proposal_ref, tag_ref])?;
+    if listed.iter().any(|r| r == tag_ref) {
+        return refuse(format!(
+            "{tag} is already a deploy tag on {remote}; nothing to approve (check it: git signed verify {tag})"
+        ));
+    }
+    if !listed.iter().any(|r| r == proposal_ref) {
+        return refuse(format!(
+            "there is no proposal for {tag} on {remote}; the committer first runs: git signed propose {tag}"
+        ));
+    }
+    // `+`: deploy tags grow when staging promotes them; a stale local copy must not stop this.
+    git::output(
+        &["fetch", "-q", remote, &format!("+{proposal_ref}:{proposal_ref}"), "+refs/tags/*:refs/tags/*"],
+        "fetching the proposal",
+    )?;
+    if git::resolve(tag_ref).is_some() {
+        return refuse(format!(
+            "a local tag {tag} exists; delete it with `git tag -d {tag}`, then run `git signed approve {tag}` again"
+        ));
+    }
+    Ok(())
+}
+
+/// The commit a validly signed proposal deploys, and who proposed it.
+fn read_proposal(policy: &Policy, tag: &str, proposal_ref: &str) -> Result<(String, Vec<String>), Error> {
+    let proposal_id = git::output(&["rev-parse", proposal_ref], "reading the proposal")?;
+    let proposal = verify(policy, tag, &proposal_id, Request::proposal)?;
+    match proposal.commit().filter(|_| proposal.accepted()) {
+        Some(commit) => Ok((commit.to_string(), proposal.people().to_vec())),
+        None => {
+            let problems: Vec<String> = proposal.problems().iter().map(ToString::to_string).collect();
+            refuse(format!(
+                "the proposal for {tag} is not validly signed ({}); do not approve it: ask the committer to \
+                 propose it again (git signed propose {tag})",
+                problems.join("; ")
+            ))
+        }
+    }
+}
+
+/// Show the reviewer what they approve: who proposed it and the commits since `previous`.
+fn show_commits(tag: &str, proposers: &[String], commit: &str, previous: Option<&str>) -> Result<Vec<String>, Error> {
+    let range = match previous {
+        Some(p) => format!("refs/tags/{p}^{{commit}}..{commit}"),
+        None => commit.to_owned(),
+    };
+    let log = git::output(&["log", "--format=%h %an: %s", "-n", "100", &range], "listing the commits")?;
+    eprintln!("{tag} was proposed by {} and deploys commit {}", proposers.join(", "), abbrev(commit));
+    match previous {
+        Some(p) => eprintln!("commits since the previous deploy tag {p}:"),
+        None => eprintln!("no earlier deploy tag found; commits:"),
+    }
+    for line in log.lines() {
+        eprintln!("  {line}");
+    }
+    Ok(log.lines().map(ToOwned::to_owned).collect())
+}
+
+/// The person whose new outer layer approves `tag`: valid, not a proposer, and the tag then
+/// satisfies the push rules.
+fn approver(policy: &Policy, tag: &str, verdict: &Verdict, proposers: &[String]) -> Result<String, Error> {
+    match outer(verdict) {
+        (Some(Principal::Person(name)), None) if proposers.contains(name) => refuse(format!(
+            "{name} proposed {tag} and cannot also approve it: two different people must sign; nothing \
+             was pushed. Another reviewer runs: git signed approve {tag}"
+        )),
+        (Some(Principal::Person(_)), None) if !verdict.accepted() => {
+            refuse(format!("{}; nothing was pushed", verdict.summary()))
+        }
+        (Some(Principal::Person(name)), None) => Ok(name.clone()),
+        (_, problem) => refuse(format!(
+            "your signature would not count ({}); nothing was pushed. Check user.signingKey \
+             (git config user.signingKey) and that your key is listed under [people] in {}",
+            problem.as_deref().unwrap_or("signed by a machine, not a person"),
+            policy.path.display()
+        )),
+    }
 }
 
 /// `git signed promote <tag> --from <previous>` or `--initial`
@@ -462,6 +487,56 @@ pub fn promote(args: PromoteArgs) -> Result<Promoted, Error> {
     let tag = tag_name(&args.tag);
     let from = args.from.as_deref().map(tag_name);
     let remote = args.common.remote.as_str();
+    let tag_ref = format!("refs/tags/{tag}");
+    let from_ref = from.map(|f| format!("refs/tags/{f}"));
+    fetch_promoted(remote, tag, from)?;
+    let old = git::output(&["rev-parse", &tag_ref], "reading the tag")?;
+    let old_id = oid(&old)?;
+    let before = verify(&policy, tag, &old, |r| r)?;
+    if !before.accepted() {
+        return refuse(format!(
+            "{} — promote only tags the mirror accepted (see: git signed verify {tag})",
+            before.summary()
+        ));
+    }
+    let from_id = match &from_ref {
+        Some(f) => Some(git::output(&["rev-parse", f], "reading the previous tag")?),
+        None => None,
+    };
+    let message = promotion_message(&args, tag, from.zip(from_id.as_deref()));
+    git::sign(&["tag", "-s", "-f", "-m", &message, tag, &tag_ref], "signing the promotion")?;
+    let restore = || git::output(&["update-ref", &tag_ref, &old], "restoring the tag");
+    let checked = git::output(&["rev-parse", &tag_ref], "reading the new tag").and_then(|id| {
+        let verdict = verify(&policy, tag, &id, |r| r.at_push(Some(old_id)))?;
+        let machine = promoting_machine(&policy, tag, &verdict, args.machine.as_deref())?;
+        Ok((id, machine))
+    });
+    let (id, machine) = or_undo(checked, restore)?;
+    let lease = format!("--force-with-lease={tag_ref}:{old}");
+    let again = match from {
+        Some(f) => format!("git signed promote {tag} --from {f}"),
+        None => format!("git signed promote {tag} --initial"),
+    };
+    let pushed = push(
+        remote,
+        &[&lease, &format!("{tag_ref}:{tag_ref}")],
+        &format!("the promotion of {tag}"),
+        &format!("Nothing was pushed; fix what it names (a stale tag: fetch and test again), then run `{again}`."),
+    );
+    or_undo(pushed, restore)?;
+    Ok(Promoted {
+        tag: tag.to_owned(),
+        object: id,
+        from: from.map(ToOwned::to_owned),
+        from_object: from_id,
+        environment: args.environment.clone(),
+        machine,
+        remote: remote.to_owned(),
+    })
+}
+
+/// Fetch `tag` (and `from`) from `remote`, refusing when either is not there.
+fn fetch_promoted(remote: &str, tag: &str, from: Option<&str>) -> Result<(), Error> {
     let tag_ref = format!("refs/tags/{tag}");
     let from_ref = from.map(|f| format!("refs/tags/{f}"));
     let mut wanted = vec![tag_ref.as_str()];
@@ -484,93 +559,54 @@ pub fn promote(args: PromoteArgs) -> Result<Promoted, Error> {
     let mut fetch = vec!["fetch".to_owned(), "-q".to_owned(), remote.to_owned(), format!("+{tag_ref}:{tag_ref}")];
     fetch.extend(from_ref.as_ref().map(|f| format!("+{f}:{f}")));
     git::output(&fetch.iter().map(String::as_str).collect::<Vec<_>>(), "fetching the tags")?;
-    let old = git::output(&["rev-parse", &tag_ref], "reading the tag")?;
-    let old_id = oid(&old)?;
-    let before = verify(&policy, tag, &old, |r| r)?;
-    if !before.accepted() {
-        return refuse(format!(
-            "{} — promote only tags the mirror accepted (see: git signed verify {tag})",
-            before.summary()
-        ));
-    }
+    Ok(())
+}
+
+/// The promotion layer's message: the user's (or `Promote <tag>`), then the transition
+/// trailers (`from` with its object id, or the first deploy).
+fn promotion_message(args: &PromoteArgs, tag: &str, from: Option<(&str, &str)>) -> String {
     let env = &args.environment;
-    let from_id = match &from_ref {
-        Some(f) => Some(git::output(&["rev-parse", f], "reading the previous tag")?),
-        None => None,
-    };
     let mut message = args.message.clone().unwrap_or_else(|| format!("Promote {tag}"));
-    message.push_str(&match (from, &from_id) {
-        (Some(f), Some(id)) => format!(
+    message.push_str(&match from {
+        Some((f, id)) => format!(
             "\n\nApplied and tested on {env} as the transition {f} -> {tag}.\n\nTransition-From: {f} {id}\nEnvironment: {env}\n"
         ),
-        _ => format!(
+        None => format!(
             "\n\nApplied and tested on {env} as its first deploy.\n\nTransition: initial\nEnvironment: {env}\n"
         ),
     });
-    git::sign(&["tag", "-s", "-f", "-m", &message, tag, &tag_ref], "signing the promotion")?;
-    let restore = || git::output(&["update-ref", &tag_ref, &old], "restoring the tag");
-    let checked = git::output(&["rev-parse", &tag_ref], "reading the new tag").and_then(|id| {
-        let verdict = verify(&policy, tag, &id, |r| r.at_push(Some(old_id)))?;
-        Ok((id, verdict))
-    });
-    let (id, verdict) = match checked {
-        Ok(checked) => checked,
-        Err(e) => {
-            restore()?;
-            return Err(e);
-        }
-    };
-    let (signer, problem) = outer(&verdict);
-    let required: Vec<String> =
-        policy.rules.iter().filter(|r| r.matches_tag(tag)).flat_map(|r| r.machines.clone()).collect();
-    let machine = match (signer, problem) {
+    message
+}
+
+/// The machine whose new outer layer promotes `tag`: valid, and the one asked for (or one
+/// the tag's rules require).
+fn promoting_machine(policy: &Policy, tag: &str, verdict: &Verdict, asked: Option<&str>) -> Result<String, Error> {
+    let required: Vec<&str> = policy
+        .rules
+        .iter()
+        .filter(|r| r.matches_tag(tag))
+        .flat_map(|r| r.machines.iter().map(String::as_str))
+        .collect();
+    match outer(verdict) {
         (Some(Principal::Machine(m)), None)
-            if args.machine.as_ref().is_none_or(|want| want == m)
-                && (args.machine.is_some() || required.contains(m)) =>
+            if asked.is_none_or(|want| want == m) && (asked.is_some() || required.contains(&m.as_str())) =>
         {
-            m.clone()
+            Ok(m.clone())
         }
         (Some(p), None) => {
-            restore()?;
-            let wanted = args.machine.clone().unwrap_or_else(|| required.join(" or "));
-            return refuse(format!(
+            let wanted = asked.map_or_else(|| required.join(" or "), ToOwned::to_owned);
+            refuse(format!(
                 "{tag} must be promoted by machine {wanted}, but this key belongs to {p}; nothing was pushed. \
                  Run promote with the staging pipeline's signing key (git config user.signingKey)"
-            ));
+            ))
         }
-        (None, problem) | (Some(_), problem) => {
-            restore()?;
-            return refuse(format!(
-                "the promotion signature would not count ({}); nothing was pushed. Check user.signingKey \
-                 (git config user.signingKey) and that the key is listed under [machines] in {}",
-                problem.as_deref().unwrap_or("unknown signer"),
-                policy.path.display()
-            ));
-        }
-    };
-    let lease = format!("--force-with-lease={tag_ref}:{old}");
-    let again = match from {
-        Some(f) => format!("git signed promote {tag} --from {f}"),
-        None => format!("git signed promote {tag} --initial"),
-    };
-    if let Err(e) = push(
-        remote,
-        &[&lease, &format!("{tag_ref}:{tag_ref}")],
-        &format!("the promotion of {tag}"),
-        &format!("Nothing was pushed; fix what it names (a stale tag: fetch and test again), then run `{again}`."),
-    ) {
-        restore()?;
-        return Err(e);
+        (_, problem) => refuse(format!(
+            "the promotion signature would not count ({}); nothing was pushed. Check user.signingKey \
+             (git config user.signingKey) and that the key is listed under [machines] in {}",
+            problem.as_deref().unwrap_or("unknown signer"),
+            policy.path.display()
+        )),
     }
-    Ok(Promoted {
-        tag: tag.to_owned(),
-        object: id,
-        from: from.map(ToOwned::to_owned),
-        from_object: from_id,
-        environment: args.environment.clone(),
-        machine,
-        remote: remote.to_owned(),
-    })
 }
 
 /// The chain of tag objects of local tag `name`, for `--transition-from`.

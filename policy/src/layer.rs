@@ -97,6 +97,12 @@ pub struct Tagger {
     pub time: i64,
 }
 
+impl Tagger {
+    fn from_signature(sig: gix::actor::SignatureRef<'_>) -> Tagger {
+        Tagger { name: sig.name.to_owned(), email: sig.email.to_owned(), time: sig.time().map_or(0, |t| t.seconds) }
+    }
+}
+
 impl std::fmt::Display for Tagger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} <{}>", self.name, self.email)
@@ -313,14 +319,7 @@ where
             expected: name.to_owned(),
         });
     }
-    let tagger = match tag.tagger() {
-        Ok(sig) => sig.map(|sig| Tagger {
-            name: sig.name.to_owned(),
-            email: sig.email.to_owned(),
-            time: sig.time().map(|t| t.seconds).unwrap_or(0),
-        }),
-        Err(e) => return Err(malformed(format!("bad tagger: {e}"))),
-    };
+    let tagger = tag.tagger().map_err(|e| malformed(format!("bad tagger: {e}")))?.map(Tagger::from_signature);
     let signature_at = signature_start(bytes).map_err(malformed)?;
     let message_at = if header_end < bytes.len() { header_end + 2 } else { bytes.len() };
     let layer = Layer { id, target, tagger, data: bytes.to_vec(), message_at, signature_at };
