@@ -1,10 +1,7 @@
 //! The remote helper's command parser (what git writes to the helper's stdin).
 #![no_main]
 
-#[path = "../../remote-helper/protocol.rs"]
-#[allow(dead_code)]
-mod protocol;
-
+use git_signed_remote::protocol;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,0 +1,30 @@
+//! `git-remote-signed`, the remote helper git runs for `signed::<url>` URLs, as a library. It
+//! speaks the remote-helper protocol's `fetch`, `push`, `option` and `object-format`
+//! capabilities (never `connect`: splicing the wire protocol is where verification gets
+//! bypassed or hangs), lists only the refs this environment may see, and lets no unverified
+//! tag object into the repository.
+//!
+//! stdout is the protocol channel: nothing else may write to it. Errors go to stderr and end
+//! the session with exit code 128, which git reports as a failed fetch (fail closed).
+
+pub mod cache;
+pub mod fetch;
+pub mod git;
+pub mod listing;
+pub mod protocol;
+pub mod push;
+pub mod session;
+pub mod settings;
+
+pub use session::{Fatal, run};
+
+/// With `GIT_SIGNED_TRACE=1`, print how long each phase took (milliseconds since start).
+pub fn trace(label: &str) {
+    use std::sync::OnceLock;
+    use std::time::Instant;
+    static START: OnceLock<(Instant, bool)> = OnceLock::new();
+    let (start, on) = START.get_or_init(|| (Instant::now(), std::env::var_os("GIT_SIGNED_TRACE").is_some()));
+    if *on {
+        eprintln!("signed: trace {:8.2} ms {label}", start.elapsed().as_secs_f64() * 1000.0);
+    }
+}
