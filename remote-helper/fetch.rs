@@ -14,26 +14,10 @@ use gix::objs::{Find, FindHeader, Kind, Write as _};
 use crate::cache::TagCache;
 use crate::git;
 use crate::listing::Listing;
+use crate::options::FetchOptions;
 
 /// git's "infinite" depth, sent for `--unshallow`.
 const INFINITE_DEPTH: u64 = 2_147_483_647;
-
-/// Fetch-related options git set with `option …`.
-#[derive(Debug, Default, Clone)]
-pub struct FetchOptions {
-    pub depth: Option<u64>,
-    pub deepen_relative: bool,
-    pub deepen_since: Option<String>,
-    pub deepen_not: Vec<String>,
-    pub update_shallow: bool,
-    pub refetch: bool,
-    pub progress: bool,
-    pub verbosity: u32,
-    pub family: Option<String>,
-    pub followtags: bool,
-    /// git is cloning into an empty repository.
-    pub cloning: bool,
-}
 
 /// What a fetch batch brought.
 pub struct Fetched {
@@ -43,44 +27,43 @@ pub struct Fetched {
     pub connected: bool,
 }
 
-impl FetchOptions {
-    fn flags(&self, shallow_exists: bool) -> Vec<String> {
-        let mut f = Vec::new();
-        match self.depth {
-            // --unshallow on a complete repository is an error; nothing to do then.
-            Some(INFINITE_DEPTH) if shallow_exists => f.push("--unshallow".to_owned()),
-            Some(INFINITE_DEPTH) => {}
-            Some(d) if d > 0 && self.deepen_relative => f.push(format!("--deepen={d}")),
-            Some(d) if d > 0 => f.push(format!("--depth={d}")),
-            _ => {}
-        }
-        if let Some(since) = &self.deepen_since {
-            f.push(format!("--shallow-since={since}"));
-        }
-        for not in &self.deepen_not {
-            f.push(format!("--shallow-exclude={not}"));
-        }
-        if self.update_shallow {
-            f.push("--update-shallow".to_owned());
-        }
-        if self.refetch {
-            f.push("--refetch".to_owned());
-        }
-        match self.verbosity {
-            0 => f.push("-q".to_owned()),
-            1 => {}
-            _ => f.push("-v".to_owned()),
-        }
-        if self.progress {
-            f.push("--progress".to_owned());
-        }
-        match self.family.as_deref() {
-            Some("ipv4") => f.push("-4".to_owned()),
-            Some("ipv6") => f.push("-6".to_owned()),
-            _ => {}
-        }
-        f
+/// The inner `git fetch` flags for what git asked.
+fn flags(opts: &FetchOptions, shallow_exists: bool) -> Vec<String> {
+    let mut f = Vec::new();
+    match opts.depth {
+        // --unshallow on a complete repository is an error; nothing to do then.
+        Some(INFINITE_DEPTH) if shallow_exists => f.push("--unshallow".to_owned()),
+        Some(INFINITE_DEPTH) => {}
+        Some(d) if d > 0 && opts.deepen_relative => f.push(format!("--deepen={d}")),
+        Some(d) if d > 0 => f.push(format!("--depth={d}")),
+        _ => {}
     }
+    if let Some(since) = &opts.deepen_since {
+        f.push(format!("--shallow-since={since}"));
+    }
+    for not in &opts.deepen_not {
+        f.push(format!("--shallow-exclude={not}"));
+    }
+    if opts.update_shallow {
+        f.push("--update-shallow".to_owned());
+    }
+    if opts.refetch {
+        f.push("--refetch".to_owned());
+    }
+    match opts.verbosity {
+        0 => f.push("-q".to_owned()),
+        1 => {}
+        _ => f.push("-v".to_owned()),
+    }
+    if opts.progress {
+        f.push("--progress".to_owned());
+    }
+    match opts.family.as_deref() {
+        Some("ipv4") => f.push("-4".to_owned()),
+        Some("ipv6") => f.push("-6".to_owned()),
+        _ => {}
+    }
+    f
 }
 
 /// Restores `shallow` as it was unless the fetch is accepted.
@@ -158,7 +141,7 @@ pub fn fetch(
         cmd.arg(url);
     } else {
         cmd.args(["fetch", "--no-tags", "--no-write-fetch-head", "--no-auto-maintenance", "--no-recurse-submodules"])
-            .args(opts.flags(shallow.before.is_some()))
+            .args(flags(opts, shallow.before.is_some()))
             .args(["--stdin", url]);
     }
     let input: String = wanted.iter().map(|w| format!("{w}\n")).collect();

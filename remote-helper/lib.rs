@@ -11,6 +11,7 @@ pub mod cache;
 pub mod fetch;
 pub mod git;
 pub mod listing;
+pub mod options;
 pub mod protocol;
 pub mod push;
 pub mod session;

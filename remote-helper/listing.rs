@@ -16,28 +16,20 @@ use gix::objs::FindHeader;
 
 use crate::cache::{Chain, TagCache};
 use crate::git;
-
-/// One ref as upstream advertised it.
-#[derive(Debug, Clone)]
-pub struct RemoteRef {
-    pub name: String,
-    pub id: ObjectId,
-    /// The `^{}` value when the ref points at a tag object.
-    pub peeled: Option<ObjectId>,
-}
+use crate::protocol::{Ref, Symref};
 
 /// What upstream has, before filtering.
 pub struct Upstream {
-    pub refs: Vec<RemoteRef>,
-    /// `HEAD` and other symbolic refs: (name, target).
-    pub symrefs: Vec<(String, String)>,
+    pub refs: Vec<Ref>,
+    /// `HEAD` and other symbolic refs.
+    pub symrefs: Vec<Symref>,
     pub hash: gix::hash::Kind,
 }
 
 /// The filtered view: what `list` printed, and which tag objects may enter the repository.
 pub struct Listing {
-    pub refs: Vec<RemoteRef>,
-    pub symrefs: Vec<(String, String)>,
+    pub refs: Vec<Ref>,
+    pub symrefs: Vec<Symref>,
     pub hash: gix::hash::Kind,
     /// Every tag object of every listed, verified tag: the only tag objects a fetch may store.
     pub allowed_tags: HashSet<ObjectId>,
@@ -51,13 +43,13 @@ pub fn ls_remote(url: &str, git_dir: Option<&std::path::Path>) -> Result<Upstrea
     cmd.args(["ls-remote", "--symref", url]);
     let out = git::run(cmd, None, "git ls-remote")?;
     let text = String::from_utf8(out).map_err(|_| "git ls-remote printed non-UTF-8 ref names".to_owned())?;
-    let mut refs: Vec<RemoteRef> = Vec::new();
+    let mut refs: Vec<Ref> = Vec::new();
     let mut symrefs = Vec::new();
     let mut hash = None;
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("ref: ") {
             if let Some((target, name)) = rest.split_once('\t') {
-                symrefs.push((name.to_owned(), target.to_owned()));
+                symrefs.push(Symref { name: name.to_owned(), target: target.to_owned() });
             }
             continue;
         }
@@ -72,7 +64,7 @@ pub fn ls_remote(url: &str, git_dir: Option<&std::path::Path>) -> Result<Upstrea
                 _ => return Err(format!("ls-remote listed {name} without its ref")),
             }
         } else {
-            refs.push(RemoteRef { name: name.to_owned(), id, peeled: None });
+            refs.push(Ref { name: name.to_owned(), id, peeled: None });
         }
     }
     Ok(Upstream { refs, symrefs, hash: hash.unwrap_or(gix::hash::Kind::Sha1) })
@@ -104,8 +96,8 @@ pub struct Judge<'a> {
 /// objects must be verified (protected) or inspected (unprotected, when allowed).
 struct Sorted<'u> {
     hidden: HashMap<String, Hidden>,
-    protected: Vec<&'u RemoteRef>,
-    unprotected: Vec<&'u RemoteRef>,
+    protected: Vec<&'u Ref>,
+    unprotected: Vec<&'u Ref>,
 }
 
 /// Decide which of upstream's refs this environment sees.
@@ -143,17 +135,17 @@ pub fn filter(upstream: Upstream, judge: &Judge<'_>) -> Result<Listing, String> 
     }
 
     report_hidden(&upstream, &hidden, judge.strict, judge.verbosity)?;
-    let refs: Vec<RemoteRef> = upstream.refs.into_iter().filter(|r| !hidden.contains_key(&r.name)).collect();
+    let refs: Vec<Ref> = upstream.refs.into_iter().filter(|r| !hidden.contains_key(&r.name)).collect();
     let listed: HashSet<&str> = refs.iter().map(|r| r.name.as_str()).collect();
     // Only `HEAD` pointing at a listed, harmless branch (T23), and only while `HEAD` itself is
     // listed; every other symbolic ref was hidden by `sort`, its resolved value with it.
     let symrefs = upstream
         .symrefs
         .into_iter()
-        .filter(|(name, target)| {
-            listed.contains(target.as_str())
-                && !hidden.contains_key(name)
-                && refs::check_symref(judge.policy, name, target).is_ok()
+        .filter(|s| {
+            listed.contains(s.target.as_str())
+                && !hidden.contains_key(&s.name)
+                && refs::check_symref(judge.policy, &s.name, &s.target).is_ok()
         })
         .collect::<Vec<_>>();
     Ok(Listing { refs, symrefs, hash: upstream.hash, allowed_tags, chains })
@@ -163,7 +155,7 @@ pub fn filter(upstream: Upstream, judge: &Judge<'_>) -> Result<Listing, String> 
 fn sort<'u>(upstream: &'u Upstream, judge: &Judge<'_>) -> Sorted<'u> {
     let policy = judge.policy;
     let mut hidden = HashMap::new();
-    for (name, target) in &upstream.symrefs {
+    for Symref { name, target } in &upstream.symrefs {
         if let Err(why) = refs::check_symref(policy, name, target) {
             let shown = name.starts_with(refs::TAGS) || refs::classify(policy, name) != RefClass::Other;
             let why = format!("{why}");
@@ -246,7 +238,7 @@ fn destination(spec: &str, name: &str) -> Option<String> {
 }
 
 /// A protected tag and its chain when accepted, or why not.
-type Judged<'u> = (&'u RemoteRef, Result<Chain, String>);
+type Judged<'u> = (&'u Ref, Result<Chain, String>);
 
 /// Each protected tag's verdict for this environment: its chain when accepted, else why not.
 /// Accepted verdicts are remembered per policy and environment, and reused while the cache
@@ -255,7 +247,7 @@ fn verify_protected<'u>(
     cache: &TagCache,
     digest: &str,
     judge: &Judge<'_>,
-    tags: &[&'u RemoteRef],
+    tags: &[&'u Ref],
 ) -> Result<Vec<Judged<'u>>, String> {
     let policy = judge.policy;
     // The inactivity rule depends on the whole signing history, not on one tag alone, so
@@ -267,7 +259,7 @@ fn verify_protected<'u>(
     let mut pending = Vec::new();
     // A remembered verdict still needs the commit the mirror advertises now to be the one
     // the chain reaches: the `^{}` line is what git follows.
-    let reaches = |tag: &str, r: &RemoteRef| {
+    let reaches = |tag: &str, r: &Ref| {
         let walked = git_signed_policy::layer::walk(&cached.repo.objects, cached.hash(), tag, r.id);
         walked.is_ok_and(|chain| Some(chain.commit) == r.peeled)
     };
@@ -286,7 +278,7 @@ fn verify_protected<'u>(
     cache.fetch(&cache.missing(&ids)?)?;
     let repo = cache.repo()?;
     let now = SystemTime::now();
-    let names = |r: &&'u RemoteRef| (r.name.trim_start_matches(refs::TAGS), r.id);
+    let names = |r: &&'u Ref| (r.name.trim_start_matches(refs::TAGS), r.id);
     let activity = policy
         .inactivity
         .map(|_| Activity::from_tags(policy, &repo.repo.objects, repo.hash(), tags.iter().map(names), now));
