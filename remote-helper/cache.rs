@@ -11,14 +11,51 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use git_signed_policy::Repo;
+use git_signed_policy::{Repo, RepoError};
 use gix::ObjectId;
 use gix::objs::FindHeader;
 
-use crate::git;
+use crate::git::{self, RunError};
+use crate::upstream;
 
 /// Cached accepted verdicts are trusted for this long, then re-verified.
 const VERDICT_TTL_SECS: u64 = 24 * 3600;
+
+/// Why the tag cache cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Its directory cannot be made.
+    #[error("cannot create the tag cache {}: {source}", dir.display())]
+    Create { dir: PathBuf, source: std::io::Error },
+    /// Its directory cannot be inspected.
+    #[error("cannot read the tag cache {}: {source}", dir.display())]
+    Read { dir: PathBuf, source: std::io::Error },
+    /// Another user could write its directory, and so forge remembered verdicts.
+    #[error(
+        "the tag cache {} is not private to this user (owner uid {owner}, mode {mode:o}, you are uid {uid}); \
+         remove it, or set GIT_SIGNED_CACHE to a directory only you can write",
+        dir.display()
+    )]
+    NotPrivate { dir: PathBuf, owner: u32, mode: u32, uid: u32 },
+    /// Its lock cannot be taken.
+    #[error("cannot lock the tag cache: {0}")]
+    Lock(#[source] std::io::Error),
+    /// `git init` or `git config` of a new cache failed.
+    #[error(transparent)]
+    Init(#[from] RunError),
+    /// The URL cannot be hashed into a directory name.
+    #[error("cannot name the tag cache: {0}")]
+    Name(#[source] gix::Error),
+    /// The cache repository cannot be opened.
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    /// Fetching tag objects into it failed.
+    #[error(transparent)]
+    Fetch(#[from] upstream::Error),
+    /// Accepted verdicts cannot be written down.
+    #[error("cannot write the verdict cache: {0}")]
+    Remember(#[source] std::io::Error),
+}
 
 /// An opened, locked tag cache for one URL.
 pub struct TagCache {
@@ -47,77 +84,52 @@ fn base_dir() -> PathBuf {
 /// Create `dir` private (0700) if missing, and refuse one that is not: the cache remembers
 /// which tags verified, so a directory another user can write (a shared `/tmp` path made
 /// first by someone else) could make a clone show a forged verdict.
-fn private_dir(dir: &Path) -> Result<(), String> {
+fn private_dir(dir: &Path) -> Result<(), Error> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| format!("cannot create the tag cache {}: {e}", dir.display()))?;
-    let meta =
-        std::fs::symlink_metadata(dir).map_err(|e| format!("cannot read the tag cache {}: {e}", dir.display()))?;
+    let create = |source| Error::Create { dir: dir.to_owned(), source };
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(create)?;
+    let meta = std::fs::symlink_metadata(dir).map_err(|source| Error::Read { dir: dir.to_owned(), source })?;
     let uid = git_signed_tool::effective_uid();
     if meta.is_dir() && meta.uid() == uid && meta.mode() & 0o022 == 0 {
         return Ok(());
     }
-    Err(format!(
-        "the tag cache {} is not private to this user (owner uid {}, mode {:o}, you are uid {uid}); \
-         remove it, or set GIT_SIGNED_CACHE to a directory only you can write",
-        dir.display(),
-        meta.uid(),
-        meta.mode() & 0o7777
-    ))
+    Err(Error::NotPrivate { dir: dir.to_owned(), owner: meta.uid(), mode: meta.mode() & 0o7777, uid })
 }
 
-fn hex_digest(text: &str) -> Result<String, String> {
+fn hex_digest(text: &str) -> Result<String, Error> {
     let mut h = gix::hash::hasher(gix::hash::Kind::Sha1);
     h.update(text.as_bytes());
-    h.try_finalize().map(|id| id.to_string()).map_err(|e| e.to_string())
+    h.try_finalize().map(|id| id.to_string()).map_err(Error::Name)
 }
 
 impl TagCache {
     /// Open (creating if needed) and lock the cache for `url` with object format `hash`.
-    pub fn open(url: &str, hash: gix::hash::Kind) -> Result<TagCache, String> {
+    pub fn open(url: &str, hash: gix::hash::Kind) -> Result<TagCache, Error> {
         let base = base_dir();
         private_dir(&base)?;
         let dir = base.join(format!("{}-{hash}", hex_digest(url)?));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create the tag cache {}: {e}", dir.display()))?;
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join("lock"))
-            .map_err(|e| format!("cannot open the tag cache lock: {e}"))?;
-        lock.lock().map_err(|e| format!("cannot lock the tag cache: {e}"))?;
+        let create = |source| Error::Create { dir: dir.clone(), source };
+        std::fs::create_dir_all(&dir).map_err(create)?;
+        let lock = File::options().create(true).truncate(false).write(true).open(dir.join("lock"));
+        let lock = lock.map_err(Error::Lock)?;
+        lock.lock().map_err(Error::Lock)?;
         let repo_dir = dir.join("tags.git");
         if !repo_dir.join("config").exists() {
             let scratch = dir.join(format!("tags.git.new.{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&scratch);
-            let mut init = git::git(url, None);
-            init.args(["init", "-q", "--bare", &format!("--object-format={hash}")]).arg(&scratch);
-            git::run(init, None, "creating the tag cache")?;
-            for (key, value) in [
-                ("remote.upstream.url", url),
-                ("remote.upstream.promisor", "true"),
-                ("remote.upstream.partialclonefilter", "tree:0"),
-                ("gc.auto", "0"),
-            ] {
-                let mut cfg = git::git(url, Some(&scratch));
-                cfg.args(["config", key, value]);
-                git::run(cfg, None, "configuring the tag cache")?;
-            }
-            std::fs::rename(&scratch, &repo_dir).map_err(|e| format!("cannot create the tag cache: {e}"))?;
+            init(url, hash, &scratch)?;
+            std::fs::rename(&scratch, &repo_dir).map_err(create)?;
         }
         Ok(TagCache { verdicts_file: dir.join("verdicts"), repo_dir, url: url.to_owned(), _lock: lock })
     }
 
     /// The cache repository, for reading objects.
-    pub fn repo(&self) -> Result<Repo, String> {
-        Repo::open(&self.repo_dir, &[]).map_err(|e| e.to_string())
+    pub fn repo(&self) -> Result<Repo, Error> {
+        Ok(Repo::open(&self.repo_dir, &[])?)
     }
 
     /// Those of `ids` the cache does not hold yet, each once.
-    pub fn missing(&self, ids: &[ObjectId]) -> Result<Vec<ObjectId>, String> {
+    pub fn missing(&self, ids: &[ObjectId]) -> Result<Vec<ObjectId>, Error> {
         let repo = self.repo()?;
         let mut missing: Vec<ObjectId> =
             ids.iter().copied().filter(|id| !matches!(repo.repo.objects.try_header(id), Ok(Some(_)))).collect();
@@ -126,29 +138,13 @@ impl TagCache {
         Ok(missing)
     }
 
-    /// Fetch the tag objects `ids` (and their commits, without trees) from upstream. By object
-    /// id: they were just advertised, and git matches ids far faster than thousands of refspecs.
-    /// The cache keeps no refs; nothing in it is ever garbage-collected (`gc.auto=0`).
-    pub fn fetch(&self, ids: &[ObjectId]) -> Result<(), String> {
+    /// Fetch the tag objects `ids` (and their commits, without trees) from upstream. The
+    /// cache keeps no refs; nothing in it is ever garbage-collected (`gc.auto=0`).
+    pub fn fetch(&self, ids: &[ObjectId]) -> Result<(), Error> {
         if ids.is_empty() {
             return Ok(());
         }
-        let mut cmd = git::git(&self.url, Some(&self.repo_dir));
-        cmd.args([
-            "fetch",
-            "-q",
-            "--no-tags",
-            "--no-write-fetch-head",
-            "--no-auto-maintenance",
-            "--no-recurse-submodules",
-            "--depth=1",
-            "--filter=tree:0",
-            "--stdin",
-            "upstream",
-        ])
-        .stderr(std::process::Stdio::piped());
-        let wants: String = ids.iter().map(|id| format!("{id}\n")).collect();
-        git::run(cmd, Some(&wants), "fetching tag objects into the tag cache").map(|_| ())
+        Ok(upstream::fetch_tags(&self.url, &self.repo_dir, ids)?)
     }
 
     /// Cached accepted verdicts for `policy_digest`, by (tag name, object id).
@@ -177,7 +173,7 @@ impl TagCache {
     }
 
     /// Remember accepted verdicts.
-    pub fn remember(&self, policy_digest: &str, accepted: &[(String, ObjectId, Chain)]) -> Result<(), String> {
+    pub fn remember(&self, policy_digest: &str, accepted: &[(String, ObjectId, Chain)]) -> Result<(), Error> {
         if accepted.is_empty() {
             return Ok(());
         }
@@ -187,11 +183,26 @@ impl TagCache {
             let chain: Vec<String> = chain.iter().map(ToString::to_string).collect();
             text.push_str(&format!("{now} {policy_digest} {id} {} {name}\n", chain.join(",")));
         }
-        let mut f = File::options()
-            .create(true)
-            .append(true)
-            .open(&self.verdicts_file)
-            .map_err(|e| format!("cannot write the verdict cache: {e}"))?;
-        f.write_all(text.as_bytes()).map_err(|e| format!("cannot write the verdict cache: {e}"))
+        let mut f = File::options().create(true).append(true).open(&self.verdicts_file).map_err(Error::Remember)?;
+        f.write_all(text.as_bytes()).map_err(Error::Remember)
     }
+}
+
+/// Make a new cache repository at `dir`: bare, promisor remote `upstream` at `url`, never
+/// garbage-collected.
+fn init(url: &str, hash: gix::hash::Kind, dir: &std::path::Path) -> Result<(), RunError> {
+    let mut init = git::git(url, None);
+    init.args(["init", "-q", "--bare", &format!("--object-format={hash}")]).arg(dir);
+    git::run(init, None, "creating the tag cache")?;
+    for (key, value) in [
+        ("remote.upstream.url", url),
+        ("remote.upstream.promisor", "true"),
+        ("remote.upstream.partialclonefilter", "tree:0"),
+        ("gc.auto", "0"),
+    ] {
+        let mut cfg = git::git(url, Some(dir));
+        cfg.args(["config", key, value]);
+        git::run(cfg, None, "configuring the tag cache")?;
+    }
+    Ok(())
 }

@@ -66,23 +66,36 @@ pub fn git(url: &str, git_dir: Option<&Path>) -> Command {
     cmd
 }
 
+/// A child `git` that could not run or did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// git could not be started.
+    #[error("cannot run git ({what}): {source}")]
+    Spawn { what: &'static str, source: std::io::Error },
+    /// Feeding its stdin or collecting its output failed.
+    #[error("{what}: {source}")]
+    Io { what: &'static str, source: std::io::Error },
+    /// It exited unsuccessfully; `detail` is the last line of its stderr, when captured.
+    #[error("{what} failed{}", if .detail.is_empty() { String::new() } else { format!(": {}", .detail) })]
+    Failed { what: &'static str, detail: String },
+}
+
 /// Run `cmd` feeding `input` on stdin; returns stdout, or an error naming `what` with stderr
 /// when it was captured.
-pub fn run(mut cmd: Command, input: Option<&str>, what: &str) -> Result<Vec<u8>, String> {
+pub fn run(mut cmd: Command, input: Option<&str>, what: &'static str) -> Result<Vec<u8>, RunError> {
     if input.is_some() {
         cmd.stdin(Stdio::piped());
     }
-    let mut child = cmd.spawn().map_err(|e| format!("cannot run git ({what}): {e}"))?;
+    let mut child = cmd.spawn().map_err(|source| RunError::Spawn { what, source })?;
     if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
         use std::io::Write;
-        stdin.write_all(text.as_bytes()).map_err(|e| format!("{what}: {e}"))?;
+        stdin.write_all(text.as_bytes()).map_err(|source| RunError::Io { what, source })?;
     }
-    let out = child.wait_with_output().map_err(|e| format!("{what}: {e}"))?;
+    let out = child.wait_with_output().map_err(|source| RunError::Io { what, source })?;
     if out.status.success() {
-        Ok(out.stdout)
-    } else {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let detail = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
-        Err(if detail.is_empty() { format!("{what} failed") } else { format!("{what} failed: {detail}") })
+        return Ok(out.stdout);
     }
+    let err = String::from_utf8_lossy(&out.stderr);
+    let detail = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_owned();
+    Err(RunError::Failed { what, detail })
 }

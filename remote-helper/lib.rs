@@ -8,16 +8,20 @@
 //! the session with exit code 128, which git reports as a failed fetch (fail closed).
 
 pub mod cache;
+pub mod error;
 pub mod fetch;
 pub mod git;
 pub mod listing;
 pub mod options;
 pub mod protocol;
 pub mod push;
+pub mod quarantine;
 pub mod session;
 pub mod settings;
+pub mod upstream;
 
-pub use session::{Fatal, run};
+pub use error::Error;
+pub use session::run;
 
 /// With `GIT_SIGNED_TRACE=1`, print how long each phase took (milliseconds since start).
 pub fn trace(label: &str) {

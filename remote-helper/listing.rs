@@ -15,16 +15,8 @@ use gix::ObjectId;
 use gix::objs::FindHeader;
 
 use crate::cache::{Chain, TagCache};
-use crate::git;
 use crate::protocol::{Ref, Symref};
-
-/// What upstream has, before filtering.
-pub struct Upstream {
-    pub refs: Vec<Ref>,
-    /// `HEAD` and other symbolic refs.
-    pub symrefs: Vec<Symref>,
-    pub hash: gix::hash::Kind,
-}
+use crate::upstream::Advertisement;
 
 /// The filtered view: what `list` printed, and which tag objects may enter the repository.
 pub struct Listing {
@@ -35,39 +27,6 @@ pub struct Listing {
     pub allowed_tags: HashSet<ObjectId>,
     /// The chains of listed tags, for tag-following: (tag id, peeled commit, chain innermost first).
     pub chains: Vec<(ObjectId, ObjectId, Vec<ObjectId>)>,
-}
-
-/// `git ls-remote --symref <url>`, parsed.
-pub fn ls_remote(url: &str, git_dir: Option<&std::path::Path>) -> Result<Upstream, String> {
-    let mut cmd = git::git(url, git_dir);
-    cmd.args(["ls-remote", "--symref", url]);
-    let out = git::run(cmd, None, "git ls-remote")?;
-    let text = String::from_utf8(out).map_err(|_| "git ls-remote printed non-UTF-8 ref names".to_owned())?;
-    let mut refs: Vec<Ref> = Vec::new();
-    let mut symrefs = Vec::new();
-    let mut hash = None;
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("ref: ") {
-            if let Some((target, name)) = rest.split_once('\t') {
-                symrefs.push(Symref { name: name.to_owned(), target: target.to_owned() });
-            }
-            continue;
-        }
-        let Some((hex, name)) = line.split_once('\t') else {
-            return Err(format!("unexpected ls-remote line {line:?}"));
-        };
-        let id = ObjectId::from_hex(hex.as_bytes()).map_err(|e| format!("bad object id in ls-remote: {e}"))?;
-        hash.get_or_insert(id.kind());
-        if let Some(base) = name.strip_suffix("^{}") {
-            match refs.last_mut() {
-                Some(last) if last.name == base => last.peeled = Some(id),
-                _ => return Err(format!("ls-remote listed {name} without its ref")),
-            }
-        } else {
-            refs.push(Ref { name: name.to_owned(), id, peeled: None });
-        }
-    }
-    Ok(Upstream { refs, symrefs, hash: hash.unwrap_or(gix::hash::Kind::Sha1) })
 }
 
 /// Why a ref is not listed.
@@ -101,7 +60,7 @@ struct Sorted<'u> {
 }
 
 /// Decide which of upstream's refs this environment sees.
-pub fn filter(upstream: Upstream, judge: &Judge<'_>) -> Result<Listing, String> {
+pub fn filter(upstream: Advertisement, judge: &Judge<'_>) -> Result<Listing, crate::Error> {
     let Sorted { mut hidden, protected, unprotected } = sort(&upstream, judge);
     let mut allowed_tags = HashSet::new();
     let mut chains = Vec::new();
@@ -152,7 +111,7 @@ pub fn filter(upstream: Upstream, judge: &Judge<'_>) -> Result<Listing, String> 
 }
 
 /// Judge every ref by its name (and whether it points at a tag object).
-fn sort<'u>(upstream: &'u Upstream, judge: &Judge<'_>) -> Sorted<'u> {
+fn sort<'u>(upstream: &'u Advertisement, judge: &Judge<'_>) -> Sorted<'u> {
     let policy = judge.policy;
     let mut hidden = HashMap::new();
     for Symref { name, target } in &upstream.symrefs {
@@ -248,7 +207,7 @@ fn verify_protected<'u>(
     digest: &str,
     judge: &Judge<'_>,
     tags: &[&'u Ref],
-) -> Result<Vec<Judged<'u>>, String> {
+) -> Result<Vec<Judged<'u>>, crate::cache::Error> {
     let policy = judge.policy;
     // The inactivity rule depends on the whole signing history, not on one tag alone, so
     // with it no verdict is reused.
@@ -303,7 +262,7 @@ fn verify_protected<'u>(
 }
 
 fn report_hidden(
-    upstream: &Upstream,
+    upstream: &Advertisement,
     hidden: &HashMap<String, Hidden>,
     strict: bool,
     verbosity: u32,

@@ -7,10 +7,11 @@ use std::path::Path;
 use crate::git;
 use crate::options::PushOptions;
 use crate::protocol::{PushStatus, Ref};
+use crate::upstream;
 
 /// `list for-push`: upstream refs without `HEAD` and without peeled lines.
-pub fn list_for_push(url: &str, git_dir: Option<&Path>) -> Result<Vec<Ref>, String> {
-    let upstream = crate::listing::ls_remote(url, git_dir)?;
+pub fn list_for_push(url: &str, git_dir: Option<&Path>) -> Result<Vec<Ref>, upstream::Error> {
+    let upstream = upstream::advertisement(url, git_dir)?;
     Ok(upstream.refs.into_iter().filter(|r| r.name != "HEAD").map(|r| Ref { peeled: None, ..r }).collect())
 }
 

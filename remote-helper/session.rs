@@ -11,10 +11,8 @@ use crate::listing::{self, Listing};
 use crate::options::Options;
 use crate::protocol::{self, Command, Reply};
 use crate::settings::Settings;
-use crate::{fetch, git, push, trace};
-
-/// Fatal errors end the session; git then reports the fetch or push as failed.
-pub type Fatal = String;
+use crate::upstream;
+use crate::{Error, fetch, git, push, trace};
 
 /// What the helper knows during a session.
 struct Session {
@@ -29,7 +27,7 @@ struct Session {
 
 /// Run one session: `remote` and `url` as git passed them (`url` absent when git passed only
 /// the URL as `remote`).
-pub fn run(remote: String, url: Option<String>) -> Result<(), Fatal> {
+pub fn run(remote: String, url: Option<String>) -> Result<(), Error> {
     trace("start");
     let mut session = Session::new(remote, url)?;
     let stdin = std::io::stdin();
@@ -51,26 +49,26 @@ struct Commands<R> {
 
 impl<R: BufRead> Commands<R> {
     /// The next command; `None` when git closed stdin.
-    fn next(&mut self) -> Result<Option<Command>, Fatal> {
+    fn next(&mut self) -> Result<Option<Command>, Error> {
         match self.lines.next() {
             None => Ok(None),
             Some(line) => {
-                let line = line.map_err(|e| format!("reading from git: {e}"))?;
-                protocol::parse(&line).map(Some).map_err(|e| e.to_string())
+                let line = line.map_err(Error::Read)?;
+                Ok(Some(protocol::parse(&line)?))
             }
         }
     }
 
     /// A `fetch` or `push` batch: `first`, then every following command `item` accepts, up to
     /// the blank line that ends the batch.
-    fn batch<T>(&mut self, first: T, item: fn(Command) -> Result<T, Command>) -> Result<Vec<T>, Fatal> {
+    fn batch<T>(&mut self, first: T, item: fn(Command) -> Result<T, Command>) -> Result<Vec<T>, Error> {
         let mut batch = vec![first];
         loop {
             match self.next()? {
                 Some(Command::Blank) | None => return Ok(batch),
                 Some(command) => match item(command) {
                     Ok(t) => batch.push(t),
-                    Err(other) => return Err(format!("unexpected {other:?} inside a batch")),
+                    Err(other) => return Err(Error::Batch(other)),
                 },
             }
         }
@@ -84,11 +82,9 @@ fn send(out: &mut impl Write, reply: Reply<'_>) -> bool {
 }
 
 impl Session {
-    fn new(remote: String, url: Option<String>) -> Result<Session, Fatal> {
+    fn new(remote: String, url: Option<String>) -> Result<Session, Error> {
         if std::env::var_os(git::DEPTH_GUARD).is_some() {
-            return Err("git-remote-signed was invoked by itself (a url.*.insteadOf rule or a lazy fetch points \
-                        back at signed::); refusing to recurse"
-                .into());
+            return Err(Error::Recursion);
         }
         let url = url.unwrap_or_else(|| remote.clone());
         // git names an anonymous remote (`git fetch signed::<url>`) after its URL.
@@ -96,10 +92,10 @@ impl Session {
         let remote = (!anonymous).then_some(remote);
         let url = url.strip_prefix("signed::").map(ToOwned::to_owned).unwrap_or(url);
         if url.starts_with("signed::") || url.is_empty() {
-            return Err(format!("invalid URL {url:?}"));
+            return Err(Error::Url(url));
         }
         let git_dir = match std::env::var_os("GIT_DIR") {
-            Some(d) => Some(std::path::absolute(PathBuf::from(d)).map_err(|e| e.to_string())?),
+            Some(d) => Some(std::path::absolute(PathBuf::from(d)).map_err(Error::GitDir)?),
             None => None,
         };
         Ok(Session { remote, url, git_dir, options: Options::default(), listing: None, settings: None })
@@ -112,15 +108,15 @@ impl Session {
         command: Command,
         commands: &mut Commands<R>,
         out: &mut impl Write,
-    ) -> Result<bool, Fatal> {
+    ) -> Result<bool, Error> {
         Ok(match command {
             Command::Blank => false,
             Command::Capabilities => send(out, Reply::Capabilities),
             Command::Option { name, value } => send(out, Reply::Option(self.options.set(&name, value))),
             Command::List => {
-                let asked = self.options.object_format;
                 let listing = self.list()?;
-                let object_format = asked.then_some(listing.hash);
+                let listing = self.listing.insert(listing);
+                let object_format = self.options.object_format.then_some(listing.hash);
                 send(out, Reply::List { object_format, symrefs: &listing.symrefs, refs: &listing.refs })
             }
             Command::ListForPush => {
@@ -151,23 +147,26 @@ impl Session {
         })
     }
 
-    fn settings(&mut self) -> Result<&(Settings, Policy), Fatal> {
-        if self.settings.is_none() {
-            let dir = self.git_dir.as_deref();
-            let settings = Settings::load(dir, self.remote.as_deref())?;
-            let policy = Policy::load(&settings.policy).map_err(|e| format!("policy error: {e}"))?;
-            policy.check_environment(&settings.environment).map_err(|e| e.to_string())?;
-            self.settings = Some((settings, policy));
-        }
-        self.settings.as_ref().ok_or_else(|| "settings unavailable".to_owned())
+    /// The settings and the policy they name, read once per session.
+    fn settings(&mut self) -> Result<&(Settings, Policy), Error> {
+        let loaded = match self.settings.take() {
+            Some(loaded) => loaded,
+            None => {
+                let settings = Settings::load(self.git_dir.as_deref(), self.remote.as_deref())?;
+                let policy = Policy::load(&settings.policy)?;
+                policy.check_environment(&settings.environment)?;
+                (settings, policy)
+            }
+        };
+        Ok(self.settings.insert(loaded))
     }
 
-    /// The listing for `list` (and for the fetches after it).
-    fn list(&mut self) -> Result<&Listing, Fatal> {
+    /// List the refs this environment sees, for `list` and for the fetches after it.
+    fn list(&mut self) -> Result<Listing, Error> {
         let url = self.url.clone();
         let git_dir = self.git_dir.clone();
         let verbosity = self.options.fetch.verbosity;
-        let upstream = listing::ls_remote(&url, git_dir.as_deref())?;
+        let upstream = upstream::advertisement(&url, git_dir.as_deref())?;
         trace("ls-remote");
         let (settings, policy) = self.settings()?;
         trace("settings and policy");
@@ -182,22 +181,24 @@ impl Session {
         };
         let listing = listing::filter(upstream, &judge)?;
         trace("list");
-        Ok(self.listing.insert(listing))
+        Ok(listing)
     }
 
-    fn fetch_batch(&mut self, batch: &[(ObjectId, String)]) -> Result<fetch::Fetched, Fatal> {
-        if self.listing.is_none() {
-            self.list()?;
-        }
-        let git_dir = self.git_dir.clone().ok_or("fetch outside a repository")?;
-        let listing = self.listing.as_ref().ok_or("no ref listing")?;
-        let fetched = fetch::fetch(&self.url, &git_dir, listing, batch, &self.options.fetch)?;
+    /// Fetch `batch`, filtered by the session's listing (listing first if git did not).
+    fn fetch_batch(&mut self, batch: &[(ObjectId, String)]) -> Result<fetch::Fetched, Error> {
+        let listing = match self.listing.take() {
+            Some(listing) => listing,
+            None => self.list()?,
+        };
+        let listing = self.listing.insert(listing);
+        let git_dir = self.git_dir.as_deref().ok_or(Error::NoRepository("fetch"))?;
+        let fetched = fetch::fetch(&self.url, git_dir, listing, batch, &self.options.fetch)?;
         trace("fetch");
         Ok(fetched)
     }
 
-    fn push_batch(&mut self, specs: &[String]) -> Result<Vec<protocol::PushStatus>, Fatal> {
-        let git_dir = self.git_dir.clone().ok_or("push outside a repository")?;
+    fn push_batch(&mut self, specs: &[String]) -> Result<Vec<protocol::PushStatus>, Error> {
+        let git_dir = self.git_dir.clone().ok_or(Error::NoRepository("push"))?;
         let statuses = push::push(&self.url, &git_dir, specs, &self.options.push);
         self.options.push.cas.clear();
         self.options.push.push_options.clear();

@@ -1,0 +1,217 @@
+//! The quarantine: a temporary object directory inside the user's repository that a fetch
+//! writes into. Nothing in it is visible to the repository until it is scanned (every tag
+//! object in it was verified, everything asked for arrived) and migrated into the real object
+//! store. A quarantine dropped before migration is discarded with everything in it, and the
+//! repository's `shallow` file is put back as it was.
+//!
+//! It never decides which tag objects are verified: the caller says which ones are allowed.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use git_signed_policy::{Repo, RepoError};
+use gix::ObjectId;
+use gix::objs::{FindHeader, Kind, Write as _};
+
+use crate::upstream::Destination;
+
+/// Why a fetch's objects were not let in.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The repository (or it with the quarantine in front) cannot be opened.
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    /// The quarantine directory cannot be made.
+    #[error("cannot create a quarantine in {}: {source}", objects.display())]
+    Create { objects: PathBuf, source: std::io::Error },
+    /// Listing what arrived failed.
+    #[error("cannot list quarantined objects: {0}")]
+    List(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A pack index that arrived cannot be read.
+    #[error("cannot read pack index {}: {source}", path.display())]
+    PackIndex { path: PathBuf, source: gix::Error },
+    /// An object that arrived cannot be read.
+    #[error("cannot read fetched object {0}")]
+    Unreadable(ObjectId),
+    /// Tag objects that were not verified arrived (T15).
+    #[error("refusing unverified tag object(s) {}; nothing from this fetch was stored", list(.0))]
+    Unverified(Vec<ObjectId>),
+    /// Something asked for did not arrive.
+    #[error("{name} ({id}) did not arrive; the remote changed during the fetch, try again")]
+    Missing { name: String, id: ObjectId },
+    /// A verified tag object cannot be written into the quarantine.
+    #[error("cannot store tag object {id}: {source}")]
+    StoreTag { id: ObjectId, source: gix::Error },
+    /// Moving the objects into the repository failed.
+    #[error("cannot move fetched objects into the repository: {0}")]
+    Migrate(#[source] std::io::Error),
+}
+
+fn list(ids: &[ObjectId]) -> String {
+    ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+/// An object directory in front of a repository's own, and the repository's `shallow` file as
+/// it was before the fetch.
+pub struct Quarantine {
+    git_dir: PathBuf,
+    /// The repository's object directory.
+    objects: PathBuf,
+    dir: tempfile::TempDir,
+    shallow: Shallow,
+}
+
+/// Restores `shallow` as it was unless the fetch is accepted.
+struct Shallow {
+    path: PathBuf,
+    before: Option<Vec<u8>>,
+    keep: bool,
+}
+
+impl Drop for Shallow {
+    fn drop(&mut self) {
+        if self.keep {
+            return;
+        }
+        let _ = match &self.before {
+            Some(bytes) => std::fs::write(&self.path, bytes),
+            None => std::fs::remove_file(&self.path).or(Ok(())),
+        };
+    }
+}
+
+impl Quarantine {
+    /// A new, empty quarantine for the repository at `git_dir`.
+    pub fn create(git_dir: &Path) -> Result<Quarantine, Error> {
+        let common = Repo::open(git_dir, &[])?.repo.common_dir().to_owned();
+        let objects = common.join("objects");
+        let create = |source| Error::Create { objects: objects.clone(), source };
+        let dir = tempfile::Builder::new().prefix("incoming-signed-").tempdir_in(&objects).map_err(create)?;
+        std::fs::create_dir_all(dir.path().join("pack")).map_err(create)?;
+        let path = common.join("shallow");
+        let shallow = Shallow { before: std::fs::read(&path).ok(), path, keep: false };
+        Ok(Quarantine { git_dir: git_dir.to_owned(), objects, dir, shallow })
+    }
+
+    /// Where an inner fetch should write.
+    pub fn destination(&self) -> Destination<'_> {
+        Destination {
+            git_dir: &self.git_dir,
+            quarantine: self.dir.path(),
+            objects: &self.objects,
+            shallow: self.shallow.before.is_some(),
+        }
+    }
+
+    /// The repository with the quarantine's objects in front of its own.
+    pub fn repo(&self) -> Result<Repo, Error> {
+        Ok(Repo::open(&self.git_dir, &[self.dir.path().to_owned()])?)
+    }
+
+    /// Add a (verified) tag object, so tag-following can create its tag.
+    pub fn add_tag(&self, hash: gix::hash::Kind, id: ObjectId, data: &[u8]) -> Result<(), Error> {
+        let loose = gix::odb::loose::Store::at(self.dir.path(), hash);
+        loose.write_buf(Kind::Tag, data).map_err(|source| Error::StoreTag { id, source })?;
+        Ok(())
+    }
+
+    /// Refuse what must not enter `repo` (opened by [`Quarantine::repo`]): any tag object not in
+    /// `allowed`, or an incomplete fetch (`wanted`: (object id, ref name)).
+    pub fn scan(&self, repo: &Repo, allowed: &HashSet<ObjectId>, wanted: &[(ObjectId, String)]) -> Result<(), Error> {
+        let mut refused = Vec::new();
+        for id in self.arrived(repo.hash())? {
+            match repo.repo.objects.try_header(&id) {
+                Ok(Some(h)) if h.kind == Kind::Tag && !allowed.contains(&id) => refused.push(id),
+                Ok(Some(_)) => {}
+                _ => return Err(Error::Unreadable(id)),
+            }
+        }
+        if !refused.is_empty() {
+            return Err(Error::Unverified(refused));
+        }
+        for (id, name) in wanted {
+            if !matches!(repo.repo.objects.try_header(id), Ok(Some(_))) {
+                return Err(Error::Missing { name: name.clone(), id: *id });
+            }
+        }
+        Ok(())
+    }
+
+    /// Every object id in the quarantine: loose objects and pack indexes.
+    fn arrived(&self, hash: gix::hash::Kind) -> Result<HashSet<ObjectId>, Error> {
+        let mut ids = HashSet::new();
+        for id in gix::odb::loose::Store::at(self.dir.path(), hash).iter() {
+            ids.insert(id.map_err(|e| Error::List(e.into()))?);
+        }
+        for entry in std::fs::read_dir(self.dir.path().join("pack")).map_err(|e| Error::List(e.into()))? {
+            let path = entry.map_err(|e| Error::List(e.into()))?.path();
+            if path.extension().is_some_and(|e| e == "idx") {
+                let index = gix::odb::pack::index::File::at(&path, hash)
+                    .map_err(|source| Error::PackIndex { path: path.clone(), source })?;
+                ids.extend(index.iter().map(|e| e.oid));
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Move the objects into the repository: loose objects first, then packs in git's order
+    /// (`.keep` first, `.idx` last so no reader sees a half-moved pack). Returns the `.keep`
+    /// file protecting the new pack until git has written the refs, if a pack arrived.
+    pub fn migrate(mut self) -> Result<Option<PathBuf>, Error> {
+        self.migrate_loose().map_err(Error::Migrate)?;
+        let lock = self.migrate_packs().map_err(Error::Migrate)?;
+        self.shallow.keep = true;
+        Ok(lock)
+    }
+
+    fn migrate_loose(&self) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(self.dir.path())? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(n) = name.to_str() else { continue };
+            if n.len() != 2 || !n.bytes().all(|b| b.is_ascii_hexdigit()) {
+                continue;
+            }
+            let dest_dir = self.objects.join(n);
+            std::fs::create_dir_all(&dest_dir)?;
+            for obj in std::fs::read_dir(entry.path())? {
+                let obj = obj?;
+                let dest = dest_dir.join(obj.file_name());
+                if !dest.exists() {
+                    std::fs::rename(obj.path(), dest)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn migrate_packs(&self) -> std::io::Result<Option<PathBuf>> {
+        let pack_dir = self.objects.join("pack");
+        std::fs::create_dir_all(&pack_dir)?;
+        let mut lock = None;
+        let mut packs: Vec<PathBuf> = std::fs::read_dir(self.dir.path().join("pack"))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "pack"))
+            .collect();
+        packs.sort_by_key(|p| std::cmp::Reverse(std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)));
+        for pack in packs {
+            let stem = pack.with_extension("");
+            if lock.is_none() {
+                let keep = pack_dir.join(format!("{}.keep", file_name(&stem)));
+                std::fs::write(&keep, "git-remote-signed\n")?;
+                lock = Some(keep);
+            }
+            for ext in ["pack", "rev", "bitmap", "promisor", "idx"] {
+                let from = stem.with_extension(ext);
+                if from.exists() {
+                    std::fs::rename(&from, pack_dir.join(file_name(&from)))?;
+                }
+            }
+        }
+        Ok(lock)
+    }
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}

@@ -1,0 +1,224 @@
+//! The mirror, as the helper talks to it: the one place that runs and reads `git ls-remote`
+//! and the inner fetches (into a fetch's quarantine, into the tag cache). Every command gets
+//! [`git`](crate::git)'s hygiene. Nothing here decides what git sees; objects are asked for by
+//! id, never by name: the ids were advertised (so any server allows them), they pin exactly
+//! what was verified, and git matches thousands of ids far faster than thousands of refspecs.
+
+use std::path::Path;
+
+use gix::ObjectId;
+
+use crate::git::{self, RunError};
+use crate::options::FetchOptions;
+use crate::protocol::{Ref, Symref};
+
+/// git's "infinite" depth, sent for `--unshallow`.
+const INFINITE_DEPTH: u64 = 2_147_483_647;
+
+/// What the mirror advertises, before anything is hidden.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Advertisement {
+    /// Every ref, in the mirror's order, with its `^{}` value when it points at a tag object.
+    pub refs: Vec<Ref>,
+    /// `HEAD` and any other symbolic refs.
+    pub symrefs: Vec<Symref>,
+    /// The object format of the ids.
+    pub hash: gix::hash::Kind,
+}
+
+/// A conversation with the mirror that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The git command itself failed.
+    #[error(transparent)]
+    Git(#[from] RunError),
+    /// A ref name git printed is not UTF-8.
+    #[error("git ls-remote printed non-UTF-8 ref names")]
+    NotUtf8,
+    /// A line that is neither `<id>\t<name>` nor `ref: <target>\t<name>`.
+    #[error("unexpected ls-remote line {line:?}")]
+    Line { line: String },
+    /// A line whose id is not an object id.
+    #[error("bad object id in ls-remote: {source}")]
+    ObjectId { source: gix::Error },
+    /// A `^{}` line that does not follow its ref.
+    #[error("ls-remote listed {name} without its ref")]
+    Peeled { name: String },
+}
+
+/// `git ls-remote --symref <url>`: the mirror's advertisement.
+pub fn advertisement(url: &str, git_dir: Option<&Path>) -> Result<Advertisement, Error> {
+    let mut cmd = git::git(url, git_dir);
+    cmd.args(["ls-remote", "--symref", url]);
+    let out = git::run(cmd, None, "git ls-remote")?;
+    parse_advertisement(&String::from_utf8(out).map_err(|_| Error::NotUtf8)?)
+}
+
+/// Read `git ls-remote --symref` output.
+fn parse_advertisement(text: &str) -> Result<Advertisement, Error> {
+    let mut refs: Vec<Ref> = Vec::new();
+    let mut symrefs = Vec::new();
+    let mut hash = None;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("ref: ") {
+            if let Some((target, name)) = rest.split_once('\t') {
+                symrefs.push(Symref { name: name.to_owned(), target: target.to_owned() });
+            }
+            continue;
+        }
+        let (hex, name) = line.split_once('\t').ok_or_else(|| Error::Line { line: line.to_owned() })?;
+        let id = ObjectId::from_hex(hex.as_bytes()).map_err(|source| Error::ObjectId { source })?;
+        hash.get_or_insert(id.kind());
+        if let Some(base) = name.strip_suffix("^{}") {
+            match refs.last_mut() {
+                Some(last) if last.name == base => last.peeled = Some(id),
+                _ => return Err(Error::Peeled { name: name.to_owned() }),
+            }
+        } else {
+            refs.push(Ref { name: name.to_owned(), id, peeled: None });
+        }
+    }
+    Ok(Advertisement { refs, symrefs, hash: hash.unwrap_or(gix::hash::Kind::Sha1) })
+}
+
+/// Where a fetch into the user's repository stores what arrives: a quarantine object directory
+/// in front of the repository's own objects.
+pub struct Destination<'a> {
+    /// The user's repository.
+    pub git_dir: &'a Path,
+    /// The quarantine: the only place the inner fetch writes objects.
+    pub quarantine: &'a Path,
+    /// The repository's object directory, read as an alternate.
+    pub objects: &'a Path,
+    /// The repository is shallow now.
+    pub shallow: bool,
+}
+
+/// Fetch `ids` into `into` with what git asked for in `opts`; returns whether the new objects
+/// were proven connected (so git may skip its own walk).
+pub fn fetch(url: &str, into: &Destination<'_>, ids: &[ObjectId], opts: &FetchOptions) -> Result<bool, Error> {
+    let mut cmd = git::git(url, Some(into.git_dir));
+    cmd.env("GIT_OBJECT_DIRECTORY", into.quarantine)
+        .env("GIT_QUARANTINE_PATH", into.quarantine)
+        .env("GIT_ALTERNATE_OBJECT_DIRECTORIES", into.objects)
+        .args(["-c", "fetch.writeCommitGraph=false", "-c", "fetch.unpackLimit=1"]);
+    // A plain clone over a native transport goes through `git fetch-pack`, which — like
+    // `git clone` itself — proves a self-contained pack connected while indexing it, instead
+    // of `git fetch`'s separate walk over every new object. `fetch-pack` cannot speak http(s),
+    // and shallow or incremental fetches need the porcelain.
+    let plain_clone = opts.cloning
+        && opts.depth.is_none()
+        && opts.deepen_since.is_none()
+        && opts.deepen_not.is_empty()
+        && !opts.refetch
+        && !opts.update_shallow
+        && matches!(git::transport(url), "file" | "ssh" | "git");
+    if plain_clone {
+        cmd.args(["fetch-pack", "--stdin", "--lock-pack", "--check-self-contained-and-connected", "--cloning"]);
+        if opts.verbosity == 0 {
+            cmd.arg("-q");
+        }
+        if !opts.progress {
+            cmd.arg("--no-progress");
+        }
+    } else {
+        cmd.args(["fetch", "--no-tags", "--no-write-fetch-head", "--no-auto-maintenance", "--no-recurse-submodules"])
+            .args(fetch_flags(opts, into.shallow))
+            .arg("--stdin");
+    }
+    cmd.arg(url);
+    let out = git::run(cmd, Some(&lines(ids)), if plain_clone { "git fetch-pack" } else { "git fetch" })?;
+    // `git fetch` walked the new objects itself; `fetch-pack` says whether its pack was.
+    Ok(!plain_clone || String::from_utf8_lossy(&out).lines().any(|l| l == "connectivity-ok"))
+}
+
+/// Fetch the tag objects `ids` (and their commits, without trees) into the tag cache at
+/// `cache`, whose remote `upstream` is the mirror.
+pub fn fetch_tags(url: &str, cache: &Path, ids: &[ObjectId]) -> Result<(), Error> {
+    let mut cmd = git::git(url, Some(cache));
+    cmd.args([
+        "fetch",
+        "-q",
+        "--no-tags",
+        "--no-write-fetch-head",
+        "--no-auto-maintenance",
+        "--no-recurse-submodules",
+        "--depth=1",
+        "--filter=tree:0",
+        "--stdin",
+        "upstream",
+    ])
+    .stderr(std::process::Stdio::piped());
+    git::run(cmd, Some(&lines(ids)), "fetching tag objects into the tag cache")?;
+    Ok(())
+}
+
+/// One id per line, for `--stdin`.
+fn lines(ids: &[ObjectId]) -> String {
+    ids.iter().map(|id| format!("{id}\n")).collect()
+}
+
+/// The inner `git fetch` flags for what git asked; `shallow`: the repository is shallow now.
+fn fetch_flags(opts: &FetchOptions, shallow: bool) -> Vec<String> {
+    let mut f = Vec::new();
+    match opts.depth {
+        // --unshallow on a complete repository is an error; nothing to do then.
+        Some(INFINITE_DEPTH) if shallow => f.push("--unshallow".to_owned()),
+        Some(INFINITE_DEPTH) => {}
+        Some(d) if d > 0 && opts.deepen_relative => f.push(format!("--deepen={d}")),
+        Some(d) if d > 0 => f.push(format!("--depth={d}")),
+        _ => {}
+    }
+    if let Some(since) = &opts.deepen_since {
+        f.push(format!("--shallow-since={since}"));
+    }
+    f.extend(opts.deepen_not.iter().map(|not| format!("--shallow-exclude={not}")));
+    let switches = [
+        (opts.update_shallow, "--update-shallow"),
+        (opts.refetch, "--refetch"),
+        (opts.verbosity == 0, "-q"),
+        (opts.verbosity >= 2, "-v"),
+        (opts.progress, "--progress"),
+        (opts.family.as_deref() == Some("ipv4"), "-4"),
+        (opts.family.as_deref() == Some("ipv6"), "-6"),
+    ];
+    f.extend(switches.into_iter().filter(|(on, _)| *on).map(|(_, flag)| flag.to_owned()));
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "1e61d6600000000000000000000000000000000a";
+    const B: &str = "1e61d6600000000000000000000000000000000b";
+
+    #[test]
+    fn reads_refs_peeled_values_and_symrefs() {
+        let text = format!(
+            "ref: refs/heads/main\tHEAD\n{A}\tHEAD\n{A}\trefs/heads/main\n{B}\trefs/tags/v1\n{A}\trefs/tags/v1^{{}}\n"
+        );
+        let adv = parse_advertisement(&text).expect("valid");
+        let id = |hex: &str| ObjectId::from_hex(hex.as_bytes()).expect("hex");
+        assert_eq!(adv.symrefs, [Symref { name: "HEAD".into(), target: "refs/heads/main".into() }]);
+        assert_eq!(adv.refs.len(), 3);
+        assert_eq!(adv.refs[2], Ref { name: "refs/tags/v1".into(), id: id(B), peeled: Some(id(A)) });
+        assert_eq!(adv.hash, gix::hash::Kind::Sha1);
+    }
+
+    #[test]
+    fn refuses_what_git_would_not_print() {
+        for bad in [format!("{A}\trefs/tags/v1^{{}}\n"), "nonsense\n".to_owned(), "zz\trefs/heads/x\n".to_owned()] {
+            assert!(parse_advertisement(&bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn maps_depth_options_onto_fetch_flags() {
+        let unshallow = FetchOptions { depth: Some(INFINITE_DEPTH), verbosity: 1, ..FetchOptions::default() };
+        assert_eq!(fetch_flags(&unshallow, true), ["--unshallow"]);
+        assert!(fetch_flags(&unshallow, false).is_empty(), "a complete repository has nothing to unshallow");
+        let deepen = FetchOptions { depth: Some(2), deepen_relative: true, verbosity: 2, ..FetchOptions::default() };
+        assert_eq!(fetch_flags(&deepen, true), ["--deepen=2", "-v"]);
+    }
+}
