@@ -48,6 +48,9 @@ pub enum Error {
     /// The tag cache cannot be used.
     #[error(transparent)]
     Cache(#[from] cache::Error),
+    /// `signed.strict` is set and protected refs failed verification: each `<ref>: <why>`.
+    #[error("{} protected ref(s) failed verification (signed.strict is set):\n  {}", .0.len(), .0.join("\n  "))]
+    Strict(Vec<String>),
     /// Not yet typed.
     #[error("{0}")]
     Message(String),

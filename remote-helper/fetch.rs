@@ -11,7 +11,7 @@ use gix::ObjectId;
 use gix::objs::{Find, FindHeader, Kind};
 
 use crate::cache::{self, TagCache};
-use crate::listing::Listing;
+use crate::listing::{Followed, Listing};
 use crate::options::FetchOptions;
 use crate::quarantine::{self, Quarantine};
 use crate::{trace, upstream};
@@ -74,16 +74,15 @@ pub fn fetch(
 /// tag-following (and `clone --single-branch`) can create those tags.
 fn add_followed_tags(url: &str, repo: &Repo, quarantine: &Quarantine, listing: &Listing) -> Result<(), Error> {
     let present = |id: &ObjectId| matches!(repo.repo.objects.try_header(id), Ok(Some(_)));
-    let needed: Vec<&(ObjectId, ObjectId, Vec<ObjectId>)> =
-        listing.chains.iter().filter(|(tag, peeled, _)| !present(tag) && present(peeled)).collect();
+    let needed: Vec<&Followed> = listing.followed.iter().filter(|f| !present(&f.tag) && present(&f.commit)).collect();
     if needed.is_empty() {
         return Ok(());
     }
     let cache = TagCache::open(url, repo.hash())?;
     let cache_repo = cache.repo()?;
     let mut buf = Vec::new();
-    for (_, _, chain) in needed {
-        for id in chain {
+    for followed in needed {
+        for id in &followed.chain {
             if present(id) {
                 continue;
             }

@@ -19,6 +19,7 @@ pub mod quarantine;
 pub mod session;
 pub mod settings;
 pub mod upstream;
+pub mod verify;
 
 pub use error::Error;
 pub use session::run;

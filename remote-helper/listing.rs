@@ -1,36 +1,51 @@
-//! `list`: the upstream's refs as this environment may see them. Branches pass through;
-//! a protected tag is listed only when it satisfies the environment's rules; everything that
+//! `list`: the mirror's refs as this environment may see them. Branches pass through; a
+//! protected tag is listed only when it satisfies the environment's rules; everything that
 //! could stand in for one is left out: what the core's `refs::classify` forbids (refs git
 //! would resolve for a protected name, names that block one, replace refs), symbolic refs
-//! other than `HEAD` → a listed branch, and refs outside `refs/tags/` pointing at tag objects. Verification happens here, before git sees a
-//! single ref, using tag objects fetched into the [`TagCache`].
+//! other than `HEAD` → a listed branch, refs outside `refs/tags/` pointing at tag objects, and
+//! refs the remote's refspecs would store under a protected name.
+//!
+//! Pure: [`sort`] judges refs by name and sends the tags whose objects decide to verification
+//! ([`verify`](crate::verify)); [`decide`] turns the advertisement and those verdicts into
+//! what git sees. No I/O here, and nothing is printed: the session reports what was hidden.
 
 use std::collections::{HashMap, HashSet};
-use std::time::SystemTime;
 
-use git_signed_policy::refs::Carried;
-use git_signed_policy::verdict::Request;
-use git_signed_policy::{Activity, Forbidden, Policy, RefClass, refs};
+use git_signed_policy::{Forbidden, Policy, RefClass, refs};
 use gix::ObjectId;
-use gix::objs::FindHeader;
 
-use crate::cache::{Chain, TagCache};
 use crate::protocol::{Ref, Symref};
 use crate::upstream::Advertisement;
 
-/// The filtered view: what `list` printed, and which tag objects may enter the repository.
+/// What git sees, and which tag objects may enter the repository.
+#[derive(Debug)]
 pub struct Listing {
+    /// The refs listed, in the mirror's order.
     pub refs: Vec<Ref>,
+    /// `HEAD` → a listed branch, if the mirror says so.
     pub symrefs: Vec<Symref>,
+    /// The object format.
     pub hash: gix::hash::Kind,
     /// Every tag object of every listed, verified tag: the only tag objects a fetch may store.
     pub allowed_tags: HashSet<ObjectId>,
-    /// The chains of listed tags, for tag-following: (tag id, peeled commit, chain innermost first).
-    pub chains: Vec<(ObjectId, ObjectId, Vec<ObjectId>)>,
+    /// The listed tags, for tag-following.
+    pub followed: Vec<Followed>,
+}
+
+/// A listed tag git may follow once it has the commit.
+#[derive(Debug)]
+pub struct Followed {
+    /// The tag object the ref points at.
+    pub tag: ObjectId,
+    /// The commit it reaches.
+    pub commit: ObjectId,
+    /// Its tag objects, outermost first.
+    pub chain: Vec<ObjectId>,
 }
 
 /// Why a ref is not listed.
-enum Hidden {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hidden {
     /// A protected tag that failed verification, or a ref that would stand in for one:
     /// shown per ref, and fatal in strict mode.
     Failed(String),
@@ -38,92 +53,94 @@ enum Hidden {
     Quiet(String),
 }
 
-/// How this environment reads upstream's refs.
-pub struct Judge<'a> {
+/// What verification says of a tag [`sort`] sent to it: the tag objects that may enter the
+/// repository (outermost first), or why it is hidden.
+pub type TagVerdict = Result<Vec<ObjectId>, Hidden>;
+
+/// What the names are judged by.
+pub struct ByName<'a> {
+    /// The policy: which tags are protected, which names are forbidden.
     pub policy: &'a Policy,
-    pub environment: &'a str,
-    pub strict: bool,
+    /// Tags no rule protects are listed (when no tag object in them claims a protected name).
     pub allow_unprotected: bool,
     /// The remote's fetch refspecs: a listed ref must not land under a name that the policy
     /// forbids (`git clone -o deploy` writes branch `7` as `refs/remotes/deploy/7`).
     pub refspecs: &'a [String],
-    pub url: &'a str,
-    pub verbosity: u32,
 }
 
 /// What the names alone decide: refs hidden for what they are called, and the tags whose
 /// objects must be verified (protected) or inspected (unprotected, when allowed).
-struct Sorted<'u> {
-    hidden: HashMap<String, Hidden>,
-    protected: Vec<&'u Ref>,
-    unprotected: Vec<&'u Ref>,
+pub struct Sorted<'u> {
+    /// Refs (and symbolic refs) hidden by name.
+    pub hidden: HashMap<String, Hidden>,
+    /// Protected tags, to verify against the environment's rules.
+    pub protected: Vec<&'u Ref>,
+    /// Unprotected tag objects, to check for a wrapped protected tag.
+    pub unprotected: Vec<&'u Ref>,
 }
 
-/// Decide which of upstream's refs this environment sees.
-pub fn filter(upstream: Advertisement, judge: &Judge<'_>) -> Result<Listing, crate::Error> {
-    let Sorted { mut hidden, protected, unprotected } = sort(&upstream, judge);
-    let mut allowed_tags = HashSet::new();
-    let mut chains = Vec::new();
-    if !protected.is_empty() || !unprotected.is_empty() {
-        let cache = TagCache::open(judge.url, upstream.hash)?;
-        let digest = format!("{}:{}", judge.policy.fingerprint, judge.environment);
-        let mut accepted = Vec::new();
-        for (r, verdict) in verify_protected(&cache, &digest, judge, &protected)? {
-            match verdict {
-                Ok(chain) => accepted.push((r, chain)),
-                Err(why) => {
-                    hidden.insert(r.name.clone(), Hidden::Failed(why));
-                }
+/// What git sees given `hidden` (from [`sort`]) and the `verdicts` on the tags it sent to
+/// verification; also every hidden ref with the reason, in the mirror's order.
+pub fn decide(
+    advertised: Advertisement,
+    policy: &Policy,
+    mut hidden: HashMap<String, Hidden>,
+    verdicts: Vec<(String, TagVerdict)>,
+) -> (Listing, Vec<(String, Hidden)>) {
+    let mut accepted = HashMap::new();
+    for (name, verdict) in verdicts {
+        match verdict {
+            Ok(chain) => {
+                accepted.insert(name, chain);
             }
-        }
-        let ids: Vec<ObjectId> = unprotected.iter().map(|r| r.id).collect();
-        cache.fetch(&cache.missing(&ids)?)?;
-        let repo = cache.repo()?;
-        for r in unprotected {
-            match refs::smuggled(judge.policy, &repo.repo.objects, repo.hash(), r.id) {
-                Ok(Carried::Harmless(chain)) => accepted.push((r, chain)),
-                _ => {
-                    hidden.insert(r.name.clone(), Hidden::Quiet("a tag object in it claims a protected name".into()));
-                }
+            Err(why) => {
+                hidden.insert(name, why);
             }
-        }
-        for (r, chain) in accepted {
-            allowed_tags.extend(chain.iter().copied());
-            chains.push((r.id, r.peeled.unwrap_or(r.id), chain));
         }
     }
-
-    report_hidden(&upstream, &hidden, judge.strict, judge.verbosity)?;
-    let refs: Vec<Ref> = upstream.refs.into_iter().filter(|r| !hidden.contains_key(&r.name)).collect();
-    let listed: HashSet<&str> = refs.iter().map(|r| r.name.as_str()).collect();
+    let listed: HashSet<&str> =
+        advertised.refs.iter().map(|r| r.name.as_str()).filter(|name| !hidden.contains_key(*name)).collect();
     // Only `HEAD` pointing at a listed, harmless branch (T23), and only while `HEAD` itself is
     // listed; every other symbolic ref was hidden by `sort`, its resolved value with it.
-    let symrefs = upstream
+    let symrefs: Vec<Symref> = advertised
         .symrefs
-        .into_iter()
+        .iter()
         .filter(|s| {
             listed.contains(s.target.as_str())
                 && !hidden.contains_key(&s.name)
-                && refs::check_symref(judge.policy, &s.name, &s.target).is_ok()
+                && refs::check_symref(policy, &s.name, &s.target).is_ok()
         })
-        .collect::<Vec<_>>();
-    Ok(Listing { refs, symrefs, hash: upstream.hash, allowed_tags, chains })
+        .cloned()
+        .collect();
+    let mut listing = Listing {
+        refs: Vec::new(),
+        symrefs,
+        hash: advertised.hash,
+        allowed_tags: HashSet::new(),
+        followed: Vec::new(),
+    };
+    let mut reasons = Vec::new();
+    for r in advertised.refs {
+        if let Some(why) = hidden.remove(&r.name) {
+            reasons.push((r.name, why));
+            continue;
+        }
+        if let Some(chain) = accepted.remove(&r.name) {
+            listing.allowed_tags.extend(chain.iter().copied());
+            listing.followed.push(Followed { tag: r.id, commit: r.peeled.unwrap_or(r.id), chain });
+        }
+        listing.refs.push(r);
+    }
+    (listing, reasons)
 }
 
 /// Judge every ref by its name (and whether it points at a tag object).
-fn sort<'u>(upstream: &'u Advertisement, judge: &Judge<'_>) -> Sorted<'u> {
-    let policy = judge.policy;
-    let mut hidden = HashMap::new();
-    for Symref { name, target } in &upstream.symrefs {
-        if let Err(why) = refs::check_symref(policy, name, target) {
-            let shown = name.starts_with(refs::TAGS) || refs::classify(policy, name) != RefClass::Other;
-            let why = format!("{why}");
-            hidden.insert(name.clone(), if shown { Hidden::Failed(why) } else { Hidden::Quiet(why) });
-        }
-    }
+pub fn sort<'u>(advertised: &'u Advertisement, by: &ByName<'_>) -> Sorted<'u> {
+    let policy = by.policy;
+    let mut hidden = hidden_symrefs(policy, &advertised.symrefs);
     let mut protected = Vec::new();
     let mut unprotected = Vec::new();
-    for r in &upstream.refs {
+    for r in &advertised.refs {
         if hidden.contains_key(&r.name) {
             continue;
         }
@@ -138,10 +155,10 @@ fn sort<'u>(upstream: &'u Advertisement, judge: &Judge<'_>) -> Sorted<'u> {
             ) => Hidden::Failed(f.describe()),
             RefClass::Forbidden(f) => Hidden::Quiet(f.to_string()),
             RefClass::Proposal(_) => Hidden::Quiet("proposals are not deploy tags".into()),
-            RefClass::Other if r.name.starts_with(refs::TAGS) && !judge.allow_unprotected => {
+            RefClass::Other if r.name.starts_with(refs::TAGS) && !by.allow_unprotected => {
                 Hidden::Quiet("no rule protects it".into())
             }
-            RefClass::Other if r.name.starts_with(refs::TAGS) => match stored_as(policy, judge.refspecs, &r.name) {
+            RefClass::Other if r.name.starts_with(refs::TAGS) => match stored_as(policy, by.refspecs, &r.name) {
                 Some(why) => Hidden::Failed(why),
                 None => {
                     if r.peeled.is_some() {
@@ -151,7 +168,7 @@ fn sort<'u>(upstream: &'u Advertisement, judge: &Judge<'_>) -> Sorted<'u> {
                 }
             },
             RefClass::Other if r.peeled.is_some() => Hidden::Quiet("points at a tag object outside refs/tags/".into()),
-            RefClass::Other => match stored_as(policy, judge.refspecs, &r.name) {
+            RefClass::Other => match stored_as(policy, by.refspecs, &r.name) {
                 Some(why) => Hidden::Failed(why),
                 None => continue,
             },
@@ -159,6 +176,19 @@ fn sort<'u>(upstream: &'u Advertisement, judge: &Judge<'_>) -> Sorted<'u> {
         hidden.insert(r.name.clone(), why);
     }
     Sorted { hidden, protected, unprotected }
+}
+
+/// Symbolic refs other than `HEAD` → a branch (T23): hidden with the ref they stand for.
+fn hidden_symrefs(policy: &Policy, symrefs: &[Symref]) -> HashMap<String, Hidden> {
+    let mut hidden = HashMap::new();
+    for Symref { name, target } in symrefs {
+        if let Err(why) = refs::check_symref(policy, name, target) {
+            let shown = name.starts_with(refs::TAGS) || refs::classify(policy, name) != RefClass::Other;
+            let why = why.to_string();
+            hidden.insert(name.clone(), if shown { Hidden::Failed(why) } else { Hidden::Quiet(why) });
+        }
+    }
+    hidden
 }
 
 /// Why `name` must be hidden because of the local name a fetch refspec gives it, if it must.
@@ -196,107 +226,72 @@ fn destination(spec: &str, name: &str) -> Option<String> {
     }
 }
 
-/// A protected tag and its chain when accepted, or why not.
-type Judged<'u> = (&'u Ref, Result<Chain, String>);
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Each protected tag's verdict for this environment: its chain when accepted, else why not.
-/// Accepted verdicts are remembered per policy and environment, and reused while the cache
-/// still holds their chain (tag-following copies it from there).
-fn verify_protected<'u>(
-    cache: &TagCache,
-    digest: &str,
-    judge: &Judge<'_>,
-    tags: &[&'u Ref],
-) -> Result<Vec<Judged<'u>>, crate::cache::Error> {
-    let policy = judge.policy;
-    // The inactivity rule depends on the whole signing history, not on one tag alone, so
-    // with it no verdict is reused.
-    let known = if policy.inactivity.is_some() { HashMap::new() } else { cache.verdicts(digest) };
-    let cached = cache.repo()?;
-    let present = |id: &ObjectId| matches!(cached.repo.objects.try_header(id), Ok(Some(_)));
-    let mut results = Vec::new();
-    let mut pending = Vec::new();
-    // A remembered verdict still needs the commit the mirror advertises now to be the one
-    // the chain reaches: the `^{}` line is what git follows.
-    let reaches = |tag: &str, r: &Ref| {
-        let walked = git_signed_policy::layer::walk(&cached.repo.objects, cached.hash(), tag, r.id);
-        walked.is_ok_and(|chain| Some(chain.commit) == r.peeled)
-    };
-    for r in tags {
-        let tag = r.name.trim_start_matches(refs::TAGS);
-        let remembered = known.get(&(tag.to_owned(), r.id)).filter(|chain| chain.iter().all(present));
-        match remembered.filter(|_| reaches(tag, r)) {
-            Some(chain) => results.push((*r, Ok(chain.clone()))),
-            None => pending.push(*r),
-        }
+    fn policy(dir: &std::path::Path) -> Policy {
+        use git_signed_policy::openpgp::cert::CertBuilder;
+        use git_signed_policy::openpgp::serialize::SerializeInto;
+        let (cert, _) = CertBuilder::new().add_signing_subkey().generate().expect("cert");
+        std::fs::write(dir.join("ci.asc"), cert.armored().to_vec().expect("armor")).expect("key");
+        let text = "version = 1\nenvironments = [\"production\"]\n[machines.ci]\nkeys = [\"ci.asc\"]\n\
+                    [[rule]]\ntags = [\"deploy/*\"]\nmachines = [\"ci\"]\n";
+        Policy::parse(&dir.join("policy.toml"), text).expect("policy")
     }
-    if pending.is_empty() {
-        return Ok(results);
-    }
-    let ids: Vec<ObjectId> = tags.iter().map(|r| r.id).collect();
-    cache.fetch(&cache.missing(&ids)?)?;
-    let repo = cache.repo()?;
-    let now = SystemTime::now();
-    let names = |r: &&'u Ref| (r.name.trim_start_matches(refs::TAGS), r.id);
-    let activity = policy
-        .inactivity
-        .map(|_| Activity::from_tags(policy, &repo.repo.objects, repo.hash(), tags.iter().map(names), now));
-    let mut remembered = Vec::new();
-    for r in pending {
-        let tag = r.name.trim_start_matches(refs::TAGS);
-        let request =
-            Request::new(tag, r.id, judge.environment, now).advertised(r.peeled).with_activity(activity.as_ref());
-        let verdict = repo.verify(policy, request);
-        if verdict.accepted() {
-            remembered.push((tag.to_owned(), r.id, verdict.chain().to_vec()));
-            results.push((r, Ok(verdict.chain().to_vec())));
-        } else {
-            let problems: Vec<String> = verdict.problems().iter().map(ToString::to_string).collect();
-            results.push((r, Err(problems.join("; "))));
-        }
-    }
-    if policy.inactivity.is_none() {
-        cache.remember(digest, &remembered)?;
-    }
-    Ok(results)
-}
 
-fn report_hidden(
-    upstream: &Advertisement,
-    hidden: &HashMap<String, Hidden>,
-    strict: bool,
-    verbosity: u32,
-) -> Result<(), String> {
-    let mut failed = Vec::new();
-    let mut quiet = 0;
-    for r in &upstream.refs {
-        match hidden.get(&r.name) {
-            Some(Hidden::Failed(why)) => failed.push(format!("{}: {why}", r.name)),
-            Some(Hidden::Quiet(why)) => {
-                quiet += 1;
-                if verbosity >= 2 {
-                    eprintln!("signed: hiding {}: {why}", r.name);
-                }
-            }
-            None => {}
-        }
+    fn id(n: u8) -> ObjectId {
+        ObjectId::from_bytes_or_panic(&[n; 20])
     }
-    if strict && !failed.is_empty() {
-        return Err(format!(
-            "{} protected ref(s) failed verification (signed.strict is set):\n  {}",
-            failed.len(),
-            failed.join("\n  ")
-        ));
+
+    fn tag(name: &str, n: u8) -> Ref {
+        Ref { name: name.into(), id: id(n), peeled: Some(id(0)) }
     }
-    if verbosity >= 1 {
-        for f in &failed {
-            eprintln!("signed: hiding {f}");
-        }
-        if quiet > 0 && verbosity < 2 {
-            eprintln!(
-                "signed: hid {quiet} other ref(s) (unprotected tags, replace refs, tag objects outside refs/tags/); -v lists them"
-            );
-        }
+
+    #[test]
+    fn lists_branches_and_verified_tags_and_hides_the_rest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let policy = policy(dir.path());
+        let advertised = Advertisement {
+            refs: vec![
+                Ref { name: "HEAD".into(), id: id(0), peeled: None },
+                Ref { name: "refs/heads/main".into(), id: id(0), peeled: None },
+                Ref { name: "refs/heads/deploy/1".into(), id: id(0), peeled: None },
+                tag("refs/tags/deploy/1", 1),
+                tag("refs/tags/deploy/2", 2),
+                tag("refs/tags/v1", 3),
+            ],
+            symrefs: vec![Symref { name: "HEAD".into(), target: "refs/heads/main".into() }],
+            hash: gix::hash::Kind::Sha1,
+        };
+        let refspecs = ["+refs/heads/*:refs/remotes/origin/*".to_owned()];
+        let by = ByName { policy: &policy, allow_unprotected: false, refspecs: &refspecs };
+        let Sorted { hidden, protected, unprotected } = sort(&advertised, &by);
+        let to_verify: Vec<&str> = protected.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(to_verify, ["refs/tags/deploy/1", "refs/tags/deploy/2"]);
+        assert!(unprotected.is_empty());
+        let verdicts = vec![
+            ("refs/tags/deploy/1".to_owned(), Ok(vec![id(1)])),
+            ("refs/tags/deploy/2".to_owned(), Err(Hidden::Failed("needs 1 machine".into()))),
+        ];
+        let (listing, reasons) = decide(advertised, &policy, hidden, verdicts);
+        let listed: Vec<&str> = listing.refs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(listed, ["HEAD", "refs/heads/main", "refs/tags/deploy/1"]);
+        assert_eq!(listing.symrefs.len(), 1, "HEAD -> main passes");
+        assert_eq!(listing.allowed_tags, HashSet::from([id(1)]));
+        let hidden: Vec<&str> = reasons.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(hidden, ["refs/heads/deploy/1", "refs/tags/deploy/2", "refs/tags/v1"]);
+        assert!(matches!(&reasons[0].1, Hidden::Failed(why) if why.contains("refs/tags/deploy/1")));
+        assert_eq!(reasons[2].1, Hidden::Quiet("no rule protects it".into()));
     }
-    Ok(())
+
+    #[test]
+    fn refspec_destinations_follow_git() {
+        assert_eq!(
+            destination("+refs/heads/*:refs/remotes/deploy/*", "refs/heads/7").as_deref(),
+            Some("refs/remotes/deploy/7")
+        );
+        assert_eq!(destination("refs/heads/main:refs/x", "refs/heads/main").as_deref(), Some("refs/x"));
+        assert_eq!(destination("^refs/heads/*:refs/x/*", "refs/heads/a"), None);
+    }
 }

@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use git_signed_policy::Policy;
 use gix::ObjectId;
 
-use crate::listing::{self, Listing};
+use crate::listing::{self, Hidden, Listing, Sorted};
 use crate::options::Options;
 use crate::protocol::{self, Command, Reply};
 use crate::settings::Settings;
 use crate::upstream;
-use crate::{Error, fetch, git, push, trace};
+use crate::{Error, fetch, git, push, trace, verify};
 
 /// What the helper knows during a session.
 struct Session {
@@ -73,6 +73,38 @@ impl<R: BufRead> Commands<R> {
             }
         }
     }
+}
+
+/// Tell the user what was hidden (each failed protected ref; the others counted, or listed
+/// with -v), or fail when `strict` and a protected ref failed.
+fn report(hidden: &[(String, Hidden)], strict: bool, verbosity: u32) -> Result<(), Error> {
+    let mut failed = Vec::new();
+    let mut quiet = 0;
+    for (name, why) in hidden {
+        match why {
+            Hidden::Failed(why) => failed.push(format!("{name}: {why}")),
+            Hidden::Quiet(why) => {
+                quiet += 1;
+                if verbosity >= 2 {
+                    eprintln!("signed: hiding {name}: {why}");
+                }
+            }
+        }
+    }
+    if strict && !failed.is_empty() {
+        return Err(Error::Strict(failed));
+    }
+    if verbosity >= 1 {
+        for f in &failed {
+            eprintln!("signed: hiding {f}");
+        }
+        if quiet > 0 && verbosity < 2 {
+            eprintln!(
+                "signed: hid {quiet} other ref(s) (unprotected tags, replace refs, tag objects outside refs/tags/); -v lists them"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Write `reply`; false when git is no longer reading.
@@ -163,23 +195,18 @@ impl Session {
 
     /// List the refs this environment sees, for `list` and for the fetches after it.
     fn list(&mut self) -> Result<Listing, Error> {
-        let url = self.url.clone();
-        let git_dir = self.git_dir.clone();
-        let verbosity = self.options.fetch.verbosity;
-        let upstream = upstream::advertisement(&url, git_dir.as_deref())?;
+        let advertised = upstream::advertisement(&self.url, self.git_dir.as_deref())?;
         trace("ls-remote");
+        let (url, verbosity) = (self.url.clone(), self.options.fetch.verbosity);
         let (settings, policy) = self.settings()?;
         trace("settings and policy");
-        let judge = listing::Judge {
-            policy,
-            environment: &settings.environment,
-            strict: settings.strict,
-            allow_unprotected: settings.allow_unprotected,
-            refspecs: &settings.refspecs,
-            url: &url,
-            verbosity,
-        };
-        let listing = listing::filter(upstream, &judge)?;
+        let by_name =
+            listing::ByName { policy, allow_unprotected: settings.allow_unprotected, refspecs: &settings.refspecs };
+        let Sorted { hidden, protected, unprotected } = listing::sort(&advertised, &by_name);
+        let tags = verify::Tags { policy, environment: &settings.environment, url: &url, hash: advertised.hash };
+        let verdicts = tags.verdicts(&protected, &unprotected)?;
+        let (listing, hidden) = listing::decide(advertised, policy, hidden, verdicts);
+        report(&hidden, settings.strict, verbosity)?;
         trace("list");
         Ok(listing)
     }
