@@ -41,7 +41,8 @@ pub struct PushOptions {
     pub atomic: bool,
     pub push_options: Vec<String>,
     pub dry_run: bool,
-    pub signed: Option<String>,
+    /// `--signed=<this>` (`yes`, `if-asked`) for a signed push.
+    pub signed: Option<&'static str>,
     pub verbosity: u32,
     pub progress: bool,
 }
@@ -73,17 +74,17 @@ fn status(applied: Option<()>) -> OptionStatus {
 
 impl Options {
     /// Apply `option <name> <value>`.
-    pub fn set(&mut self, name: &str, value: String) -> OptionStatus {
+    pub fn set(&mut self, name: &str, value: &str) -> OptionStatus {
         let applied = match name {
             "verbosity" => value.parse().ok().map(|v| {
                 self.fetch.verbosity = v;
                 self.push.verbosity = v;
             }),
-            "progress" => flag(&value).map(|b| {
+            "progress" => flag(value).map(|b| {
                 self.fetch.progress = b;
                 self.push.progress = b;
             }),
-            "check-connectivity" => flag(&value).map(|b| self.check_connectivity = b),
+            "check-connectivity" => flag(value).map(|b| self.check_connectivity = b),
             "object-format" => {
                 self.object_format = true;
                 Some(())
@@ -93,7 +94,7 @@ impl Options {
                 return self
                     .fetch
                     .set(name, value)
-                    .or_else(|value| self.push.set(name, value))
+                    .or_else(|| self.push.set(name, value))
                     .unwrap_or(OptionStatus::Unsupported);
             }
         };
@@ -102,59 +103,59 @@ impl Options {
 }
 
 impl FetchOptions {
-    /// Apply a fetch option; gives `value` back when `name` is not one.
-    fn set(&mut self, name: &str, value: String) -> Result<OptionStatus, String> {
+    /// Apply a fetch option; `None` when `name` is not one.
+    fn set(&mut self, name: &str, value: &str) -> Option<OptionStatus> {
         let applied = match name {
             "depth" => value.parse().ok().map(|d: u64| self.depth = if d == 0 { None } else { Some(d) }),
-            "deepen-relative" => flag(&value).map(|b| self.deepen_relative = b),
+            "deepen-relative" => flag(value).map(|b| self.deepen_relative = b),
             "deepen-since" => {
-                self.deepen_since = Some(value);
+                self.deepen_since = Some(value.to_owned());
                 Some(())
             }
             "deepen-not" => {
-                self.deepen_not.push(value);
+                self.deepen_not.push(value.to_owned());
                 Some(())
             }
-            "update-shallow" => flag(&value).map(|b| self.update_shallow = b),
-            "refetch" => flag(&value).map(|b| self.refetch = b),
-            "followtags" => flag(&value).map(|b| self.followtags = b),
+            "update-shallow" => flag(value).map(|b| self.update_shallow = b),
+            "refetch" => flag(value).map(|b| self.refetch = b),
+            "followtags" => flag(value).map(|b| self.followtags = b),
             "family" => {
-                self.family = Some(value);
+                self.family = Some(value.to_owned());
                 Some(())
             }
-            "cloning" => flag(&value).map(|b| self.cloning = b),
-            _ => return Err(value),
+            "cloning" => flag(value).map(|b| self.cloning = b),
+            _ => return None,
         };
-        Ok(status(applied))
+        Some(status(applied))
     }
 }
 
 impl PushOptions {
-    /// Apply a push option; gives `value` back when `name` is not one.
-    fn set(&mut self, name: &str, value: String) -> Result<OptionStatus, String> {
+    /// Apply a push option; `None` when `name` is not one.
+    fn set(&mut self, name: &str, value: &str) -> Option<OptionStatus> {
         let applied = match name {
             "cas" => {
-                self.cas.push(value);
+                self.cas.push(value.to_owned());
                 Some(())
             }
-            "force-if-includes" => flag(&value).map(|b| self.force_if_includes = b),
-            "atomic" => flag(&value).map(|b| self.atomic = b),
+            "force-if-includes" => flag(value).map(|b| self.force_if_includes = b),
+            "atomic" => flag(value).map(|b| self.atomic = b),
             "push-option" => {
-                self.push_options.push(value);
+                self.push_options.push(value.to_owned());
                 Some(())
             }
-            "dry-run" => flag(&value).map(|b| self.dry_run = b),
+            "dry-run" => flag(value).map(|b| self.dry_run = b),
             "pushcert" => {
-                self.signed = match value.as_str() {
-                    "true" => Some("yes".into()),
-                    "if-asked" => Some("if-asked".into()),
+                self.signed = match value {
+                    "true" => Some("yes"),
+                    "if-asked" => Some("if-asked"),
                     _ => None,
                 };
                 Some(())
             }
-            _ => return Err(value),
+            _ => return None,
         };
-        Ok(status(applied))
+        Some(status(applied))
     }
 }
 
@@ -165,14 +166,14 @@ mod tests {
     #[test]
     fn answers_each_option_as_git_expects() {
         let mut o = Options::default();
-        assert_eq!(o.set("depth", "3".into()), OptionStatus::Ok);
+        assert_eq!(o.set("depth", "3"), OptionStatus::Ok);
         assert_eq!(o.fetch.depth, Some(3));
-        assert_eq!(o.set("depth", "x".into()), OptionStatus::Invalid);
-        assert_eq!(o.set("atomic", "yes".into()), OptionStatus::Invalid, "git sends true or false");
-        assert_eq!(o.set("push-option", "a b".into()), OptionStatus::Ok);
+        assert_eq!(o.set("depth", "x"), OptionStatus::Invalid);
+        assert_eq!(o.set("atomic", "yes"), OptionStatus::Invalid, "git sends true or false");
+        assert_eq!(o.set("push-option", "a b"), OptionStatus::Ok);
         assert_eq!(o.push.push_options, ["a b"]);
-        assert_eq!(o.set("filter", "blob:none".into()), OptionStatus::Unsupported);
-        assert_eq!(o.set("verbosity", "0".into()), OptionStatus::Ok);
+        assert_eq!(o.set("filter", "blob:none"), OptionStatus::Unsupported);
+        assert_eq!(o.set("verbosity", "0"), OptionStatus::Ok);
         assert_eq!((o.fetch.verbosity, o.push.verbosity), (0, 0));
     }
 }

@@ -144,7 +144,7 @@ impl Session {
         Ok(match command {
             Command::Blank => false,
             Command::Capabilities => send(out, Reply::Capabilities),
-            Command::Option { name, value } => send(out, Reply::Option(self.options.set(&name, value))),
+            Command::Option { name, value } => send(out, Reply::Option(self.options.set(&name, &value))),
             Command::List => {
                 let listing = self.list()?;
                 let listing = self.listing.insert(listing);
