@@ -2,7 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use git_signed_policy::{Policy, Repo, gitconfig};
+use git_signed_policy::{Policy, Repo};
+use git_signed_tool::config::Config;
 
 use crate::exit::Error;
 
@@ -44,10 +45,8 @@ pub fn policy(explicit: Option<&Path>) -> Result<Policy, Error> {
     let path = match explicit {
         Some(p) => p.to_owned(),
         None => {
-            let value = gitconfig::get(None, "signed.policy", true)
-                .map_err(|e| Error::Git(e.to_string()))?
-                .ok_or(Error::NoPolicy)?;
-            gitconfig::resolve(&std::env::current_dir()?, &value)
+            let config = Config::read(None, &[]).map_err(|e| Error::Git(e.to_string()))?;
+            config.path("signed.policy", &std::env::current_dir()?).ok_or(Error::NoPolicy)?
         }
     };
     Ok(Policy::load(&path)?)

@@ -14,7 +14,8 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use clap::{CommandFactory, Parser};
-use git_signed_policy::{Policy, Repo, gitconfig};
+use git_signed_policy::{Policy, Repo};
+use git_signed_tool::config::Config;
 
 /// The largest stdin accepted (a push of tens of thousands of refs fits easily).
 const MAX_INPUT: u64 = 64 << 20;
@@ -68,20 +69,16 @@ fn run(args: Args) -> Result<bool, String> {
 
     let git_dir = std::env::var_os("GIT_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from);
     let git_dir = std::path::absolute(&git_dir).map_err(|e| e.to_string())?;
+    let config = Config::read(Some(&git_dir), &[]).map_err(|e| e.to_string())?;
     let policy_path = match args.policy {
         Some(p) => p,
-        None => {
-            let value = gitconfig::get(Some(&git_dir), "signed.policy", true)
-                .map_err(|e| e.to_string())?
-                .ok_or("signed.policy is not set for this repository; run install.sh --repo … --policy …")?;
-            gitconfig::resolve(&git_dir, &value)
-        }
+        None => config
+            .path("signed.policy", &git_dir)
+            .ok_or("signed.policy is not set for this repository; run install.sh --repo … --policy …")?,
     };
     let policy = Policy::load(&policy_path).map_err(|e| format!("policy error: {e}"))?;
     let repo = Repo::open_in_hook(&git_dir).map_err(|e| e.to_string())?;
-    let audit_log = gitconfig::get(Some(&git_dir), "signed.auditLog", true)
-        .map_err(|e| e.to_string())?
-        .map(|v| gitconfig::resolve(&git_dir, &v));
+    let audit_log = config.path("signed.auditLog", &git_dir);
 
     let now = SystemTime::now();
     let activity = repo.activity(&policy, now).map_err(|e| e.to_string())?;

@@ -4,7 +4,7 @@
 use git_signed_policy::{PolicyError, UnknownEnvironment};
 
 use crate::protocol::{Command, ParseError};
-use crate::{cache, fetch, upstream};
+use crate::{cache, fetch, settings, upstream};
 
 /// A fatal error: git reports the fetch or push as failed (fail closed).
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +33,9 @@ pub enum Error {
     /// A fetch or push batch without a repository to fetch into or push from.
     #[error("{0} outside a repository")]
     NoRepository(&'static str),
+    /// A setting is missing or wrong.
+    #[error(transparent)]
+    Settings(#[from] settings::Error),
     /// The policy cannot be loaded.
     #[error("policy error: {0}")]
     Policy(#[from] PolicyError),
@@ -51,13 +54,4 @@ pub enum Error {
     /// `signed.strict` is set and protected refs failed verification: each `<ref>: <why>`.
     #[error("{} protected ref(s) failed verification (signed.strict is set):\n  {}", .0.len(), .0.join("\n  "))]
     Strict(Vec<String>),
-    /// Not yet typed.
-    #[error("{0}")]
-    Message(String),
-}
-
-impl From<String> for Error {
-    fn from(message: String) -> Self {
-        Error::Message(message)
-    }
 }

@@ -3,10 +3,10 @@
 //!
 //! The hook, the remote helper and the CLI are thin adapters over this crate; they must never
 //! decide anything themselves, so that all three give the same verdict for the same tag,
-//! policy and environment. Verification never shells out; only [`gitconfig`] runs `git config`.
+//! policy and environment. It never shells out and never reads git config: the adapters do
+//! (`git_signed_tool::config`) and pass it what they found.
 
 pub mod duration;
-pub mod gitconfig;
 pub mod layer;
 pub mod policy;
 pub mod refs;

@@ -3,9 +3,10 @@
 //! write its manual pages and shell completions, generated from its clap definition, when
 //! install.sh asks with the hidden `--generate`.
 //!
-//! The three binaries call it first thing in `main`, so they behave alike. It never reads a
-//! repository or a policy.
+//! The three binaries call it first thing in `main`, so they behave alike. They also read
+//! their settings from git config the same way, through [`config`]. It never reads a policy.
 
+pub mod config;
 mod manual;
 
 use std::ffi::OsString;
