@@ -6,6 +6,25 @@
 //!
 //! stdout is the protocol channel: nothing else may write to it. Errors go to stderr and end
 //! the session with exit code 128, which git reports as a failed fetch (fail closed).
+//!
+//! The layers, from git's side to the mirror's; every decision is the core's
+//! (`git_signed_policy`):
+//!
+//! - [`session`]: one conversation with git: reads commands, keeps what later ones need,
+//!   answers each; reports hidden refs on stderr.
+//! - [`protocol`]: the commands and replies themselves, typed; pure text.
+//! - [`options`]: what git set with `option`.
+//! - [`settings`]: environment, policy, strictness, the remote's refspecs (git config through
+//!   `git_signed_tool::config`, or environment variables).
+//! - [`listing`]: pure: the advertisement and the verdicts → the refs git sees.
+//! - [`verify`]: the core's verdicts on the tags the names cannot decide, over the [`cache`].
+//! - [`cache`]: per-URL tag objects and remembered accepted verdicts.
+//! - [`fetch`]: a fetch batch: inner fetch, followed tags, scan, migrate.
+//! - [`quarantine`]: where fetched objects wait: scan, migrate, or discard.
+//! - [`push`]: `git push --porcelain`, translated into status lines.
+//! - [`upstream`]: the one place that runs and reads `git ls-remote` and the inner fetches.
+//! - [`git`]: child git processes and their hygiene (recursion guard, stdout kept clean).
+//! - [`error`]: why a session ends early.
 
 pub mod cache;
 pub mod error;

@@ -44,7 +44,9 @@ fn main() -> ExitCode {
     git_signed_tool::generate_if_asked(Args::command);
     let args = Args::parse();
     match git_signed_remote::run(args.remote, args.url) {
+        // The session ended: git sent the blank line, closed stdin, or went away.
         Ok(()) => ExitCode::SUCCESS,
+        // Anything else fails the fetch or push: git reports it, and nothing unverified got in.
         Err(e) => {
             eprintln!("fatal: signed: {e}");
             ExitCode::from(128)

@@ -114,6 +114,8 @@ fn send(out: &mut impl Write, reply: Reply<'_>) -> bool {
 }
 
 impl Session {
+    /// A session for `remote` and `url` as git passed them, in the repository git names in
+    /// `GIT_DIR` (none for `git ls-remote` outside a repository).
     fn new(remote: String, url: Option<String>) -> Result<Session, Error> {
         if std::env::var_os(git::DEPTH_GUARD).is_some() {
             return Err(Error::Recursion);
@@ -224,9 +226,10 @@ impl Session {
         Ok(fetched)
     }
 
+    /// Push `specs` (`[+]<src>:<dst>`); the push options git set apply to this batch only.
     fn push_batch(&mut self, specs: &[String]) -> Result<Vec<protocol::PushStatus>, Error> {
-        let git_dir = self.git_dir.clone().ok_or(Error::NoRepository("push"))?;
-        let statuses = push::push(&self.url, &git_dir, specs, &self.options.push);
+        let git_dir = self.git_dir.as_deref().ok_or(Error::NoRepository("push"))?;
+        let statuses = push::push(&self.url, git_dir, specs, &self.options.push);
         self.options.push.cas.clear();
         self.options.push.push_options.clear();
         Ok(statuses)

@@ -1,8 +1,8 @@
 //! The mirror, as the helper talks to it: the one place that runs and reads `git ls-remote`
-//! and the inner fetches (into a fetch's quarantine, into the tag cache). Every command gets
-//! [`git`](crate::git)'s hygiene. Nothing here decides what git sees; objects are asked for by
-//! id, never by name: the ids were advertised (so any server allows them), they pin exactly
-//! what was verified, and git matches thousands of ids far faster than thousands of refspecs.
+//! and the inner fetches (into a fetch's quarantine, into the tag cache), each with the
+//! hygiene of [`crate::git`]. Nothing here decides what git sees. Objects are asked for by id,
+//! never by name: the ids were advertised (so any server allows them), they pin exactly what
+//! was verified, and git matches thousands of ids far faster than thousands of refspecs.
 
 use std::path::Path;
 
