@@ -45,7 +45,7 @@ pub fn policy(explicit: Option<&Path>) -> Result<Policy, Error> {
     let path = match explicit {
         Some(p) => p.to_owned(),
         None => {
-            let config = Config::read(None, &[]).map_err(|e| Error::Git(e.to_string()))?;
+            let config = Config::read(None, &["signed.policy"]).map_err(|e| Error::Git(e.to_string()))?;
             config.path("signed.policy", &std::env::current_dir()?).ok_or(Error::NoPolicy)?
         }
     };

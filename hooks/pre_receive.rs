@@ -69,7 +69,7 @@ fn run(args: Args) -> Result<bool, String> {
 
     let git_dir = std::env::var_os("GIT_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from);
     let git_dir = std::path::absolute(&git_dir).map_err(|e| e.to_string())?;
-    let config = Config::read(Some(&git_dir), &[]).map_err(|e| e.to_string())?;
+    let config = Config::read(Some(&git_dir), &["signed.policy", "signed.auditLog"]).map_err(|e| e.to_string())?;
     let policy_path = match args.policy {
         Some(p) => p,
         None => config

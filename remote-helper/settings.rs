@@ -7,6 +7,9 @@ use std::path::PathBuf;
 
 use git_signed_tool::config::{self, Config};
 
+/// The `signed.*` keys the helper reads.
+const KEYS: [&str; 4] = ["signed.environment", "signed.policy", "signed.strict", "signed.allowUnprotectedTags"];
+
 /// The helper's configuration, from the environment or git config.
 #[derive(Debug)]
 pub struct Settings {
@@ -50,8 +53,8 @@ impl Settings {
     /// unless the fetch is anonymous.
     pub fn load(dir: Option<&std::path::Path>, remote: Option<&str>) -> Result<Settings, Error> {
         let fetch_key = remote.map(|name| format!("remote.{name}.fetch"));
-        let also: Vec<&str> = fetch_key.iter().map(String::as_str).collect();
-        let config = Config::read(dir, &also)?;
+        let keys: Vec<&str> = KEYS.iter().copied().chain(fetch_key.as_deref()).collect();
+        let config = Config::read(dir, &keys)?;
         let refspecs = match (remote, &fetch_key) {
             (Some(name), Some(key)) => {
                 let configured: Vec<String> = config.all(key).map(ToOwned::to_owned).collect();

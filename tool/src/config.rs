@@ -1,7 +1,7 @@
 //! Reading git configuration, the one way every git-signed binary does it: a single
-//! `git config` call returns every `signed.*` key (and the few other keys a binary names), and
-//! the values are read with gix's value types. It never decides anything: which environment
-//! variable wins, what a missing key means and the messages about it belong to each binary.
+//! `git config` call returns the keys a binary names, and the values are read with gix's value
+//! types. It never decides anything: which environment variable wins, what a missing key means
+//! and the messages about it belong to each binary.
 //!
 //! Why git reads the configuration and gix does not: `git -c signed.policy=…`, which the tests
 //! and Concourse's `git_config` use, reaches a hook or the remote helper only through
@@ -40,17 +40,21 @@ pub struct Config {
 }
 
 impl Config {
-    /// Every `signed.*` key and each key of `also` (full names, like `remote.origin.fetch`), in
-    /// the repository at `git_dir`, or the one git finds from the current directory.
-    pub fn read(git_dir: Option<&Path>, also: &[&str]) -> Result<Config, Error> {
+    /// The values of `keys` (full names, like `signed.policy` or `remote.origin.fetch`), in the
+    /// repository at `git_dir`, or the one git finds from the current directory. Only these
+    /// keys are read: a malformed value elsewhere is not this binary's concern.
+    pub fn read(git_dir: Option<&Path>, keys: &[&str]) -> Result<Config, Error> {
+        if keys.is_empty() {
+            return Ok(Config::default());
+        }
         let mut cmd = Command::new("git");
         if let Some(dir) = git_dir {
             cmd.env("GIT_DIR", dir);
         }
-        let exact: String = also.iter().map(|key| format!("|{}$", escape(&canonical(key)))).collect();
+        let exact: Vec<String> = keys.iter().map(|key| format!("{}$", escape(&canonical(key)))).collect();
         let out = cmd
             .args(["config", "-z", "--type=path", "--get-regexp"])
-            .arg(format!(r"^(signed\.{exact})"))
+            .arg(format!("^({})", exact.join("|")))
             .stdin(Stdio::null())
             .stderr(Stdio::piped())
             .output()
