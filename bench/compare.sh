@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # bench/compare.sh — this tree against an earlier commit, side by side in one run.
 #
-#   bench/compare.sh REV [CLONE_TAGS]      (e.g. bench/compare.sh 3d9f072; default 1000 tags)
+#   bench/compare.sh REV [CLONE_TAGS] [BULK_TAGS]   (e.g. bench/compare.sh 3d9f072; defaults 1000, 10000)
 #
 # Builds REV's release binaries in a scratch worktree (its own target directory), then runs
 # the hook and helper measurements of bench/run.sh with both builds in the same hyperfine
 # invocation: the whole pre-receive process for a push of one 3-layer deploy tag, a warm
-# `git clone signed::` of a repository with CLONE_TAGS deploy tags, and a no-op fetch.
+# `git clone signed::` of a repository with CLONE_TAGS deploy tags, a no-op fetch, and
+# `git signed verify --all` over BULK_TAGS 3-layer tags (wall time side by side; CPU time
+# against the raw signature checks of the same signatures).
 # Each build gets its own HOME (so its own tag cache). Prints markdown for BENCHMARKS.md.
 set -euo pipefail
 
 REV=${1:?usage: bench/compare.sh REV [CLONE_TAGS]}
 CLONE=${2:-1000}
+BULK=${3:-10000}
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null; }
 
@@ -91,3 +94,18 @@ echo
 cat "$W/clone.md"
 echo
 cat "$W/fetch.md"
+echo
+
+# Bulk verification: the same repository and policy for both builds.
+"$FIXTURE" repo "$W/bulk" "$BULK"
+old_policy "$W/bulk"
+verify_all() { echo "cd $W/bulk/repo.git && $W/as $1 git signed verify --all --policy ../$2 >/dev/null"; }
+hyperfine --warmup 1 --runs 5 --export-markdown "$W/bulk.md" \
+    -n "git signed verify --all, $BULK tags ($REV)" "$(verify_all old policy-old.toml)" \
+    -n "git signed verify --all, $BULK tags (this tree)" "$(verify_all new policy.toml)" >/dev/null
+echo "### Bulk verification: $BULK deploy tags × 3 layers"
+echo
+cat "$W/bulk.md"
+echo
+cpu() { /usr/bin/time -f "%U %S" -o "$W/cpu" sh -c "$1" >/dev/null 2>&1 || true; awk '{ printf "%.2f s", $1 + $2 }' "$W/cpu"; }
+echo "CPU time (user + sys, one run each): $REV $(cpu "$(verify_all old policy-old.toml)"), this tree $(cpu "$(verify_all new policy.toml)"); the raw signature checks of the same $((BULK * 3)) signatures (one core, nothing else): $("$FIXTURE" raw "$W/bulk" | tr '\n' ' ')"
