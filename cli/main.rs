@@ -151,6 +151,9 @@ fn main() -> ExitCode {
     let code = exit::exit_code(answer.as_ref().map(Report::outcome).map_err(Error::kind), name == POLICY_CHECK);
     if let Err(e) = &answer {
         text::error(&e.to_string());
+        if let Some(note) = git_signed_tool::old_git() {
+            text::error(&note);
+        }
     }
     match (format, &answer) {
         (Format::Json, answer) => render::document(Some(name), code, answer).print(),

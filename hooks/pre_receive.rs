@@ -54,6 +54,9 @@ fn main() -> ExitCode {
         Ok(false) => ExitCode::from(1),
         Err(e) => {
             eprintln!("git-signed: push declined (fail closed): {e}");
+            if let Some(note) = git_signed_tool::old_git() {
+                eprintln!("git-signed: {note}");
+            }
             ExitCode::from(1)
         }
     }

@@ -49,6 +49,9 @@ fn main() -> ExitCode {
         // Anything else fails the fetch or push: git reports it, and nothing unverified got in.
         Err(e) => {
             eprintln!("fatal: signed: {e}");
+            if let Some(note) = git_signed_tool::old_git() {
+                eprintln!("fatal: signed: {note}");
+            }
             ExitCode::from(128)
         }
     }

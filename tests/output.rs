@@ -115,3 +115,27 @@ fn verify_all_sums_up_and_quiet_prints_only_the_failures() {
     let out = w.signed(&repo).args(["verify", "deploy/1", "-q", "--policy"]).arg(&policy).output().expect("run");
     assert_eq!((out.status.code(), out.stdout.is_empty()), (Some(0), true), "quiet and fine: nothing to say");
 }
+
+#[test]
+fn a_failure_under_a_git_older_than_2_45_says_so() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    let policy = w.policy(DEPLOY_RULES);
+    let fake = w.path().join("old-git");
+    std::fs::create_dir(&fake).expect("mkdir");
+    let script = "#!/bin/sh\n[ \"$1\" = --version ] && { echo 'git version 2.39.5'; exit 0; }\nexit 128\n";
+    std::fs::write(fake.join("git"), script).expect("write");
+    std::fs::set_permissions(fake.join("git"), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let path = std::env::join_paths(std::iter::once(fake).chain(std::env::split_paths(&path_with_binaries())));
+    let out = w
+        .cmd(bin("git-signed"))
+        .args(["verify", "deploy/1", "--policy"])
+        .arg(&policy)
+        .current_dir(w.path())
+        .env("PATH", path.expect("PATH"))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("git 2.39.5 is older than 2.45, which git-signed needs; upgrade git"), "{stderr}");
+}

@@ -100,3 +100,19 @@ pub fn effective_uid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
 }
+
+/// The oldest git release git-signed works with (install.sh checks it as well).
+pub const MIN_GIT: (u32, u32) = (2, 45);
+
+/// A sentence saying that the `git` on PATH is older than [`MIN_GIT`], if it is. Asked only
+/// after something failed, so a working setup never pays for the extra process.
+pub fn old_git() -> Option<String> {
+    let out = std::process::Command::new("git").arg("--version").stdin(std::process::Stdio::null()).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version = text.split_whitespace().nth(2)?.to_owned();
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().ok());
+    let found = (parts.next()??, parts.next()??);
+    (found < MIN_GIT).then(|| {
+        format!("git {version} is older than {}.{}, which git-signed needs; upgrade git", MIN_GIT.0, MIN_GIT.1)
+    })
+}
