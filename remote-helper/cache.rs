@@ -68,6 +68,16 @@ pub struct TagCache {
 /// A cached accepted verdict: the chain of tag objects that verified.
 pub type Chain = Vec<ObjectId>;
 
+/// What an accepted verdict rested on: the chain that verified and the commit it reaches
+/// (so a mirror advertising another `^{}` is caught without walking the chain again).
+#[derive(Debug, Clone)]
+pub struct Remembered {
+    /// The tag objects, innermost first.
+    pub chain: Chain,
+    /// The commit at the bottom.
+    pub commit: ObjectId,
+}
+
 fn base_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("GIT_SIGNED_CACHE").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
@@ -147,8 +157,9 @@ impl TagCache {
         Ok(upstream::fetch_tags(&self.url, &self.repo_dir, ids)?)
     }
 
-    /// Cached accepted verdicts for `policy_digest`, by (tag name, object id).
-    pub fn verdicts(&self, policy_digest: &str) -> HashMap<(String, ObjectId), Chain> {
+    /// Cached accepted verdicts for `policy_digest`, by (tag name, object id): the chain and
+    /// the commit it reaches. Lines of older versions (no commit) are not reused.
+    pub fn verdicts(&self, policy_digest: &str) -> HashMap<(String, ObjectId), Remembered> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let text = std::fs::read_to_string(&self.verdicts_file).unwrap_or_default();
         let mut out = HashMap::new();
@@ -164,24 +175,25 @@ impl TagCache {
                 continue;
             }
             let Ok(id) = ObjectId::from_hex(id.as_bytes()) else { continue };
+            let Some((chain, commit)) = chain.split_once('>') else { continue };
             let chain: Result<Chain, _> = chain.split(',').map(|c| ObjectId::from_hex(c.as_bytes())).collect();
-            if let Ok(chain) = chain {
-                out.insert((name.to_owned(), id), chain);
+            if let (Ok(chain), Ok(commit)) = (chain, ObjectId::from_hex(commit.as_bytes())) {
+                out.insert((name.to_owned(), id), Remembered { chain, commit });
             }
         }
         out
     }
 
-    /// Remember accepted verdicts.
-    pub fn remember(&self, policy_digest: &str, accepted: &[(String, ObjectId, Chain)]) -> Result<(), Error> {
+    /// Remember accepted verdicts: (tag name, object id, what was verified).
+    pub fn remember(&self, policy_digest: &str, accepted: &[(String, ObjectId, Remembered)]) -> Result<(), Error> {
         if accepted.is_empty() {
             return Ok(());
         }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let mut text = String::new();
-        for (name, id, chain) in accepted {
+        for (name, id, Remembered { chain, commit }) in accepted {
             let chain: Vec<String> = chain.iter().map(ToString::to_string).collect();
-            text.push_str(&format!("{now} {policy_digest} {id} {} {name}\n", chain.join(",")));
+            text.push_str(&format!("{now} {policy_digest} {id} {}>{commit} {name}\n", chain.join(",")));
         }
         let mut f = File::options().create(true).append(true).open(&self.verdicts_file).map_err(Error::Remember)?;
         f.write_all(text.as_bytes()).map_err(Error::Remember)

@@ -9,11 +9,11 @@ use std::collections::HashMap;
 use std::time::SystemTime;
 
 use git_signed_policy::refs::{self, Carried};
-use git_signed_policy::{Activity, Policy, Repo, Request, layer};
+use git_signed_policy::{Activity, Policy, Repo, Request};
 use gix::ObjectId;
 use gix::objs::FindHeader;
 
-use crate::cache::{self, Chain, TagCache};
+use crate::cache::{self, Remembered, TagCache};
 use crate::listing::{Hidden, TagVerdict};
 use crate::protocol::Ref;
 
@@ -68,8 +68,8 @@ impl Tags<'_> {
 
     /// The remembered verdicts that still hold for `tags`, and the tags that need checking.
     /// A remembered verdict holds while the cache has its chain (tag-following copies it from
-    /// there) and the chain reaches the commit the mirror advertises now (the `^{}` line is
-    /// what git follows).
+    /// there) and the commit it reached is the one the mirror advertises now (the `^{}` line
+    /// is what git follows; a lie sends the tag back to the core, T28).
     fn remembered<'t>(
         &self,
         cache: &TagCache,
@@ -79,17 +79,14 @@ impl Tags<'_> {
         let known = if self.policy.inactivity.is_some() { HashMap::new() } else { cache.verdicts(digest) };
         let cached = cache.repo()?;
         let present = |id: &ObjectId| matches!(cached.repo.objects.try_header(id), Ok(Some(_)));
-        let reaches = |tag: &str, r: &Ref| {
-            let walked = layer::walk(&cached.repo.objects, cached.hash(), tag, r.id);
-            walked.is_ok_and(|chain| Some(chain.commit) == r.peeled)
-        };
         let mut verdicts = Vec::new();
         let mut pending = Vec::new();
         for r in tags {
-            let tag = tag_name(r);
-            let remembered = known.get(&(tag.to_owned(), r.id)).filter(|chain| chain.iter().all(present));
-            match remembered.filter(|_| reaches(tag, r)) {
-                Some(chain) => verdicts.push((r.name.clone(), Ok(chain.clone()))),
+            let remembered = known
+                .get(&(tag_name(r).to_owned(), r.id))
+                .filter(|m| Some(m.commit) == r.peeled && m.chain.iter().all(present));
+            match remembered {
+                Some(m) => verdicts.push((r.name.clone(), Ok(m.chain.clone()))),
                 None => pending.push(*r),
             }
         }
@@ -98,7 +95,7 @@ impl Tags<'_> {
 
     /// The core's verdict on each of `pending`, and the accepted ones to remember. `tags` is
     /// every protected tag: the signing history the inactivity rule reads.
-    fn check(&self, repo: &Repo, tags: &[&Ref], pending: &[&Ref]) -> (Verdicts, Vec<(String, ObjectId, Chain)>) {
+    fn check(&self, repo: &Repo, tags: &[&Ref], pending: &[&Ref]) -> (Verdicts, Vec<(String, ObjectId, Remembered)>) {
         let policy = self.policy;
         let now = SystemTime::now();
         let history = || tags.iter().map(|r| (tag_name(r), r.id));
@@ -111,8 +108,8 @@ impl Tags<'_> {
             let request =
                 Request::new(tag, r.id, self.environment, now).advertised(r.peeled).with_activity(activity.as_ref());
             let verdict = repo.verify(policy, request);
-            if verdict.accepted() {
-                accepted.push((tag.to_owned(), r.id, verdict.chain().to_vec()));
+            if let (true, Some(commit)) = (verdict.accepted(), verdict.commit()) {
+                accepted.push((tag.to_owned(), r.id, Remembered { chain: verdict.chain().to_vec(), commit }));
                 verdicts.push((r.name.clone(), Ok(verdict.chain().to_vec())));
             } else {
                 let problems: Vec<String> = verdict.problems().iter().map(ToString::to_string).collect();
