@@ -52,17 +52,28 @@ impl Decision {
     }
 }
 
+/// A line of git's pre-receive input that is not `<old> <new> <ref>`.
+#[derive(Debug, thiserror::Error)]
+pub enum BadUpdate {
+    #[error("malformed ref update line {0:?}")]
+    Line(String),
+    #[error("bad object id {hex:?}: {source}")]
+    Id { hex: String, source: gix::Error },
+}
+
 /// Parse git's pre-receive input; any malformed line fails the whole push.
-pub fn parse_updates(input: &str) -> Result<Vec<Update>, String> {
+pub fn parse_updates(input: &str) -> Result<Vec<Update>, BadUpdate> {
     input
         .lines()
         .filter(|l| !l.is_empty())
         .map(|line| {
             let mut parts = line.splitn(3, ' ');
             let (Some(old), Some(new), Some(refname)) = (parts.next(), parts.next(), parts.next()) else {
-                return Err(format!("malformed ref update line {line:?}"));
+                return Err(BadUpdate::Line(line.to_owned()));
             };
-            let id = |hex: &str| ObjectId::from_hex(hex.as_bytes()).map_err(|e| format!("bad object id {hex:?}: {e}"));
+            let id = |hex: &str| {
+                ObjectId::from_hex(hex.as_bytes()).map_err(|source| BadUpdate::Id { hex: hex.to_owned(), source })
+            };
             Ok(Update { old: id(old)?, new: id(new)?, refname: refname.to_owned() })
         })
         .collect()

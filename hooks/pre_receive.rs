@@ -45,6 +45,27 @@ struct Args {
     policy: Option<PathBuf>,
 }
 
+/// Why the hook could not decide: every one declines the whole push (fail closed).
+#[derive(Debug, thiserror::Error)]
+enum Error {
+    #[error("cannot read the ref updates from stdin: {0}")]
+    Input(#[source] std::io::Error),
+    #[error(transparent)]
+    Updates(#[from] decide::BadUpdate),
+    #[error("cannot resolve GIT_DIR: {0}")]
+    GitDir(#[source] std::io::Error),
+    #[error(transparent)]
+    Config(#[from] git_signed_tool::config::Error),
+    #[error("signed.policy is not set for this repository; run install.sh --repo … --policy …")]
+    NoPolicy,
+    #[error("policy error: {0}")]
+    Policy(#[from] git_signed_policy::PolicyError),
+    #[error(transparent)]
+    Repo(#[from] git_signed_policy::RepoError),
+    #[error("cannot write the audit log {}: {source}", path.display())]
+    AuditLog { path: PathBuf, source: std::io::Error },
+}
+
 fn main() -> ExitCode {
     git_signed_tool::die_quietly_on_closed_pipe();
     git_signed_tool::generate_if_asked(Args::command);
@@ -62,36 +83,31 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: Args) -> Result<bool, String> {
+fn run(args: Args) -> Result<bool, Error> {
     let mut input = String::new();
-    std::io::stdin()
-        .take(MAX_INPUT)
-        .read_to_string(&mut input)
-        .map_err(|e| format!("cannot read the ref updates from stdin: {e}"))?;
+    std::io::stdin().take(MAX_INPUT).read_to_string(&mut input).map_err(Error::Input)?;
     let updates = decide::parse_updates(&input)?;
 
     let git_dir = std::env::var_os("GIT_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from);
-    let git_dir = std::path::absolute(&git_dir).map_err(|e| e.to_string())?;
-    let config = Config::read(Some(&git_dir), &["signed.policy", "signed.auditLog"]).map_err(|e| e.to_string())?;
+    let git_dir = std::path::absolute(&git_dir).map_err(Error::GitDir)?;
+    let config = Config::read(Some(&git_dir), &["signed.policy", "signed.auditLog"])?;
     let policy_path = match args.policy {
         Some(p) => p,
-        None => config
-            .path("signed.policy", &git_dir)
-            .ok_or("signed.policy is not set for this repository; run install.sh --repo … --policy …")?,
+        None => config.path("signed.policy", &git_dir).ok_or(Error::NoPolicy)?,
     };
-    let policy = Policy::load(&policy_path).map_err(|e| format!("policy error: {e}"))?;
-    let repo = Repo::open_in_hook(&git_dir).map_err(|e| e.to_string())?;
+    let policy = Policy::load(&policy_path)?;
+    let repo = Repo::open_in_hook(&git_dir)?;
     let audit_log = config.path("signed.auditLog", &git_dir);
 
     let now = SystemTime::now();
-    let activity = repo.activity(&policy, now).map_err(|e| e.to_string())?;
+    let activity = repo.activity(&policy, now)?;
     let cx = decide::Context { policy: &policy, repo: &repo, now, activity: activity.as_ref() };
     let decisions: Vec<decide::Decision> = updates.iter().map(|u| decide::decide(&cx, u)).collect();
     let accepted = decisions.iter().all(|d| d.accepted);
 
     if let Some(log) = &audit_log {
         audit::append(log, &updates, &decisions, accepted, now)
-            .map_err(|e| format!("cannot write the audit log {}: {e}", log.display()))?;
+            .map_err(|source| Error::AuditLog { path: log.clone(), source })?;
     }
 
     for d in &decisions {
