@@ -13,10 +13,10 @@ use std::time::{Duration, SystemTime};
 use gix::objs::signature::Format;
 use openpgp::cert::amalgamation::ValidAmalgamation;
 use openpgp::packet::Signature;
-use openpgp::parse::Parse;
+use openpgp::parse::{Dearmor, PacketParserBuilder, Parse};
 use openpgp::policy::{HashAlgoSecurity, Policy as _, StandardPolicy};
 use openpgp::types::RevocationStatus;
-use openpgp::{Fingerprint, KeyHandle, Packet, PacketPile};
+use openpgp::{Fingerprint, KeyHandle, Packet};
 use sequoia_openpgp as openpgp;
 
 use crate::policy::{KnownCert, Policy, Principal};
@@ -120,6 +120,36 @@ pub fn format_time(t: SystemTime) -> String {
         .unwrap_or_else(|_| "(unrepresentable time)".to_owned())
 }
 
+/// The packets of an ASCII-armored signature block (RFC 9580 §6.2): the base64 lines between
+/// the armor headers and the checksum or END line. Decoded here, on the path that runs once
+/// per layer, instead of by sequoia's armor reader, which probes the input as binary first
+/// (an error, and under RUST_BACKTRACE a backtrace, per signature) and zeroes a large buffer.
+/// The checksum is not needed: a changed byte fails the signature itself.
+fn dearmor(block: &[u8]) -> Result<Vec<u8>, Problem> {
+    use base64::Engine as _;
+    let malformed = |why: &str| Problem::Malformed(format!("the ASCII armor {why}"));
+    let text = std::str::from_utf8(block).map_err(|_| malformed("is not text"))?;
+    let mut lines = text.lines().map(str::trim_end);
+    if lines.next() != Some("-----BEGIN PGP SIGNATURE-----") {
+        return Err(malformed("does not start with -----BEGIN PGP SIGNATURE-----"));
+    }
+    let mut body = String::with_capacity(block.len());
+    let mut in_headers = true;
+    for line in lines {
+        if line.starts_with("-----END PGP SIGNATURE-----") || (!in_headers && line.starts_with('=')) {
+            return base64::engine::general_purpose::STANDARD.decode(body).map_err(|_| malformed("is not base64"));
+        }
+        match (in_headers, line.is_empty(), line.contains(": ")) {
+            (true, true, _) | (true, false, true) => in_headers = !line.is_empty(),
+            _ => {
+                in_headers = false;
+                body.push_str(line);
+            }
+        }
+    }
+    Err(malformed("has no -----END PGP SIGNATURE----- line"))
+}
+
 /// Parse an armored signature block that must hold exactly one signature.
 pub fn parse_single(block: &[u8]) -> Result<Signature, Problem> {
     if block.len() > MAX_SIGNATURE_SIZE {
@@ -128,7 +158,11 @@ pub fn parse_single(block: &[u8]) -> Result<Signature, Problem> {
             block.len()
         )));
     }
-    let pile = PacketPile::from_bytes(block).map_err(|e| Problem::Malformed(e.to_string()))?;
+    let binary = dearmor(block)?;
+    let pile = PacketParserBuilder::from_bytes(&binary)
+        .map(|b| b.dearmor(Dearmor::Disabled))
+        .and_then(PacketParserBuilder::into_packet_pile)
+        .map_err(|e| Problem::Malformed(e.to_string()))?;
     let mut packets: Vec<Packet> = pile.into_children().collect();
     if packets.len() != 1 {
         return Err(Problem::NotOne(packets.len()));
@@ -281,4 +315,41 @@ fn access_and_freshness(
 fn with_problem(mut out: SignatureCheck, problem: Problem) -> SignatureCheck {
     out.problem = Some(problem);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BODY: &str = "iHUEABYKAB0WIQ==";
+
+    fn armored(headers: &str, body: &str, crc: &str) -> String {
+        format!("-----BEGIN PGP SIGNATURE-----\n{headers}\n{body}\n{crc}-----END PGP SIGNATURE-----\n")
+    }
+
+    #[test]
+    fn armor_is_decoded_with_or_without_headers_and_checksum() {
+        let expected = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, BODY).expect("base64");
+        for block in [
+            armored("", BODY, "=abcd\n"),
+            armored("", BODY, ""),
+            armored("Comment: made by gpg\nHash: SHA256\n", BODY, "=abcd\n"),
+            armored("", "iHUEABYKAB0W\nIQ==", ""),
+            armored("", BODY, "").replace('\n', "\r\n"),
+        ] {
+            assert_eq!(dearmor(block.as_bytes()), Ok(expected.clone()), "{block}");
+        }
+    }
+
+    #[test]
+    fn broken_armor_is_a_malformed_signature() {
+        for block in [
+            armored("", "not base64!", ""),
+            armored("", BODY, "").replace("-----END PGP SIGNATURE-----\n", ""),
+            armored("", BODY, "").replace("PGP SIGNATURE-----\n", "PGP MESSAGE-----\n"),
+            String::from_utf8_lossy(b"-----BEGIN PGP SIGNATURE-----\n\n\xff\n").into_owned(),
+        ] {
+            assert!(matches!(dearmor(block.as_bytes()), Err(Problem::Malformed(_))), "{block}");
+        }
+    }
 }
