@@ -120,34 +120,59 @@ pub fn format_time(t: SystemTime) -> String {
         .unwrap_or_else(|_| "(unrepresentable time)".to_owned())
 }
 
-/// The packets of an ASCII-armored signature block (RFC 9580 §6.2): the base64 lines between
-/// the armor headers and the checksum or END line. Decoded here, on the path that runs once
-/// per layer, instead of by sequoia's armor reader, which probes the input as binary first
-/// (an error, and under RUST_BACKTRACE a backtrace, per signature) and zeroes a large buffer.
-/// The checksum is not needed: a changed byte fails the signature itself.
+/// The packets of an ASCII-armored signature block (RFC 9580 §6.2), read strictly as gpg
+/// writes it: the BEGIN line, armor headers (`Key: value`) and the blank line that ends them,
+/// base64 lines, an optional `=` checksum line, and the END line last. Any other line is
+/// refused: it would be text no one signed inside a signed tag. Decoded here, on the path
+/// that runs once per layer, instead of by sequoia's armor reader, which probes the input as
+/// binary first (an error, and under RUST_BACKTRACE a backtrace, per signature) and zeroes a
+/// large buffer. The checksum is not needed: a changed byte fails the signature itself.
 fn dearmor(block: &[u8]) -> Result<Vec<u8>, Problem> {
     use base64::Engine as _;
+    const BEGIN: &str = "-----BEGIN PGP SIGNATURE-----";
+    const END: &str = "-----END PGP SIGNATURE-----";
     let malformed = |why: &str| Problem::Malformed(format!("the ASCII armor {why}"));
     let text = std::str::from_utf8(block).map_err(|_| malformed("is not text"))?;
     let mut lines = text.lines().map(str::trim_end);
-    if lines.next() != Some("-----BEGIN PGP SIGNATURE-----") {
+    if lines.next() != Some(BEGIN) {
         return Err(malformed("does not start with -----BEGIN PGP SIGNATURE-----"));
     }
-    let mut body = String::with_capacity(block.len());
-    let mut in_headers = true;
-    for line in lines {
-        if line.starts_with("-----END PGP SIGNATURE-----") || (!in_headers && line.starts_with('=')) {
-            return base64::engine::general_purpose::STANDARD.decode(body).map_err(|_| malformed("is not base64"));
-        }
-        match (in_headers, line.is_empty(), line.contains(": ")) {
-            (true, true, _) | (true, false, true) => in_headers = !line.is_empty(),
-            _ => {
-                in_headers = false;
-                body.push_str(line);
-            }
-        }
+    let mut headers_end = lines.by_ref().skip_while(|l| is_armor_header(l));
+    if headers_end.next() != Some("") {
+        return Err(malformed("has no blank line after its headers"));
     }
-    Err(malformed("has no -----END PGP SIGNATURE----- line"))
+    let base64 = |l: &str| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b));
+    let mut body = String::with_capacity(block.len());
+    let mut last = None;
+    for line in lines.by_ref() {
+        if line == END || line.starts_with('=') {
+            last = Some(line);
+            break;
+        }
+        if !base64(line) {
+            return Err(malformed(&format!(
+                "has a line that is not base64: {:?}",
+                line.chars().take(40).collect::<String>()
+            )));
+        }
+        body.push_str(line);
+    }
+    if let Some(checksum) = last.filter(|l| l.starts_with('=')) {
+        if checksum.len() != 5 || !base64(checksum) {
+            return Err(malformed("has a malformed checksum line"));
+        }
+        last = lines.next();
+    }
+    if last != Some(END) || lines.next().is_some() {
+        return Err(malformed("must end with its -----END PGP SIGNATURE----- line"));
+    }
+    base64::engine::general_purpose::STANDARD.decode(body).map_err(|_| malformed("is not base64"))
+}
+
+/// `Key: value`, as armor headers are written (`Comment: …`, `Hash: SHA256`).
+fn is_armor_header(line: &str) -> bool {
+    line.split_once(": ")
+        .is_some_and(|(key, _)| !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
 }
 
 /// Parse an armored signature block that must hold exactly one signature.
@@ -348,6 +373,11 @@ mod tests {
             armored("", BODY, "").replace("-----END PGP SIGNATURE-----\n", ""),
             armored("", BODY, "").replace("PGP SIGNATURE-----\n", "PGP MESSAGE-----\n"),
             String::from_utf8_lossy(b"-----BEGIN PGP SIGNATURE-----\n\n\xff\n").into_owned(),
+            armored("", BODY, "=abcd\nReviewed-by: security (checks waived)\n"),
+            armored("", BODY, "=abcd\n-----END PGP SIGNATURE-----\nApproved-by: CTO\n"),
+            armored("", &format!("{BODY}\nnot base64 at all"), ""),
+            armored("", BODY, "=abcd\n=efgh\n"),
+            armored("", BODY, "").replace("-----BEGIN PGP SIGNATURE-----\n\n", "-----BEGIN PGP SIGNATURE-----\n"),
         ] {
             assert!(matches!(dearmor(block.as_bytes()), Err(Problem::Malformed(_))), "{block}");
         }
