@@ -6,6 +6,11 @@
 //! policy and environment. It never shells out and never reads git config: the adapters do
 //! (`git_signed_tool::config`) and pass it what they found.
 
+/// The version of the checks themselves. Part of every policy's fingerprint, so anything
+/// remembered under a fingerprint (the helper's verdicts) is judged again when a release
+/// changes what is accepted: bump it with any such change.
+pub const RULES: u32 = 2;
+
 pub mod duration;
 pub mod layer;
 pub mod policy;

@@ -102,6 +102,7 @@ impl Policy {
             digest: gix::hash::hasher(gix::hash::Kind::Sha1),
         };
         signers.digest.update(env!("CARGO_PKG_VERSION").as_bytes());
+        signers.digest.update(&crate::RULES.to_be_bytes());
         signers.digest.update(&(text.len() as u64).to_be_bytes());
         signers.digest.update(text.as_bytes());
         let people = raw
