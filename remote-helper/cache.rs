@@ -95,15 +95,23 @@ fn base_dir() -> PathBuf {
 /// which tags verified, so a directory another user can write (a shared `/tmp` path made
 /// first by someone else) could make a clone show a forged verdict.
 fn private_dir(dir: &Path) -> Result<(), Error> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    use std::os::unix::fs::DirBuilderExt;
     let create = |source| Error::Create { dir: dir.to_owned(), source };
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(create)?;
-    let meta = std::fs::symlink_metadata(dir).map_err(|source| Error::Read { dir: dir.to_owned(), source })?;
+    private(dir)
+}
+
+/// `path` (a directory or file, not a symbolic link) belongs to this user and no one else can
+/// write it. Checked for the base, the mirror's directory and the verdicts file, so a cache
+/// made by an older version under a permissive umask (group-writable) is refused too.
+fn private(path: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(path).map_err(|source| Error::Read { dir: path.to_owned(), source })?;
     let uid = git_signed_tool::effective_uid();
-    if meta.is_dir() && meta.uid() == uid && meta.mode() & 0o022 == 0 {
+    if !meta.file_type().is_symlink() && meta.uid() == uid && meta.mode() & 0o022 == 0 {
         return Ok(());
     }
-    Err(Error::NotPrivate { dir: dir.to_owned(), owner: meta.uid(), mode: meta.mode() & 0o7777, uid })
+    Err(Error::NotPrivate { dir: path.to_owned(), owner: meta.uid(), mode: meta.mode() & 0o7777, uid })
 }
 
 fn hex_digest(text: &str) -> Result<String, Error> {
@@ -119,7 +127,11 @@ impl TagCache {
         private_dir(&base)?;
         let dir = base.join(format!("{}-{hash}", hex_digest(url)?));
         let create = |source| Error::Create { dir: dir.clone(), source };
-        std::fs::create_dir_all(&dir).map_err(create)?;
+        private_dir(&dir)?;
+        let verdicts_file = dir.join("verdicts");
+        if verdicts_file.exists() {
+            private(&verdicts_file)?;
+        }
         let lock = File::options().create(true).truncate(false).write(true).open(dir.join("lock"));
         let lock = lock.map_err(Error::Lock)?;
         lock.lock().map_err(Error::Lock)?;
@@ -130,7 +142,7 @@ impl TagCache {
             init(url, hash, &scratch)?;
             std::fs::rename(&scratch, &repo_dir).map_err(create)?;
         }
-        Ok(TagCache { verdicts_file: dir.join("verdicts"), repo_dir, url: url.to_owned(), _lock: lock })
+        Ok(TagCache { verdicts_file, repo_dir, url: url.to_owned(), _lock: lock })
     }
 
     /// The cache repository, for reading objects.
@@ -163,7 +175,9 @@ impl TagCache {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let text = std::fs::read_to_string(&self.verdicts_file).unwrap_or_default();
         let mut out = HashMap::new();
-        for line in text.lines() {
+        // Only whole lines: a write cut short (a full disk, a killed process) leaves a last
+        // line without its newline, whose tag name may be cut too.
+        for line in text.split_inclusive('\n').filter_map(|l| l.strip_suffix('\n')) {
             let mut f = line.splitn(5, ' ');
             let (Some(when), Some(digest), Some(id), Some(chain), Some(name)) =
                 (f.next(), f.next(), f.next(), f.next(), f.next())
@@ -195,7 +209,9 @@ impl TagCache {
             let chain: Vec<String> = chain.iter().map(ToString::to_string).collect();
             text.push_str(&format!("{now} {policy_digest} {id} {}>{commit} {name}\n", chain.join(",")));
         }
-        let mut f = File::options().create(true).append(true).open(&self.verdicts_file).map_err(Error::Remember)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f =
+            File::options().create(true).append(true).mode(0o600).open(&self.verdicts_file).map_err(Error::Remember)?;
         f.write_all(text.as_bytes()).map_err(Error::Remember)
     }
 }

@@ -495,4 +495,13 @@ fn t29_a_verdict_cache_other_users_can_write_is_refused() {
     assert!(err.contains("is not private to this user") && err.contains("mode 777"), "{err}");
     std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o700)).expect("chmod");
     ok(&h.clone_as("production", "private", &[]));
+    // Under a umask of 002 an older version left the mirror's verdicts group-writable.
+    let verdicts = std::fs::read_dir(&cache).expect("cache").filter_map(Result::ok).map(|e| e.path().join("verdicts"));
+    let verdicts = verdicts.into_iter().find(|p| p.exists()).expect("a verdicts file");
+    let mode = std::fs::metadata(&verdicts).expect("verdicts").permissions().mode();
+    assert_eq!(mode & 0o077, 0, "written for its owner only: {mode:o}");
+    std::fs::set_permissions(&verdicts, std::fs::Permissions::from_mode(0o664)).expect("chmod");
+    let out = h.clone_as("production", "group-writable", &[]);
+    assert!(!out.status.success(), "a clone trusted verdicts its group can write");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not private to this user"));
 }
