@@ -134,5 +134,19 @@ impl Tags<'_> {
 
 /// The tag's name without `refs/tags/`.
 fn tag_name(r: &Ref) -> &str {
-    r.name.trim_start_matches(refs::TAGS)
+    r.name.strip_prefix(refs::TAGS).unwrap_or(&r.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tag_is_verified_under_the_name_it_is_listed_as() {
+        let id = ObjectId::null(gix::hash::Kind::Sha1);
+        let r = |name: &str| Ref { name: name.to_owned(), id, peeled: None };
+        assert_eq!(tag_name(&r("refs/tags/deploy/2")), "deploy/2");
+        // Only one prefix comes off: this tag is named `refs/tags/deploy/2`, and its layers must say so.
+        assert_eq!(tag_name(&r("refs/tags/refs/tags/deploy/2")), "refs/tags/deploy/2");
+    }
 }
