@@ -198,22 +198,45 @@ impl TagCache {
         out
     }
 
-    /// Remember accepted verdicts: (tag name, object id, what was verified).
+    /// Remember accepted verdicts: (tag name, object id, what was verified). The file is
+    /// rewritten under the cache's lock with only the lines still fresh (every policy and
+    /// environment share it) plus the new ones, and renamed into place: it stays as large as
+    /// one day of verdicts however long the cache lives, and a reader never sees half a write.
     pub fn remember(&self, policy_digest: &str, accepted: &[(String, ObjectId, Remembered)]) -> Result<(), Error> {
         if accepted.is_empty() {
             return Ok(());
         }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let mut text = String::new();
+        let mut added = String::new();
         for (name, id, Remembered { chain, commit }) in accepted {
             let chain: Vec<String> = chain.iter().map(ToString::to_string).collect();
-            text.push_str(&format!("{now} {policy_digest} {id} {}>{commit} {name}\n", chain.join(",")));
+            added.push_str(&format!("{now} {policy_digest} {id} {}>{commit} {name}\n", chain.join(",")));
         }
+        let existing = std::fs::read_to_string(&self.verdicts_file).unwrap_or_default();
+        let text = fresh_lines(&existing, now) + &added;
         use std::os::unix::fs::OpenOptionsExt;
-        let mut f =
-            File::options().create(true).append(true).mode(0o600).open(&self.verdicts_file).map_err(Error::Remember)?;
-        f.write_all(text.as_bytes()).map_err(Error::Remember)
+        let scratch = self.verdicts_file.with_extension(format!("new.{}", std::process::id()));
+        let mut f = File::options()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&scratch)
+            .map_err(Error::Remember)?;
+        f.write_all(text.as_bytes()).map_err(Error::Remember)?;
+        std::fs::rename(&scratch, &self.verdicts_file).map_err(Error::Remember)
     }
+}
+
+/// The whole lines of a verdicts file still within [`VERDICT_TTL_SECS`] at `now`.
+fn fresh_lines(text: &str, now: u64) -> String {
+    text.split_inclusive('\n')
+        .filter(|line| line.ends_with('\n'))
+        .filter(|line| {
+            let when = line.split(' ').next().and_then(|w| w.parse::<u64>().ok());
+            when.is_some_and(|t| now.saturating_sub(t) < VERDICT_TTL_SECS)
+        })
+        .collect()
 }
 
 /// Make a new cache repository at `dir`: bare, promisor remote `upstream` at `url`, never
@@ -233,4 +256,18 @@ fn init(url: &str, hash: gix::hash::Kind, dir: &std::path::Path) -> Result<(), R
         git::run(cfg, None, "configuring the tag cache")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_whole_fresh_lines_are_kept() {
+        let now = 10 * VERDICT_TTL_SECS;
+        let old = now - VERDICT_TTL_SECS - 1;
+        let recent = now - 60;
+        let text = format!("{old} d id c>x deploy/1\n{recent} d id c>x deploy/2\nnot-a-time d\n{recent} d id c>x depl");
+        assert_eq!(fresh_lines(&text, now), format!("{recent} d id c>x deploy/2\n"));
+    }
 }
