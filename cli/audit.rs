@@ -77,7 +77,7 @@ pub fn run(args: Args) -> Result<Audited, Error> {
     let policy = context::policy(args.policy.as_deref())?;
     let repo = git_signed_policy::Repo::open(&git_dir, &[])?;
     let now = SystemTime::now();
-    let activity = repo.history(&policy, now)?;
+    let activity = context::history(context::cache(&repo).as_mut(), &repo, &policy, now)?;
     let mut people = Vec::new();
     for person in policy.people.values() {
         let mut findings = Vec::new();

@@ -1,9 +1,11 @@
 //! Finding the repository and the policy the way every subcommand does.
 
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
-use git_signed_policy::{Policy, Repo};
+use git_signed_policy::{Activity, Policy, Repo};
 use git_signed_tool::config::Config;
+use git_signed_tool::store::Cache;
 
 use crate::exit::Error;
 
@@ -50,4 +52,18 @@ pub fn policy(explicit: Option<&Path>) -> Result<Policy, Error> {
         }
     };
     Ok(Policy::load(&path)?)
+}
+
+/// What earlier runs learned about this repository (`<git dir>/git-signed`); `None` when it
+/// cannot be used (not this user's, read-only), and everything is verified from scratch.
+pub fn cache(repo: &Repo) -> Option<Cache> {
+    Cache::for_repo(repo).ok()
+}
+
+/// The signing history of the repository's protected tags, from the cache when there is one.
+pub fn history(cache: Option<&mut Cache>, repo: &Repo, policy: &Policy, now: SystemTime) -> Result<Activity, Error> {
+    Ok(match cache {
+        Some(cache) => cache.activity(repo, policy, now)?,
+        None => repo.history(policy, now, None)?.0,
+    })
 }

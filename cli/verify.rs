@@ -76,6 +76,9 @@ impl Verified {
     }
 }
 
+/// More tags than this are verified with the remembered signature facts read.
+const FEW: usize = 16;
+
 /// Run `git signed verify`.
 pub fn run(args: Args) -> Result<Verified, Error> {
     let git_dir = context::git_dir()?;
@@ -83,7 +86,11 @@ pub fn run(args: Args) -> Result<Verified, Error> {
     policy.check_environment(&args.environment)?;
     let repo = git_signed_policy::Repo::open(&git_dir, &[])?;
     let now = SystemTime::now();
-    let activity = repo.activity(&policy, now)?;
+    let mut cache = context::cache(&repo);
+    let activity = match policy.inactivity {
+        Some(_) => Some(context::history(cache.as_mut(), &repo, &policy, now)?),
+        None => None,
+    };
 
     let targets: Vec<(String, Option<gix::ObjectId>)> = if args.all {
         let tags = repo.tags()?;
@@ -108,14 +115,24 @@ pub fn run(args: Args) -> Result<Verified, Error> {
         None => None,
     };
     let environment = args.environment.as_str();
-    let requests: Vec<Request<'_>> = targets
-        .iter()
-        .filter_map(|(name, id)| {
-            let request = Request::new(name, (*id)?, environment, now).with_activity(activity.as_ref());
-            Some(transition.map_or(request, |t| request.expect_transition(t)))
-        })
-        .collect();
-    let mut verified = repo.verify_all(&policy, &requests)?.into_iter();
+    // Remembered signature facts are worth reading only when there are many layers to check.
+    let verified = {
+        let facts = cache.as_mut().filter(|_| targets.len() > FEW).map(|c| c.facts());
+        let requests: Vec<Request<'_>> = targets
+            .iter()
+            .filter_map(|(name, id)| {
+                let request =
+                    Request::new(name, (*id)?, environment, now).with_activity(activity.as_ref()).with_facts(facts);
+                Some(transition.map_or(request, |t| request.expect_transition(t)))
+            })
+            .collect();
+        repo.verify_all(&policy, &requests)?
+    };
+    if let Some(cache) = cache.as_mut() {
+        cache.learn(&verified);
+        cache.save();
+    }
+    let mut verified = verified.into_iter();
     let verdicts = targets
         .iter()
         .map(|(name, id)| {

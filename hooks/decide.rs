@@ -28,6 +28,10 @@ pub struct Decision {
     pub signers: Vec<String>,
     /// Every reason the update was rejected.
     pub reasons: Vec<String>,
+    /// The core's verdict, for a protected tag (its name) or a proposal: what the hook keeps
+    /// of it (signature facts, signing history) once the whole push is accepted.
+    #[serde(skip)]
+    pub verdict: Option<(String, Verdict)>,
 }
 
 impl Decision {
@@ -38,6 +42,7 @@ impl Decision {
             message: None,
             signers: Vec::new(),
             reasons: Vec::new(),
+            verdict: None,
         }
     }
 
@@ -48,6 +53,7 @@ impl Decision {
             message: Some(reason.clone()),
             signers: Vec::new(),
             reasons: vec![reason],
+            verdict: None,
         }
     }
 }
@@ -143,6 +149,7 @@ fn protected_tag(cx: &Context<'_>, name: &str, update: &Update) -> Decision {
         message: Some(message),
         signers: verdict.signers(),
         reasons,
+        verdict: Some((name.to_owned(), verdict)),
     }
 }
 
@@ -161,5 +168,7 @@ fn proposal(cx: &Context<'_>, name: &str, update: &Update) -> Decision {
     } else {
         reasons.join("; ")
     };
-    Decision { refname: r.to_owned(), accepted: verdict.accepted(), message: Some(message), signers, reasons }
+    let accepted = verdict.accepted();
+    let verdict = Some((name.to_owned(), verdict));
+    Decision { refname: r.to_owned(), accepted, message: Some(message), signers, reasons, verdict }
 }

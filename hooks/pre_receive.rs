@@ -16,6 +16,7 @@ use std::time::SystemTime;
 use clap::{CommandFactory, Parser};
 use git_signed_policy::{Policy, Repo};
 use git_signed_tool::config::Config;
+use git_signed_tool::store::Cache;
 
 /// The largest stdin accepted (a push of tens of thousands of refs fits easily).
 const MAX_INPUT: u64 = 64 << 20;
@@ -83,6 +84,29 @@ fn main() -> ExitCode {
     }
 }
 
+/// Keep what an accepted push verified: its signature facts, and its protected tags as part of
+/// the signing history (the loose refs git writes next).
+fn remember(
+    cache: &mut Cache,
+    repo: &Repo,
+    policy: &Policy,
+    decisions: &[decide::Decision],
+    updates: &[decide::Update],
+) {
+    cache.learn(decisions.iter().filter_map(|d| d.verdict.as_ref()).map(|(_, v)| v));
+    cache.save();
+    if policy.inactivity.is_none() {
+        return;
+    }
+    let pushed: Vec<(String, gix::ObjectId, &git_signed_policy::Verdict)> = decisions
+        .iter()
+        .zip(updates)
+        .filter(|(_, u)| u.refname.starts_with("refs/tags/") && !u.new.is_null())
+        .filter_map(|(d, u)| d.verdict.as_ref().map(|(name, v)| (name.clone(), u.new, v)))
+        .collect();
+    cache.pushed(repo, policy, &pushed);
+}
+
 fn run(args: Args) -> Result<bool, Error> {
     let mut input = String::new();
     std::io::stdin().take(MAX_INPUT).read_to_string(&mut input).map_err(Error::Input)?;
@@ -100,10 +124,20 @@ fn run(args: Args) -> Result<bool, Error> {
     let audit_log = config.path("signed.auditLog", &git_dir);
 
     let now = SystemTime::now();
-    let activity = repo.activity(&policy, now)?;
+    // What earlier runs learned (kept in the mirror's git directory); without it, everything
+    // is verified from scratch, and the push is judged the same.
+    let mut cache = Cache::for_repo(&repo).ok();
+    let activity = match (policy.inactivity, cache.as_mut()) {
+        (None, _) => None,
+        (Some(_), Some(cache)) => Some(cache.activity(&repo, &policy, now)?),
+        (Some(_), None) => Some(repo.history(&policy, now, None)?.0),
+    };
     let cx = decide::Context { policy: &policy, repo: &repo, now, activity: activity.as_ref() };
     let decisions: Vec<decide::Decision> = updates.iter().map(|u| decide::decide(&cx, u)).collect();
     let accepted = decisions.iter().all(|d| d.accepted);
+    if let (true, Some(cache)) = (accepted, cache.as_mut()) {
+        remember(cache, &repo, &policy, &decisions, &updates);
+    }
 
     if let Some(log) = &audit_log {
         audit::append(log, &updates, &decisions, accepted, now)

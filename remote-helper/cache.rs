@@ -15,7 +15,10 @@ use git_signed_policy::{Repo, RepoError};
 use gix::ObjectId;
 use gix::objs::FindHeader;
 
+use git_signed_tool::store::{self, Cache, private, private_dir};
+
 use crate::git::{self, RunError};
+use crate::listing::Hidden;
 use crate::upstream;
 
 /// Cached accepted verdicts are trusted for this long, then re-verified.
@@ -30,13 +33,9 @@ pub enum Error {
     /// Its directory cannot be inspected.
     #[error("cannot read the tag cache {}: {source}", dir.display())]
     Read { dir: PathBuf, source: std::io::Error },
-    /// Another user could write its directory, and so forge remembered verdicts.
-    #[error(
-        "the tag cache {} is not private to this user (owner uid {owner}, mode {mode:o}, you are uid {uid}); \
-         remove it, or set GIT_SIGNED_CACHE to a directory only you can write",
-        dir.display()
-    )]
-    NotPrivate { dir: PathBuf, owner: u32, mode: u32, uid: u32 },
+    /// Another user could write its directory, and so forge remembered verdicts (T29).
+    #[error("{0}; or set GIT_SIGNED_CACHE to a directory only you can write")]
+    NotPrivate(#[from] store::Error),
     /// Its lock cannot be taken.
     #[error("cannot lock the tag cache: {0}")]
     Lock(#[source] std::io::Error),
@@ -61,7 +60,10 @@ pub enum Error {
 pub struct TagCache {
     repo_dir: PathBuf,
     verdicts_file: PathBuf,
+    snapshot_file: PathBuf,
     url: String,
+    /// Signature facts learned from this mirror's tags.
+    pub store: Cache,
     _lock: File,
 }
 
@@ -91,29 +93,6 @@ fn base_dir() -> PathBuf {
     std::env::temp_dir().join(format!("git-signed-cache-{}", git_signed_tool::effective_uid()))
 }
 
-/// Create `dir` private (0700) if missing, and refuse one that is not: the cache remembers
-/// which tags verified, so a directory another user can write (a shared `/tmp` path made
-/// first by someone else) could make a clone show a forged verdict.
-fn private_dir(dir: &Path) -> Result<(), Error> {
-    use std::os::unix::fs::DirBuilderExt;
-    let create = |source| Error::Create { dir: dir.to_owned(), source };
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(create)?;
-    private(dir)
-}
-
-/// `path` (a directory or file, not a symbolic link) belongs to this user and no one else can
-/// write it. Checked for the base, the mirror's directory and the verdicts file, so a cache
-/// made by an older version under a permissive umask (group-writable) is refused too.
-fn private(path: &Path) -> Result<(), Error> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::symlink_metadata(path).map_err(|source| Error::Read { dir: path.to_owned(), source })?;
-    let uid = git_signed_tool::effective_uid();
-    if !meta.file_type().is_symlink() && meta.uid() == uid && meta.mode() & 0o022 == 0 {
-        return Ok(());
-    }
-    Err(Error::NotPrivate { dir: path.to_owned(), owner: meta.uid(), mode: meta.mode() & 0o7777, uid })
-}
-
 fn hex_digest(text: &str) -> Result<String, Error> {
     let mut h = gix::hash::hasher(gix::hash::Kind::Sha1);
     h.update(text.as_bytes());
@@ -128,9 +107,13 @@ impl TagCache {
         let dir = base.join(format!("{}-{hash}", hex_digest(url)?));
         let create = |source| Error::Create { dir: dir.clone(), source };
         private_dir(&dir)?;
+        let store = Cache::open(&dir.join("store"))?;
         let verdicts_file = dir.join("verdicts");
-        if verdicts_file.exists() {
-            private(&verdicts_file)?;
+        let snapshot_file = dir.join("snapshot");
+        for file in [&verdicts_file, &snapshot_file] {
+            if file.exists() {
+                private(file)?;
+            }
         }
         let lock = File::options().create(true).truncate(false).write(true).open(dir.join("lock"));
         let lock = lock.map_err(Error::Lock)?;
@@ -141,8 +124,12 @@ impl TagCache {
             let _ = std::fs::remove_dir_all(&scratch);
             init(url, hash, &scratch)?;
             std::fs::rename(&scratch, &repo_dir).map_err(create)?;
+            // What was remembered refers to tag objects a new cache does not hold.
+            for file in [&verdicts_file, &snapshot_file] {
+                let _ = std::fs::remove_file(file);
+            }
         }
-        Ok(TagCache { verdicts_file, repo_dir, url: url.to_owned(), _lock: lock })
+        Ok(TagCache { verdicts_file, snapshot_file, repo_dir, url: url.to_owned(), store, _lock: lock })
     }
 
     /// The cache repository, for reading objects.
@@ -214,17 +201,7 @@ impl TagCache {
         }
         let existing = std::fs::read_to_string(&self.verdicts_file).unwrap_or_default();
         let text = fresh_lines(&existing, now) + &added;
-        use std::os::unix::fs::OpenOptionsExt;
-        let scratch = self.verdicts_file.with_extension(format!("new.{}", std::process::id()));
-        let mut f = File::options()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&scratch)
-            .map_err(Error::Remember)?;
-        f.write_all(text.as_bytes()).map_err(Error::Remember)?;
-        std::fs::rename(&scratch, &self.verdicts_file).map_err(Error::Remember)
+        write_private(&self.verdicts_file, &text).map_err(Error::Remember)
     }
 }
 
@@ -237,6 +214,67 @@ fn fresh_lines(text: &str, now: u64) -> String {
             when.is_some_and(|t| now.saturating_sub(t) < VERDICT_TTL_SECS)
         })
         .collect()
+}
+
+impl TagCache {
+    /// When the last verification of this mirror's protected tags, less than
+    /// [`VERDICT_TTL_SECS`] ago, was of exactly the advertisement `digest` names (see
+    /// [`snapshot_digest`]): the tags it hid, and why. Anything else, or a file that does not
+    /// read back whole, is `None`.
+    pub fn same_as_last_time(&self, digest: &str) -> Option<HashMap<String, Hidden>> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let text = std::fs::read_to_string(&self.snapshot_file).ok()?;
+        let mut lines = text.strip_suffix("\nend\n")?.split('\n');
+        let (when, last) = lines.next()?.split_once(' ')?;
+        if last != digest || when.parse::<u64>().map_or(true, |t| now.saturating_sub(t) >= VERDICT_TTL_SECS) {
+            return None;
+        }
+        lines
+            .map(|line| line.split_once('\t').map(|(name, why)| (name.to_owned(), Hidden::Failed(why.to_owned()))))
+            .collect()
+    }
+
+    /// Record that every protected tag of the advertisement `digest` names was verified now:
+    /// the accepted ones are remembered, and these were `hidden`.
+    pub fn verified<'h>(
+        &self,
+        digest: &str,
+        hidden: impl IntoIterator<Item = (&'h String, &'h Hidden)>,
+    ) -> Result<(), Error> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let mut text = format!("{now} {digest}\n");
+        for (name, why) in hidden {
+            let (Hidden::Failed(why) | Hidden::Quiet(why)) = why;
+            text.push_str(&format!("{name}\t{}\n", why.replace(['\n', '\t'], " ")));
+        }
+        text.push_str("end\n");
+        write_private(&self.snapshot_file, &text).map_err(Error::Remember)
+    }
+}
+
+/// A digest of what the verdicts on a mirror's protected tags depend on besides time: the
+/// policy and environment (`policy_digest`) and every protected tag as advertised (name,
+/// object, `^{}`), in order. The `inactivity` rule reads the whole set, so while it is the
+/// same, so is every verdict.
+pub fn snapshot_digest<'r>(
+    policy_digest: &str,
+    tags: impl IntoIterator<Item = (&'r str, ObjectId, Option<ObjectId>)>,
+) -> String {
+    let mut h = gix::hash::hasher(gix::hash::Kind::Sha1);
+    h.update(policy_digest.as_bytes());
+    for (name, id, peeled) in tags {
+        h.update(format!("\n{name} {id} {}", peeled.map(|p| p.to_string()).unwrap_or_default()).as_bytes());
+    }
+    h.try_finalize().map(|id| id.to_string()).unwrap_or_default()
+}
+
+/// Write `text` to `path` (mode 0600) through a new file renamed into place.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let scratch = path.with_extension(format!("new.{}", std::process::id()));
+    let mut f = File::options().create(true).write(true).truncate(true).mode(0o600).open(&scratch)?;
+    f.write_all(text.as_bytes())?;
+    std::fs::rename(&scratch, path)
 }
 
 /// Make a new cache repository at `dir`: bare, promisor remote `upstream` at `url`, never

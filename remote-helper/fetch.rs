@@ -51,12 +51,9 @@ pub fn fetch(
     opts: &FetchOptions,
 ) -> Result<Fetched, Error> {
     let quarantine = Quarantine::create(git_dir)?;
-    let mut wanted: Vec<ObjectId> = Vec::new();
-    for (id, _) in batch {
-        if !wanted.contains(id) {
-            wanted.push(*id);
-        }
-    }
+    // Each once, in git's order (a clone of 100,000 tags asks for as many).
+    let mut seen = std::collections::HashSet::new();
+    let wanted: Vec<ObjectId> = batch.iter().map(|(id, _)| *id).filter(|id| seen.insert(*id)).collect();
     let connected = upstream::fetch(url, &quarantine.destination(), &wanted, opts)?;
     trace("inner fetch");
     let repo = quarantine.repo()?;

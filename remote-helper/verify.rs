@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use std::time::SystemTime;
 
 use git_signed_policy::refs::{self, Carried};
-use git_signed_policy::{Activity, Policy, Repo, Request};
+use git_signed_policy::{Policy, Repo, Request};
+use git_signed_tool::store::Cache;
 use gix::ObjectId;
 use gix::objs::FindHeader;
 
@@ -32,6 +33,9 @@ pub struct Tags<'a> {
 /// The verdicts, by ref name.
 type Verdicts = Vec<(String, TagVerdict)>;
 
+/// An accepted verdict to remember: tag name, object, what it rested on.
+type Accepted = (String, ObjectId, Remembered);
+
 impl Tags<'_> {
     /// A verdict on each of `protected` (by the environment's rules) and of `unprotected` (no
     /// tag object in it claims a protected name).
@@ -39,8 +43,8 @@ impl Tags<'_> {
         if protected.is_empty() && unprotected.is_empty() {
             return Ok(Vec::new());
         }
-        let cache = TagCache::open(self.url, self.hash)?;
-        let mut verdicts = self.protected(&cache, protected)?;
+        let mut cache = TagCache::open(self.url, self.hash)?;
+        let mut verdicts = self.protected(&mut cache, protected)?;
         if !unprotected.is_empty() {
             verdicts.extend(self.unprotected(&cache, unprotected)?);
         }
@@ -48,43 +52,56 @@ impl Tags<'_> {
     }
 
     /// Protected tags: remembered verdicts where they still hold, the core's verdict otherwise.
-    fn protected(&self, cache: &TagCache, tags: &[&Ref]) -> Result<Verdicts, cache::Error> {
+    fn protected(&self, cache: &mut TagCache, tags: &[&Ref]) -> Result<Verdicts, cache::Error> {
         let digest = format!("{}:{}", self.policy.fingerprint, self.environment);
-        let (mut verdicts, pending) = self.remembered(cache, &digest, tags)?;
-        if pending.is_empty() {
+        let snapshot = cache::snapshot_digest(&digest, tags.iter().map(|r| (tag_name(r), r.id, r.peeled)));
+        let hidden = cache.same_as_last_time(&snapshot);
+        let (mut verdicts, pending) = self.remembered(cache, &digest, tags, hidden.as_ref())?;
+        if hidden.is_some() && pending.is_empty() {
             return Ok(verdicts);
         }
-        let ids: Vec<ObjectId> = tags.iter().map(|r| r.id).collect();
-        cache.fetch(&cache.missing(&ids)?)?;
-        let (checked, accepted) = self.check(&cache.repo()?, tags, &pending);
-        // The inactivity rule depends on the whole signing history, not on one tag alone, so
-        // with it no verdict is remembered.
-        if self.policy.inactivity.is_none() {
+        if !pending.is_empty() {
+            let ids: Vec<ObjectId> = tags.iter().map(|r| r.id).collect();
+            cache.fetch(&cache.missing(&ids)?)?;
+            let repo = cache.repo()?;
+            let (checked, accepted) = self.check(&repo, &mut cache.store, tags, &pending)?;
+            cache.store.save();
             cache.remember(&digest, &accepted)?;
+            verdicts.extend(checked);
         }
-        verdicts.extend(checked);
+        cache.verified(&snapshot, verdicts.iter().filter_map(|(name, v)| v.as_ref().err().map(|why| (name, why))))?;
         Ok(verdicts)
     }
 
     /// The remembered verdicts that still hold for `tags`, and the tags that need checking.
-    /// A remembered verdict holds while the cache has its chain (tag-following copies it from
-    /// there) and the commit it reached is the one the mirror advertises now (the `^{}` line
-    /// is what git follows; a lie sends the tag back to the core, T28).
+    ///
+    /// When the mirror advertises exactly what it did at the last verification (`hidden` is
+    /// then what was hidden), every verdict is what it was. Otherwise a remembered accepted
+    /// verdict holds while the cache has its chain (tag-following copies it from there) and the
+    /// commit it reached is the one the mirror advertises now (the `^{}` line is what git
+    /// follows; a lie sends the tag back to the core, T28) — except under `inactivity`, whose
+    /// verdicts read every other tag, so all are judged again.
     fn remembered<'t>(
         &self,
         cache: &TagCache,
         digest: &str,
         tags: &[&'t Ref],
+        hidden: Option<&HashMap<String, Hidden>>,
     ) -> Result<(Verdicts, Vec<&'t Ref>), cache::Error> {
-        let known = if self.policy.inactivity.is_some() { HashMap::new() } else { cache.verdicts(digest) };
+        let reuse = hidden.is_some() || self.policy.inactivity.is_none();
+        let known = if reuse { cache.verdicts(digest) } else { HashMap::new() };
         let cached = cache.repo()?;
         let present = |id: &ObjectId| matches!(cached.repo.objects.try_header(id), Ok(Some(_)));
         let mut verdicts = Vec::new();
         let mut pending = Vec::new();
         for r in tags {
+            if let Some(why) = hidden.and_then(|h| h.get(&r.name)) {
+                verdicts.push((r.name.clone(), Err(why.clone())));
+                continue;
+            }
             let remembered = known
                 .get(&(tag_name(r).to_owned(), r.id))
-                .filter(|m| Some(m.commit) == r.peeled && m.chain.iter().all(present));
+                .filter(|m| Some(m.commit) == r.peeled && (hidden.is_some() || m.chain.iter().all(present)));
             match remembered {
                 Some(m) => verdicts.push((r.name.clone(), Ok(m.chain.clone()))),
                 None => pending.push(*r),
@@ -94,20 +111,43 @@ impl Tags<'_> {
     }
 
     /// The core's verdict on each of `pending`, and the accepted ones to remember. `tags` is
-    /// every protected tag: the signing history the inactivity rule reads.
-    fn check(&self, repo: &Repo, tags: &[&Ref], pending: &[&Ref]) -> (Verdicts, Vec<(String, ObjectId, Remembered)>) {
+    /// every protected tag: the signing history the inactivity rule reads. Signature facts
+    /// in `store` are used and added to.
+    fn check(
+        &self,
+        repo: &Repo,
+        store: &mut Cache,
+        tags: &[&Ref],
+        pending: &[&Ref],
+    ) -> Result<(Verdicts, Vec<Accepted>), cache::Error> {
         let policy = self.policy;
         let now = SystemTime::now();
-        let history = || tags.iter().map(|r| (tag_name(r), r.id));
-        let activity =
-            policy.inactivity.map(|_| Activity::from_tags(policy, &repo.repo.objects, repo.hash(), history(), now));
+        let history = if policy.inactivity.is_some() {
+            let all: Vec<(String, ObjectId)> = tags.iter().map(|r| (tag_name(r).to_owned(), r.id)).collect();
+            let (activity, pushed) = repo.history_of(policy, now, Some(store.facts()), &all)?;
+            store.learn(&pushed);
+            Some(activity)
+        } else {
+            None
+        };
+        let checked = {
+            let facts = Some(store.facts());
+            let requests: Vec<Request<'_>> = pending
+                .iter()
+                .map(|r| {
+                    Request::new(tag_name(r), r.id, self.environment, now)
+                        .advertised(r.peeled)
+                        .with_activity(history.as_ref())
+                        .with_facts(facts)
+                })
+                .collect();
+            repo.verify_all(policy, &requests)?
+        };
+        store.learn(&checked);
         let mut verdicts = Vec::new();
         let mut accepted = Vec::new();
-        for r in pending {
+        for (r, verdict) in pending.iter().zip(checked) {
             let tag = tag_name(r);
-            let request =
-                Request::new(tag, r.id, self.environment, now).advertised(r.peeled).with_activity(activity.as_ref());
-            let verdict = repo.verify(policy, request);
             if let (true, Some(commit)) = (verdict.accepted(), verdict.commit()) {
                 accepted.push((tag.to_owned(), r.id, Remembered { chain: verdict.chain().to_vec(), commit }));
                 verdicts.push((r.name.clone(), Ok(verdict.chain().to_vec())));
@@ -116,7 +156,7 @@ impl Tags<'_> {
                 verdicts.push((r.name.clone(), Err(Hidden::Failed(problems.join("; ")))));
             }
         }
-        (verdicts, accepted)
+        Ok((verdicts, accepted))
     }
 
     /// Unprotected tag objects: listed only when no tag object in them claims a protected name.

@@ -12,6 +12,7 @@
 pub const RULES: u32 = 2;
 
 pub mod duration;
+pub mod facts;
 pub mod layer;
 pub mod policy;
 pub mod refs;
@@ -19,6 +20,7 @@ pub mod repo;
 pub mod signature;
 pub mod verdict;
 
+pub use facts::{Facts, SignatureFact};
 pub use policy::{Access, PUSH_ENVIRONMENT, Policy, PolicyError, Principal, UnknownEnvironment};
 pub use refs::{Forbidden, RefClass};
 pub use repo::{Repo, RepoError};

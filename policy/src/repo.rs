@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use gix::ObjectId;
 
+use crate::facts::Facts;
 use crate::policy::Policy;
 use crate::verdict::{Activity, Request, Verdict, verify_tag};
 
@@ -132,16 +133,68 @@ impl Repo {
         Ok(out)
     }
 
-    /// Who signed this repository's protected tags, and when (see [`Activity::from_tags`]).
-    pub fn history(&self, policy: &Policy, now: std::time::SystemTime) -> Result<Activity, RepoError> {
-        let tags = self.tags()?;
-        let tags = tags.iter().map(|(name, id)| (name.as_str(), *id));
-        Ok(Activity::from_tags(policy, &self.repo.objects, self.hash(), tags, now))
+    /// Who signed this repository's protected tags, and when (see [`Activity::record`]),
+    /// verified for `push` on every core; signatures in `facts` are not checked again. Also
+    /// the verdicts, whose learned facts an adapter may keep.
+    pub fn history(
+        &self,
+        policy: &Policy,
+        now: std::time::SystemTime,
+        facts: Option<&Facts>,
+    ) -> Result<(Activity, Vec<Verdict>), RepoError> {
+        let tags: Vec<(String, ObjectId)> =
+            self.tags()?.into_iter().filter(|(name, _)| policy.protects(name)).collect();
+        self.history_of(policy, now, facts, &tags)
     }
 
-    /// The signing history the `inactivity` rule needs; `None` when the policy sets none.
-    pub fn activity(&self, policy: &Policy, now: std::time::SystemTime) -> Result<Option<Activity>, RepoError> {
-        policy.inactivity.map(|_| self.history(policy, now)).transpose()
+    /// [`Repo::history`] of the protected tags `tags` only.
+    pub fn history_of(
+        &self,
+        policy: &Policy,
+        now: std::time::SystemTime,
+        facts: Option<&Facts>,
+        tags: &[(String, ObjectId)],
+    ) -> Result<(Activity, Vec<Verdict>), RepoError> {
+        let requests: Vec<Request<'_>> = tags
+            .iter()
+            .map(|(name, id)| Request::new(name, *id, crate::PUSH_ENVIRONMENT, now).with_facts(facts))
+            .collect();
+        let verdicts = self.verify_all(policy, &requests)?;
+        let mut activity = Activity::new(policy);
+        verdicts.iter().for_each(|v| activity.record(v));
+        Ok((activity, verdicts))
+    }
+
+    /// The `refs/tags/*` refs stored as loose files, as (tag name, object id): what changed since
+    /// `packed-refs` was last written.
+    pub fn loose_tags(&self) -> Result<Vec<(String, ObjectId)>, RepoError> {
+        let refs_err = |e: std::io::Error| RepoError::Refs(e.into());
+        let prefix = <&gix::path::RelativePath>::try_from("refs/tags/").map_err(|e| RepoError::Refs(e.into()))?;
+        let mut out = Vec::new();
+        for r in self.repo.refs.loose_iter_prefixed(prefix).map_err(refs_err)? {
+            let r = r.map_err(|e| RepoError::Refs(e.into()))?;
+            let full = r.name.as_bstr().to_string();
+            if let (Some(name), Some(id)) = (full.strip_prefix("refs/tags/"), r.target.try_id()) {
+                out.push((name.to_owned(), id.to_owned()));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// What identifies the current `packed-refs` file (inode, size, modification time in
+    /// nanoseconds, as git's own packed-refs cache does), or `none`.
+    pub fn packed_refs_stamp(&self) -> String {
+        use std::os::unix::fs::MetadataExt;
+        match std::fs::metadata(self.repo.common_dir().join("packed-refs")) {
+            Ok(m) => format!("{}:{}:{}.{}", m.ino(), m.size(), m.mtime(), m.mtime_nsec()),
+            Err(_) => "none".to_owned(),
+        }
+    }
+
+    /// The directory git keeps shared repository data in (`.git` or the bare repository).
+    pub fn common_dir(&self) -> &Path {
+        self.repo.common_dir()
     }
 
     /// Verify one tag: see [`verify_tag`].

@@ -19,6 +19,7 @@ use openpgp::types::RevocationStatus;
 use openpgp::{Fingerprint, KeyHandle, Packet};
 use sequoia_openpgp as openpgp;
 
+use crate::facts::SignatureFact;
 use crate::policy::{KnownCert, Policy, Principal};
 
 /// How far in the future a signature may be dated before it is rejected (T11).
@@ -199,47 +200,85 @@ pub fn parse_single(block: &[u8]) -> Result<Signature, Problem> {
     }
 }
 
-/// Check a layer's `signature` over `payload` against `policy`.
+/// Check a layer's `signature` over `payload` against `policy`: the cryptography (see
+/// [`crypto`]), then what depends on the time and the policy's people (see [`judge`]).
 pub fn check(policy: &Policy, signature: Option<(Format, &[u8])>, payload: &[u8], timing: Timing) -> SignatureCheck {
+    match crypto(policy, signature, payload) {
+        Ok(fact) => judge(policy, &fact, timing),
+        Err(check) => *check,
+    }
+}
+
+/// Judge a signature already known to be cryptographically valid (`fact`, freshly made or
+/// remembered) at `timing`: the signature's own validity period and clock skew (T11), the
+/// person's `expires` (T12), and at push time validity now and `max_age` (T8). A fact whose
+/// certificate is not in the policy any more is a caller's error, reported as an unknown key.
+pub fn judge(policy: &Policy, fact: &SignatureFact, timing: Timing) -> SignatureCheck {
+    let Some(known) = policy.cert_by_digest(&fact.cert) else {
+        return SignatureCheck::problem(Problem::UnknownKey(vec![KeyHandle::from(fact.key.clone())]));
+    };
+    let created = fact.created;
+    let out = SignatureCheck {
+        signer: Some(known.principal.clone()),
+        key: Some(fact.key.clone()),
+        created: Some(created),
+        problem: None,
+    };
+    if created.checked_sub(CLOCK_SKEW).is_some_and(|earliest| earliest > timing.now) {
+        return with_problem(out, Problem::Future { principal: known.principal.clone(), at: created });
+    }
+    if fact.expires.is_some_and(|end| end <= timing.now) {
+        let reason = "the signature itself has expired".to_owned();
+        let problem =
+            Problem::KeyNotValid { principal: known.principal.clone(), key: fact.key.clone(), at: created, reason };
+        return with_problem(out, problem);
+    }
+    access_and_freshness(policy, known, out, created, timing)
+}
+
+/// The part of a signature check that never changes for the same layer and the same
+/// certificate: the block parses to one signature, a certificate in the policy names its
+/// issuer, and the key was valid at the signature's time (binding, alive, not revoked — hard
+/// revocations void retroactively — signing-capable, standard policy) and made it over
+/// `payload`. Returns the [`SignatureFact`] to judge (and to remember), or why it fails.
+pub fn crypto(
+    policy: &Policy,
+    signature: Option<(Format, &[u8])>,
+    payload: &[u8],
+) -> Result<SignatureFact, Box<SignatureCheck>> {
     let block = match signature {
-        None => return SignatureCheck::problem(Problem::Unsigned),
+        None => return Err(Box::new(SignatureCheck::problem(Problem::Unsigned))),
         Some((Format::OpenPgp, block)) => block,
-        Some((Format::Ssh, _)) => return SignatureCheck::problem(Problem::UnsupportedFormat("SSH")),
-        Some((Format::X509, _)) => return SignatureCheck::problem(Problem::UnsupportedFormat("X.509")),
+        Some((Format::Ssh, _)) => return Err(Box::new(SignatureCheck::problem(Problem::UnsupportedFormat("SSH")))),
+        Some((Format::X509, _)) => return Err(Box::new(SignatureCheck::problem(Problem::UnsupportedFormat("X.509")))),
     };
-    let sig = match parse_single(block) {
-        Ok(sig) => sig,
-        Err(problem) => return SignatureCheck::problem(problem),
-    };
+    let sig = parse_single(block).map_err(|p| Box::new(SignatureCheck::problem(p)))?;
     let Some(created) = sig.signature_creation_time() else {
-        return SignatureCheck::problem(Problem::NoCreationTime);
+        return Err(Box::new(SignatureCheck::problem(Problem::NoCreationTime)));
     };
     let issuers = sig.get_issuers();
     let candidates = policy.certs_for(&issuers);
     if candidates.is_empty() {
         let mut out = SignatureCheck::problem(Problem::UnknownKey(issuers));
         out.created = Some(created);
-        return out;
+        return Err(Box::new(out));
     }
     let mut last = None;
     for known in candidates {
-        let outcome = check_with(policy, known, &sig, created, payload, timing);
-        if outcome.is_valid() {
-            return outcome;
+        match crypto_with(known, &sig, created, payload) {
+            Ok(fact) => return Ok(fact),
+            Err(outcome) => last = Some(outcome),
         }
-        last = Some(outcome);
     }
-    last.unwrap_or_else(|| SignatureCheck::problem(Problem::UnknownKey(Vec::new())))
+    Err(last.unwrap_or_else(|| Box::new(SignatureCheck::problem(Problem::UnknownKey(Vec::new())))))
 }
 
-fn check_with(
-    policy: &Policy,
+fn crypto_with(
     known: &KnownCert,
     sig: &Signature,
     created: SystemTime,
     payload: &[u8],
-    timing: Timing,
-) -> SignatureCheck {
+) -> Result<SignatureFact, Box<SignatureCheck>> {
     let principal = &known.principal;
     let issuers = sig.get_issuers();
     let mut out = SignatureCheck { signer: Some(principal.clone()), key: None, created: Some(created), problem: None };
@@ -253,13 +292,13 @@ fn check_with(
 
     let vc = match known.cert.with_policy(&STANDARD_POLICY, created) {
         Ok(vc) => vc,
-        Err(e) => return with_problem(out, not_valid(&cert_fpr, e.to_string())),
+        Err(e) => return Err(Box::new(with_problem(out, not_valid(&cert_fpr, e.to_string())))),
     };
     if let Err(e) = vc.alive() {
-        return with_problem(out, not_valid(&cert_fpr, format!("certificate not alive: {e}")));
+        return Err(Box::new(with_problem(out, not_valid(&cert_fpr, format!("certificate not alive: {e}")))));
     }
     if let RevocationStatus::Revoked(_) = vc.revocation_status() {
-        return with_problem(out, not_valid(&cert_fpr, "the certificate is revoked".to_owned()));
+        return Err(Box::new(with_problem(out, not_valid(&cert_fpr, "the certificate is revoked".to_owned()))));
     }
     let mut problem = not_valid(&cert_fpr, "no valid signing key matches the signature's issuer".to_owned());
     for ka in vc.keys().key_handles(issuers.iter()) {
@@ -270,23 +309,17 @@ fn check_with(
             not_valid(&key_fpr, "the signing key is revoked".to_owned())
         } else if !ka.for_signing() {
             not_valid(&key_fpr, "the key is not signing-capable".to_owned())
-        } else if sig.signature_alive(timing.now, CLOCK_SKEW).is_err() {
-            if created > timing.now {
-                Problem::Future { principal: principal.clone(), at: created }
-            } else {
-                not_valid(&key_fpr, "the signature itself has expired".to_owned())
-            }
         } else if let Err(e) = sig.verify_message(ka.key(), payload) {
             Problem::BadSignature { principal: principal.clone(), reason: e.to_string() }
         } else if let Err(e) = STANDARD_POLICY.signature(sig, HashAlgoSecurity::CollisionResistance) {
             Problem::WeakAlgorithm { principal: principal.clone(), reason: e.to_string() }
         } else {
-            out.key = Some(key_fpr);
-            return access_and_freshness(policy, known, out, created, timing);
+            let expires = sig.signature_validity_period().filter(|p| !p.is_zero()).map(|p| created + p);
+            return Ok(SignatureFact { cert: known.digest, key: key_fpr, created, expires });
         };
         out.key = Some(key_fpr);
     }
-    with_problem(out, problem)
+    Err(Box::new(with_problem(out, problem)))
 }
 
 /// The product's own rules on top of the cryptography: a person's `expires`, and at push

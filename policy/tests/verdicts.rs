@@ -9,7 +9,7 @@ use fixture::{DAY, Fixture};
 use git_signed_policy::layer::WalkError;
 use git_signed_policy::signature::Problem as SignatureProblem;
 use git_signed_policy::verdict::{Expected, LayerProblem, Missing, Problem, Request, TransitionProblem};
-use git_signed_policy::{Principal, Verdict};
+use git_signed_policy::{Facts, Principal, Verdict};
 use gix::objs::Kind;
 
 fn now() -> SystemTime {
@@ -193,4 +193,40 @@ fn bulk_verification_gives_each_tag_its_own_verdict_in_order() {
         bulk.iter().filter(|v| !v.accepted()).map(|v| v.tag()).collect::<Vec<_>>(),
         ["deploy/3", "deploy/6", "deploy/9", "deploy/12"]
     );
+}
+
+/// Signature facts are remembered by layer and certificate: reused while the certificate is
+/// the same, never once it is revoked or gone from the policy, and never made for a layer
+/// whose signature fails.
+#[test]
+fn a_remembered_signature_fact_is_not_reused_after_its_key_is_revoked_or_removed() {
+    let f = Fixture::new();
+    let tag = f.chain("deploy/1", f.commit("c"), &["alice", "bob"], now() - DAY);
+    let first = f.verify(Request::new("deploy/1", tag, "push", now()));
+    assert!(first.accepted(), "{:?}", first.problems());
+    assert_eq!(first.learned().len(), 2);
+    let mut facts = Facts::default();
+    first.learned().iter().for_each(|(id, fact)| facts.insert(*id, fact.clone()));
+
+    let again = f.verify(Request::new("deploy/1", tag, "push", now()).with_facts(Some(&facts)));
+    assert!(again.accepted() && again.learned().is_empty(), "facts are reused while nothing changed");
+
+    f.revoke("alice");
+    let revoked = f.policy_from(fixture::POLICY);
+    let v = f.repo().verify(&revoked, Request::new("deploy/1", tag, "push", now()).with_facts(Some(&facts)));
+    assert!(
+        matches!(layer_problem(&v, 1), Some(SignatureProblem::KeyNotValid { reason, .. }) if reason.contains("revoked")),
+        "{:?}",
+        v.problems()
+    );
+    assert!(!v.accepted());
+
+    let removed = f.policy_from(&fixture::POLICY.replace("keys/alice.asc", "keys/mallory.asc"));
+    let v = f.repo().verify(&removed, Request::new("deploy/1", tag, "push", now()).with_facts(Some(&facts)));
+    assert!(matches!(layer_problem(&v, 1), Some(SignatureProblem::UnknownKey(_))), "{:?}", v.problems());
+
+    let forged = f.chain("deploy/2", f.commit("c2"), &["mallory", "bob"], now());
+    let v = f.verify(Request::new("deploy/2", forged, "push", now()));
+    assert_eq!(v.learned().len(), 1, "only bob's signature verified");
+    assert_eq!(v.learned()[0].0, forged);
 }

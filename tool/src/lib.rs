@@ -4,10 +4,12 @@
 //! install.sh asks with the hidden `--generate`.
 //!
 //! The three binaries call it first thing in `main`, so they behave alike. They also read
-//! their settings from git config the same way, through [`config`]. It never reads a policy.
+//! their settings from git config the same way, through [`config`], and keep what verification
+//! learned the same way, through [`store`]. It never reads a policy.
 
 pub mod config;
 mod manual;
+pub mod store;
 
 use std::ffi::OsString;
 use std::path::Path;

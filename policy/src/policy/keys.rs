@@ -6,11 +6,13 @@ use std::path::Path;
 
 use sequoia_openpgp::cert::{Cert, CertParser};
 use sequoia_openpgp::parse::Parse;
+use sequoia_openpgp::serialize::SerializeInto;
 use sequoia_openpgp::{Fingerprint, KeyHandle, KeyID};
 use toml::Spanned;
 
 use super::parse::Locator;
 use super::{Policy, PolicyError, Principal};
+use crate::facts::CertDigest;
 
 /// A certificate listed in the policy and the signer it belongs to.
 #[derive(Debug)]
@@ -19,6 +21,8 @@ pub struct KnownCert {
     pub principal: Principal,
     /// The parsed certificate.
     pub cert: Cert,
+    /// Its owner and exact bytes, which remembered signature facts depend on.
+    pub digest: CertDigest,
 }
 
 /// Every certificate of a policy, indexed by each (sub)key's fingerprint and key id.
@@ -27,6 +31,7 @@ pub(super) struct Keyring {
     certs: Vec<KnownCert>,
     by_fingerprint: HashMap<Fingerprint, usize>,
     by_keyid: HashMap<KeyID, Vec<usize>>,
+    by_digest: HashMap<CertDigest, usize>,
 }
 
 impl Keyring {
@@ -49,7 +54,12 @@ impl Keyring {
                 self.by_fingerprint.insert(fpr, idx);
                 self.by_keyid.entry(key.key().keyid()).or_default().push(idx);
             }
-            self.certs.push(KnownCert { principal: principal.clone(), cert });
+            let bytes = cert
+                .to_vec()
+                .map_err(|e| format!("{principal}: cannot serialize certificate {}: {e}", cert.fingerprint()))?;
+            let digest = CertDigest::new(principal, &bytes);
+            self.by_digest.insert(digest, idx);
+            self.certs.push(KnownCert { principal: principal.clone(), cert, digest });
         }
         Ok(())
     }
@@ -71,6 +81,12 @@ impl Policy {
             }
         }
         found.into_iter().filter_map(|i| self.keyring.certs.get(i)).collect()
+    }
+
+    /// The certificate a remembered signature fact was made with, while the policy still holds
+    /// it with the same owner and the same bytes.
+    pub fn cert_by_digest(&self, digest: &CertDigest) -> Option<&KnownCert> {
+        self.keyring.by_digest.get(digest).and_then(|&i| self.keyring.certs.get(i))
     }
 
     /// Every certificate in the policy with its owner.

@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime};
 use gix::ObjectId;
 use gix::objs::{Find, FindHeader};
 
+use crate::facts::{Facts, SignatureFact};
 use crate::layer::{self, Chain, Layer};
 use crate::policy::{DEFAULT_MAX_AGE, Policy, Principal};
 use crate::signature::{self, Timing};
@@ -44,6 +45,7 @@ pub struct Verdict {
     machines: Vec<String>,
     problems: Vec<Problem>,
     chain: Vec<ObjectId>,
+    learned: Vec<(ObjectId, SignatureFact)>,
 }
 
 impl Verdict {
@@ -60,6 +62,7 @@ impl Verdict {
             machines: Vec::new(),
             problems: Vec::new(),
             chain: Vec::new(),
+            learned: Vec::new(),
         }
     }
 
@@ -129,6 +132,12 @@ impl Verdict {
     /// The chain's tag objects, innermost first.
     pub fn chain(&self) -> &[ObjectId] {
         &self.chain
+    }
+
+    /// Signature facts this verification established that the request's facts did not hold,
+    /// by layer: what an adapter adds to its cache.
+    pub fn learned(&self) -> &[(ObjectId, SignatureFact)] {
+        &self.learned
     }
 
     /// The valid signers: people by name, then `machine <name>`.
@@ -222,7 +231,7 @@ fn judge_layers<O>(
     for (i, layer) in layers.iter().enumerate() {
         let new = request.push.is_some() && !known.contains(&layer.id);
         let timing = Timing { now: request.now, fresh_within: new.then_some(max_age.unwrap_or(DEFAULT_MAX_AGE)) };
-        let mut report = check_layer(policy, i + 1, layer, new, timing);
+        let mut report = check_layer(policy, request.facts, (i + 1, layer, new), timing, &mut verdict.learned);
         if let (Some(limit), Some(activity)) = (policy.inactivity, request.activity) {
             apply_inactivity(policy, limit, activity, &mut report);
         }
@@ -283,8 +292,28 @@ fn judge_transition(expected: Expected<'_>, verdict: &mut Verdict) {
     verdict.problems.push(Problem::Transition(problem));
 }
 
-fn check_layer(policy: &Policy, number: usize, layer: &Layer, new: bool, timing: Timing) -> LayerReport {
-    let check = signature::check(policy, layer.signature(), layer.payload(), timing);
+/// Check the signature of `layer` (number, layer, whether new at push) at `timing`, from a
+/// remembered fact while its certificate is unchanged, or from scratch (the fact then goes
+/// into `learned`).
+fn check_layer(
+    policy: &Policy,
+    facts: Option<&Facts>,
+    (number, layer, new): (usize, &Layer, bool),
+    timing: Timing,
+    learned: &mut Vec<(ObjectId, SignatureFact)>,
+) -> LayerReport {
+    let remembered = facts.and_then(|f| f.get(&layer.id)).filter(|f| policy.cert_by_digest(&f.cert).is_some());
+    let check = match remembered {
+        Some(fact) => signature::judge(policy, fact, timing),
+        None => match signature::crypto(policy, layer.signature(), layer.payload()) {
+            Ok(fact) => {
+                let check = signature::judge(policy, &fact, timing);
+                learned.push((layer.id, fact));
+                check
+            }
+            Err(check) => *check,
+        },
+    };
     LayerReport {
         number,
         id: layer.id,
@@ -304,13 +333,19 @@ fn apply_inactivity(policy: &Policy, limit: Duration, activity: &Activity, repor
     let (Some(Principal::Person(name)), Some(t), true) = (&report.signer, report.signed_at, report.valid()) else {
         return;
     };
+    // A history kept for another limit cannot answer for this one: only `granted` counts then.
+    let previous = match activity.lapsed(name, t) {
+        None if activity.limit() == limit => return,
+        Some(previous) if activity.limit() == limit => previous,
+        _ => None,
+    };
     let granted = policy
         .people
         .get(name)
         .and_then(|p| p.granted)
         .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
         .map(|z| SystemTime::from(z.timestamp()));
-    let previous = activity.before(name, t).into_iter().chain(granted).filter(|p| *p <= t).max();
+    let previous = previous.into_iter().chain(granted).filter(|p| *p <= t).max();
     if previous.is_none_or(|p| t.duration_since(p).is_ok_and(|gap| gap > limit)) {
         report.problem = Some(LayerProblem::Lapsed { person: name.clone(), since: previous, limit });
     }

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use gix::ObjectId;
 
 use super::Activity;
+use crate::facts::Facts;
 
 /// What a verdict is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +57,9 @@ pub struct Request<'a> {
     pub transition: Option<Expected<'a>>,
     /// The commit the serving mirror advertised for the tag (`^{}`): it must be the real one.
     pub advertised: Option<ObjectId>,
+    /// Signature facts already established: a layer found here is not checked again while
+    /// its certificate is unchanged (see [`crate::facts`]).
+    pub facts: Option<&'a Facts>,
 }
 
 impl<'a> Request<'a> {
@@ -71,6 +75,7 @@ impl<'a> Request<'a> {
             activity: None,
             transition: None,
             advertised: None,
+            facts: None,
         }
     }
 
@@ -95,6 +100,12 @@ impl<'a> Request<'a> {
     /// Also require a valid machine layer recording `transition`.
     pub fn expect_transition(mut self, transition: Expected<'a>) -> Request<'a> {
         self.transition = Some(transition);
+        self
+    }
+
+    /// Reuse the signature facts in `facts`; the verdict lists what it learned besides.
+    pub fn with_facts(mut self, facts: Option<&'a Facts>) -> Request<'a> {
+        self.facts = facts;
         self
     }
 

@@ -1,0 +1,272 @@
+//! Signature facts: what checking one layer's signature established that can never change.
+//!
+//! A layer's object id fixes its bytes, so its signature and the payload it covers; a
+//! certificate's exact bytes fix whether that key was bound, alive, unrevoked and
+//! signing-capable at the signature's time and whether the signature matches. The result —
+//! which certificate and key made it, when, and until when the signature itself is valid — is
+//! a [`SignatureFact`], remembered under the layer's id and the [`CertDigest`] of the
+//! certificate (its owner and its bytes). A fact is only ever made by the cryptographic check
+//! passing ([`signature::crypto`](crate::signature::crypto)), and only used while the policy
+//! still holds a certificate with the same digest: adding a revocation to a key file, moving a
+//! key to someone else, or removing it, changes or drops the digest, and the layer is checked
+//! again. What depends on the time or on the rules (clock skew, the signature's expiry,
+//! `expires`, push-time freshness, `inactivity`, thresholds) is judged on top of the fact every
+//! time ([`signature::judge`](crate::signature::judge)).
+//!
+//! Failures are not remembered: a layer that does not verify is checked again each time, so a
+//! remembered fact can only ever stand for a check that passed.
+//!
+//! [`Facts`] holds them in memory and reads and writes the text form: one fact per line, each
+//! line carrying a checksum of itself, so a line cut short or altered is skipped, never
+//! believed. Files, locks and where they live are the adapters' (`git_signed_tool::store`).
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use gix::ObjectId;
+use sequoia_openpgp::Fingerprint;
+
+/// The first line of a facts file: the format and the version of the checks (a release that
+/// changes what passes, [`crate::RULES`], starts from an empty cache).
+pub fn header() -> String {
+    format!("git-signed facts 1 rules {}\n", crate::RULES)
+}
+
+/// A certificate as the policy holds it: a digest of its owner and its exact bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct CertDigest([u8; 20]);
+
+impl CertDigest {
+    /// The digest of `principal`'s certificate serialized as `bytes`.
+    pub fn new(principal: &crate::Principal, bytes: &[u8]) -> CertDigest {
+        let mut h = gix::hash::hasher(gix::hash::Kind::Sha1);
+        let kind: &[u8] = match principal {
+            crate::Principal::Person(_) => b"person\0",
+            crate::Principal::Machine(_) => b"machine\0",
+        };
+        h.update(kind);
+        h.update(principal.name().as_bytes());
+        h.update(b"\0");
+        h.update(bytes);
+        CertDigest(checksum(h))
+    }
+
+    fn to_hex(self) -> String {
+        hex(&self.0)
+    }
+
+    fn from_hex(text: &str) -> Option<CertDigest> {
+        let mut out = [0u8; 20];
+        unhex(text, &mut out).then_some(CertDigest(out))
+    }
+}
+
+/// What a passing cryptographic check of one layer's signature established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureFact {
+    /// The certificate that made it.
+    pub cert: CertDigest,
+    /// The (sub)key that made it.
+    pub key: Fingerprint,
+    /// The signature's creation time.
+    pub created: SystemTime,
+    /// When the signature itself stops being valid, if it says so.
+    pub expires: Option<SystemTime>,
+}
+
+/// Facts by layer object id.
+#[derive(Debug, Default, Clone)]
+pub struct Facts {
+    by_layer: HashMap<ObjectId, SignatureFact>,
+}
+
+/// What reading a facts file found besides the facts.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReadStats {
+    /// Lines that were cut short, altered, or of another version, and were skipped.
+    pub rejected: usize,
+    /// Lines repeating a fact already read.
+    pub repeated: usize,
+}
+
+impl ReadStats {
+    /// Whether the file should be rewritten: it holds as many useless lines as facts.
+    pub fn worth_compacting(&self, facts: usize) -> bool {
+        self.rejected + self.repeated > facts.max(64)
+    }
+}
+
+impl Facts {
+    /// The fact remembered for layer `id`.
+    pub fn get(&self, id: &ObjectId) -> Option<&SignatureFact> {
+        self.by_layer.get(id)
+    }
+
+    /// Remember `fact` for layer `id`.
+    pub fn insert(&mut self, id: ObjectId, fact: SignatureFact) {
+        self.by_layer.insert(id, fact);
+    }
+
+    /// How many facts there are.
+    pub fn len(&self) -> usize {
+        self.by_layer.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.by_layer.is_empty()
+    }
+
+    /// Keep only facts `keep` accepts (compaction: facts of certificates no policy holds).
+    pub fn retain(&mut self, mut keep: impl FnMut(&SignatureFact) -> bool) {
+        self.by_layer.retain(|_, f| keep(f));
+    }
+
+    /// Read the text of a facts file. A file of another version gives nothing; each line that
+    /// does not check out is counted and skipped.
+    pub fn parse(text: &str) -> (Facts, ReadStats) {
+        let mut facts = Facts::default();
+        let mut stats = ReadStats::default();
+        let mut lines = text.split_inclusive('\n');
+        if lines.next() != Some(header().as_str()) {
+            stats.rejected = text.lines().count();
+            return (facts, stats);
+        }
+        for line in lines {
+            match line.strip_suffix('\n').and_then(parse_line) {
+                Some((id, fact)) => {
+                    if facts.by_layer.insert(id, fact).is_some() {
+                        stats.repeated += 1;
+                    }
+                }
+                None => stats.rejected += 1,
+            }
+        }
+        (facts, stats)
+    }
+
+    /// The whole file: the header and one line per fact.
+    pub fn to_text(&self) -> String {
+        let mut out = header();
+        for (id, fact) in &self.by_layer {
+            out.push_str(&line(id, fact));
+        }
+        out
+    }
+}
+
+/// One fact as a line of a facts file, newline included:
+/// `<layer id> <cert digest> <key fingerprint> <created> <expires or -> <checksum>`.
+pub fn line(id: &ObjectId, fact: &SignatureFact) -> String {
+    let expires = fact.expires.map_or_else(|| "-".to_owned(), |t| seconds(t).to_string());
+    let body = format!("{id} {} {} {} {expires}", fact.cert.to_hex(), fact.key.to_hex(), seconds(fact.created));
+    let sum = line_sum(&body);
+    format!("{body} {sum}\n")
+}
+
+fn parse_line(line: &str) -> Option<(ObjectId, SignatureFact)> {
+    let (body, sum) = line.rsplit_once(' ')?;
+    if line_sum(body) != sum {
+        return None;
+    }
+    let mut f = body.split(' ');
+    let id = ObjectId::from_hex(f.next()?.as_bytes()).ok()?;
+    let cert = CertDigest::from_hex(f.next()?)?;
+    let key = f.next()?.parse::<Fingerprint>().ok()?;
+    let created = time(f.next()?)?;
+    let expires = match f.next()? {
+        "-" => None,
+        t => Some(time(t)?),
+    };
+    f.next().is_none().then_some((id, SignatureFact { cert, key, created, expires }))
+}
+
+/// The first 16 hex digits of the SHA-1 of a line's body.
+fn line_sum(body: &str) -> String {
+    let mut h = gix::hash::hasher(gix::hash::Kind::Sha1);
+    h.update(body.as_bytes());
+    hex(&checksum(h)[..8])
+}
+
+fn checksum(h: gix::hash::Hasher) -> [u8; 20] {
+    let mut out = [0u8; 20];
+    // SHA-1 over data we chose ourselves cannot hit the collision detector; if it ever did,
+    // the all-zero digest only makes the line or certificate unrecognised, never believed.
+    if let Ok(id) = h.try_finalize() {
+        out.copy_from_slice(&id.as_bytes()[..20]);
+    }
+    out
+}
+
+fn seconds(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn time(text: &str) -> Option<SystemTime> {
+    text.parse::<u64>().ok().and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str, out: &mut [u8]) -> bool {
+    if text.len() != out.len() * 2 {
+        return false;
+    }
+    for (i, byte) in out.iter_mut().enumerate() {
+        match u8::from_str_radix(text.get(i * 2..i * 2 + 2).unwrap_or("zz"), 16) {
+            Ok(b) => *byte = b,
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fact() -> (ObjectId, SignatureFact) {
+        let id = ObjectId::from_hex(b"0123456789abcdef0123456789abcdef01234567").expect("hex");
+        let fact = SignatureFact {
+            cert: CertDigest::new(&crate::Principal::Person("alice".into()), b"cert bytes"),
+            key: "C9A4 B5D6 7E8F 9012 3456 7890 ABCD EF01 2345 6789".parse().expect("fingerprint"),
+            created: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            expires: Some(UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
+        };
+        (id, fact)
+    }
+
+    #[test]
+    fn a_fact_reads_back_as_written() {
+        let (id, f) = fact();
+        let text = header() + &line(&id, &f);
+        let (facts, stats) = Facts::parse(&text);
+        assert_eq!(facts.get(&id), Some(&f));
+        assert_eq!(stats, ReadStats::default());
+        assert_eq!(Facts::parse(&facts.to_text()).0.get(&id), Some(&f));
+    }
+
+    #[test]
+    fn altered_cut_or_foreign_lines_are_never_believed() {
+        let (id, f) = fact();
+        let good = line(&id, &f);
+        let mut altered = good.clone().into_bytes();
+        altered[3] = if altered[3] == b'4' { b'5' } else { b'4' };
+        let altered = String::from_utf8(altered).expect("text");
+        let later = good.replace("1700000000", "1700000001");
+        for text in [
+            header() + &good[..good.len() - 1],
+            header() + &good[..good.len() / 2] + "\n",
+            header() + &altered,
+            header() + &later,
+            header().replace("facts 1", "facts 9") + &good,
+            good.clone(),
+        ] {
+            let (facts, stats) = Facts::parse(&text);
+            assert!(facts.is_empty(), "{text}");
+            assert!(stats.rejected >= 1, "{text}");
+        }
+    }
+}
