@@ -126,7 +126,8 @@ pub fn run(args: Args) -> Result<Verified, Error> {
                 Some(transition.map_or(request, |t| request.expect_transition(t)))
             })
             .collect();
-        repo.verify_all(&policy, &requests)?
+        let progress = git_signed_tool::progress::Progress::new("verifying tags", requests.len());
+        repo.verify_all_counted(&policy, &requests, &|| progress.tick())?
     };
     if let Some(cache) = cache.as_mut() {
         cache.learn(&verified);

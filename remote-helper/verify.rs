@@ -10,6 +10,7 @@ use std::time::SystemTime;
 
 use git_signed_policy::refs::{self, Carried};
 use git_signed_policy::{Policy, Repo, Request};
+use git_signed_tool::progress::Progress;
 use git_signed_tool::store::Cache;
 use gix::ObjectId;
 use gix::objs::FindHeader;
@@ -124,7 +125,8 @@ impl Tags<'_> {
         let now = SystemTime::now();
         let history = if policy.inactivity.is_some() {
             let all: Vec<(String, ObjectId)> = tags.iter().map(|r| (tag_name(r).to_owned(), r.id)).collect();
-            let (activity, pushed) = repo.history_of(policy, now, Some(store.facts()), &all)?;
+            let progress = Progress::new("checking the signing history", all.len());
+            let (activity, pushed) = repo.history_of(policy, now, Some(store.facts()), &all, &|| progress.tick())?;
             store.learn(&pushed);
             Some(activity)
         } else {
@@ -141,7 +143,8 @@ impl Tags<'_> {
                         .with_facts(facts)
                 })
                 .collect();
-            repo.verify_all(policy, &requests)?
+            let progress = Progress::new("verifying tags", requests.len());
+            repo.verify_all_counted(policy, &requests, &|| progress.tick())?
         };
         store.learn(&checked);
         let mut verdicts = Vec::new();

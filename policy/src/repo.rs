@@ -144,22 +144,24 @@ impl Repo {
     ) -> Result<(Activity, Vec<Verdict>), RepoError> {
         let tags: Vec<(String, ObjectId)> =
             self.tags()?.into_iter().filter(|(name, _)| policy.protects(name)).collect();
-        self.history_of(policy, now, facts, &tags)
+        self.history_of(policy, now, facts, &tags, &|| {})
     }
 
-    /// [`Repo::history`] of the protected tags `tags` only.
+    /// [`Repo::history`] of the protected tags `tags` only; `tick` is called once per tag
+    /// verified (for a progress line).
     pub fn history_of(
         &self,
         policy: &Policy,
         now: std::time::SystemTime,
         facts: Option<&Facts>,
         tags: &[(String, ObjectId)],
+        tick: &(dyn Fn() + Sync),
     ) -> Result<(Activity, Vec<Verdict>), RepoError> {
         let requests: Vec<Request<'_>> = tags
             .iter()
             .map(|(name, id)| Request::new(name, *id, crate::PUSH_ENVIRONMENT, now).with_facts(facts))
             .collect();
-        let verdicts = self.verify_all(policy, &requests)?;
+        let verdicts = self.verify_all_counted(policy, &requests, tick)?;
         let mut activity = Activity::new(policy);
         verdicts.iter().for_each(|v| activity.record(v));
         Ok((activity, verdicts))
@@ -206,9 +208,24 @@ impl Repo {
     /// is not shared between threads, so each thread opens its own view of this one and takes
     /// an equal share; a single request stays on this thread.
     pub fn verify_all(&self, policy: &Policy, requests: &[Request<'_>]) -> Result<Vec<Verdict>, RepoError> {
+        self.verify_all_counted(policy, requests, &|| {})
+    }
+
+    /// [`Repo::verify_all`], calling `tick` after each verdict (from any thread).
+    pub fn verify_all_counted(
+        &self,
+        policy: &Policy,
+        requests: &[Request<'_>],
+        tick: &(dyn Fn() + Sync),
+    ) -> Result<Vec<Verdict>, RepoError> {
+        let verify = |repo: &Repo, r: &Request<'_>| {
+            let v = repo.verify(policy, *r);
+            tick();
+            v
+        };
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(requests.len());
         if threads <= 1 {
-            return Ok(requests.iter().map(|r| self.verify(policy, *r)).collect());
+            return Ok(requests.iter().map(|r| verify(self, r)).collect());
         }
         let share = requests.len().div_ceil(threads);
         let (git_dir, extra) = (self.git_dir.as_path(), self.extra_object_dirs.as_slice());
@@ -218,7 +235,7 @@ impl Repo {
                 .map(|part| {
                     s.spawn(move || {
                         let repo = Repo::open(git_dir, extra)?;
-                        Ok(part.iter().map(|r| repo.verify(policy, *r)).collect())
+                        Ok(part.iter().map(|r| verify(&repo, r)).collect())
                     })
                 })
                 .collect();

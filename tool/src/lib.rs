@@ -9,6 +9,7 @@
 
 pub mod config;
 mod manual;
+pub mod progress;
 pub mod store;
 
 use std::ffi::OsString;

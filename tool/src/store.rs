@@ -21,6 +21,8 @@ use git_signed_policy::facts::{self, ReadStats};
 use git_signed_policy::{Activity, Facts, Policy, Repo, RepoError, SignatureFact, Verdict};
 use gix::ObjectId;
 
+use crate::progress::Progress;
+
 /// Why a cache directory cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -142,7 +144,7 @@ impl Cache {
                 let added: Vec<(String, ObjectId)> = loose.into_iter().filter(|t| !history.loose.contains(t)).collect();
                 if !added.is_empty() {
                     let facts = if added.len() > FEW { Some(self.facts()) } else { None };
-                    let (_, verdicts) = repo.history_of(policy, now, facts, &added)?;
+                    let (_, verdicts) = repo.history_of(policy, now, facts, &added, &|| {})?;
                     verdicts.iter().for_each(|v| history.activity.record(v));
                     self.learn(&verdicts);
                     history.loose.extend(added);
@@ -151,7 +153,10 @@ impl Cache {
                 return Ok(history.activity);
             }
         }
-        let (activity, verdicts) = repo.history(policy, now, Some(self.facts()))?;
+        let tags: Vec<(String, ObjectId)> =
+            repo.tags()?.into_iter().filter(|(name, _)| policy.protects(name)).collect();
+        let progress = Progress::new("checking the signing history", tags.len());
+        let (activity, verdicts) = repo.history_of(policy, now, Some(self.facts()), &tags, &|| progress.tick())?;
         self.learn(&verdicts);
         History { packed, loose, activity: activity.clone() }.write(&self.dir, policy);
         Ok(activity)
