@@ -6,6 +6,9 @@
 //! straight into the object store: signing 30,000 layers through `git tag -s` would take
 //! longer than the benchmark itself.
 //!
+//! `fixture key DIR NAME` writes DIR/keys/NAME.asc: a fresh ed25519 certificate for NAME (public
+//! part only), e.g. a new signer to add to a policy (`bench/scale.sh`).
+//!
 //! `fixture raw DIR` measures the bare cost of the signature checks for every layer of every
 //! tag in DIR/repo.git: everything is read and parsed first, then only sequoia's verification
 //! of each signature over its payload is timed. Prints seconds.
@@ -52,16 +55,30 @@ fn armor(sig: openpgp::packet::Signature) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// A fresh certificate for `name`: ed25519 primary key and signing subkey, v4.
+fn new_cert(name: &str, created: SystemTime) -> Result<Cert> {
+    let (cert, _) = CertBuilder::new()
+        .add_userid(format!("{name} <{name}@example.org>"))
+        .add_signing_subkey()
+        .set_creation_time(created)
+        .generate()?;
+    Ok(cert)
+}
+
+/// `fixture key DIR NAME`: DIR/keys/NAME.asc, a new certificate (public part only).
+fn key(dir: &Path, name: &str) -> Result<()> {
+    std::fs::create_dir_all(dir.join("keys"))?;
+    let cert = new_cert(name, SystemTime::now() - Duration::from_secs(86_400))?;
+    std::fs::write(dir.join(format!("keys/{name}.asc")), cert.armored().to_vec()?)?;
+    Ok(())
+}
+
 fn build(dir: &Path, n: usize) -> Result<()> {
     std::fs::create_dir_all(dir.join("keys"))?;
     let created = SystemTime::now() - Duration::from_secs(86_400);
     let mut keypairs = Vec::new();
     for name in SIGNERS {
-        let (cert, _) = CertBuilder::new()
-            .add_userid(format!("{name} <{name}@example.org>"))
-            .add_signing_subkey()
-            .set_creation_time(created)
-            .generate()?;
+        let cert = new_cert(name, created)?;
         std::fs::write(dir.join(format!("keys/{name}.asc")), cert.armored().to_vec()?)?;
         std::fs::write(dir.join(format!("keys/{name}.secret.asc")), cert.as_tsk().armored().to_vec()?)?;
         let key = cert.keys().subkeys().unencrypted_secret().next().ok_or("no signing subkey")?;
@@ -166,7 +183,8 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1..).unwrap_or_default() {
         [cmd, dir, n] if cmd == "repo" => build(Path::new(dir), n.parse()?),
+        [cmd, dir, name] if cmd == "key" => key(Path::new(dir), name),
         [cmd, dir] if cmd == "raw" => raw(Path::new(dir)),
-        _ => Err("usage: fixture repo DIR N | fixture raw DIR".into()),
+        _ => Err("usage: fixture repo DIR N | fixture key DIR NAME | fixture raw DIR".into()),
     }
 }

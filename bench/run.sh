@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/run.sh — git-signed against git and gpg, side by side in one run.
 #
-#   bench/run.sh [BULK_TAGS] [CLONE_TAGS]     (defaults: 10000 and 1000)
+#   bench/run.sh [--scale] [BULK_TAGS] [CLONE_TAGS]     (defaults: 10000 and 1000)
+#   SCALE="1000 2000" bench/run.sh …                    (section 4 at these sizes)
 #
 # Generates its own repositories (bench/fixture.rs), then measures with hyperfine:
 #   1. bulk: `git signed verify --all` over BULK_TAGS deploy tags of 3 layers, vs
@@ -10,10 +11,18 @@
 #      vs without the hook;
 #   3. helper: `git clone signed::` of a repository with CLONE_TAGS deploy tags vs a plain
 #      `git clone`, and a no-op fetch of each;
-#   and the peak memory (max RSS, GNU time) of each.
+#   and the peak memory (max RSS, GNU time) of each;
+#   4. only with --scale (sizes 1000 10000 100000) or SCALE="N…": bench/scale.sh, the costs
+#      as the history grows (hook, verify, fetch, clone at each size; see its header).
 # Prints markdown for BENCHMARKS.md.
 set -euo pipefail
 
+SCALE_SIZES=${SCALE:-}
+args=()
+for a in "$@"; do
+    if [ "$a" = --scale ]; then SCALE_SIZES=${SCALE:-1000 10000 100000}; else args+=("$a"); fi
+done
+set -- ${args[@]+"${args[@]}"}
 BULK=${1:-10000}
 CLONE=${2:-1000}
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -127,4 +136,10 @@ md "$W/clone.md"
 rm -rf "$W/c"
 echo "Peak memory: plain clone $(maxrss git clone -q "file://$SRC" "$W/m1"); signed:: clone $(maxrss git clone -q "signed::$SRC" "$W/m2")."
 echo
+
+# 4. Scale (opt-in) --------------------------------------------------------------------------
+if [ -n "$SCALE_SIZES" ]; then
+    # shellcheck disable=SC2086 # the sizes are words
+    SCALE_NO_BUILD=1 "$ROOT/bench/scale.sh" $SCALE_SIZES
+fi
 rm -rf "$W"
