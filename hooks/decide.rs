@@ -28,10 +28,10 @@ pub struct Decision {
     pub signers: Vec<String>,
     /// Every reason the update was rejected.
     pub reasons: Vec<String>,
-    /// The core's verdict, for a protected tag (its name) or a proposal: what the hook keeps
-    /// of it (signature facts, signing history) once the whole push is accepted.
+    /// The core's verdict, for a protected tag or a proposal: the hook keeps its signature
+    /// facts once the whole push is accepted.
     #[serde(skip)]
-    pub verdict: Option<(String, Verdict)>,
+    pub verdict: Option<Verdict>,
 }
 
 impl Decision {
@@ -149,7 +149,7 @@ fn protected_tag(cx: &Context<'_>, name: &str, update: &Update) -> Decision {
         message: Some(message),
         signers: verdict.signers(),
         reasons,
-        verdict: Some((name.to_owned(), verdict)),
+        verdict: Some(verdict),
     }
 }
 
@@ -169,6 +169,6 @@ fn proposal(cx: &Context<'_>, name: &str, update: &Update) -> Decision {
         reasons.join("; ")
     };
     let accepted = verdict.accepted();
-    let verdict = Some((name.to_owned(), verdict));
+    let verdict = Some(verdict);
     Decision { refname: r.to_owned(), accepted, message: Some(message), signers, reasons, verdict }
 }

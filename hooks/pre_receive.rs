@@ -84,27 +84,11 @@ fn main() -> ExitCode {
     }
 }
 
-/// Keep what an accepted push verified: its signature facts, and its protected tags as part of
-/// the signing history (the loose refs git writes next).
-fn remember(
-    cache: &mut Cache,
-    repo: &Repo,
-    policy: &Policy,
-    decisions: &[decide::Decision],
-    updates: &[decide::Update],
-) {
-    cache.learn(decisions.iter().filter_map(|d| d.verdict.as_ref()).map(|(_, v)| v));
+/// Keep the signature facts an accepted push verified. Its tags join the signing history on
+/// the next run, once git has written their refs.
+fn remember(cache: &mut Cache, decisions: &[decide::Decision]) {
+    cache.learn(decisions.iter().filter_map(|d| d.verdict.as_ref()));
     cache.save();
-    if policy.inactivity.is_none() {
-        return;
-    }
-    let pushed: Vec<(String, gix::ObjectId, &git_signed_policy::Verdict)> = decisions
-        .iter()
-        .zip(updates)
-        .filter(|(_, u)| u.refname.starts_with("refs/tags/") && !u.new.is_null())
-        .filter_map(|(d, u)| d.verdict.as_ref().map(|(name, v)| (name.clone(), u.new, v)))
-        .collect();
-    cache.pushed(repo, policy, &pushed);
 }
 
 fn run(args: Args) -> Result<bool, Error> {
@@ -136,7 +120,7 @@ fn run(args: Args) -> Result<bool, Error> {
     let decisions: Vec<decide::Decision> = updates.iter().map(|u| decide::decide(&cx, u)).collect();
     let accepted = decisions.iter().all(|d| d.accepted);
     if let (true, Some(cache)) = (accepted, cache.as_mut()) {
-        remember(cache, &repo, &policy, &decisions, &updates);
+        remember(cache, &decisions);
     }
 
     if let Some(log) = &audit_log {

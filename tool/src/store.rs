@@ -131,7 +131,9 @@ impl Cache {
 
     /// The signing history of `repo`'s protected tags for `policy`, from the history stored
     /// for this policy when the repository's tags are the ones it was built from, or grown by
-    /// the tags added since as loose refs; built again from every tag otherwise (after
+    /// the tags added since as loose refs (a push the hook accepted is one of them the next time:
+    /// recorded only once git has written its ref, so a push that fails after the hook never
+    /// counts); built again from every tag otherwise (after
     /// `git pack-refs`, a deleted or rewritten tag, or a policy change), reusing facts.
     pub fn activity(&mut self, repo: &Repo, policy: &Policy, now: SystemTime) -> Result<Activity, RepoError> {
         let packed = repo.packed_refs_stamp();
@@ -160,21 +162,6 @@ impl Cache {
         self.learn(&verdicts);
         History { packed, loose, activity: activity.clone() }.write(&self.dir, policy);
         Ok(activity)
-    }
-
-    /// After the hook accepted a push: the pushed protected tags (name, new value, `push`
-    /// verdict) become part of the stored history, as the loose refs git is about to write.
-    pub fn pushed(&mut self, repo: &Repo, policy: &Policy, tags: &[(String, ObjectId, &Verdict)]) {
-        let Some(mut history) = History::read(&self.dir, policy) else { return };
-        if history.packed != repo.packed_refs_stamp() {
-            return;
-        }
-        for (name, id, verdict) in tags {
-            history.loose.retain(|(n, _)| n != name);
-            history.loose.push((name.clone(), *id));
-            history.activity.record(verdict);
-        }
-        history.write(&self.dir, policy);
     }
 }
 
