@@ -184,6 +184,18 @@ impl Repo {
         Ok(out)
     }
 
+    /// The value `refs/tags/<name>` has in `packed-refs` (which a loose ref of the same name
+    /// hides), if any.
+    pub fn packed_tag(&self, name: &str) -> Result<Option<ObjectId>, RepoError> {
+        let refs_err = |e: Box<dyn std::error::Error + Send + Sync>| RepoError::Refs(e);
+        let Some(packed) = self.repo.refs.cached_packed_buffer().map_err(|e| refs_err(e.into()))? else {
+            return Ok(None);
+        };
+        let full = format!("refs/tags/{name}");
+        let found = packed.try_find(full.as_str()).map_err(|e| refs_err(e.into()))?;
+        Ok(found.map(|r| r.target()))
+    }
+
     /// What identifies the current `packed-refs` file (inode, size, modification time in
     /// nanoseconds, as git's own packed-refs cache does), or `none`.
     pub fn packed_refs_stamp(&self) -> String {

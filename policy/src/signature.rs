@@ -214,7 +214,7 @@ pub fn check(policy: &Policy, signature: Option<(Format, &[u8])>, payload: &[u8]
 /// person's `expires` (T12), and at push time validity now and `max_age` (T8). A fact whose
 /// certificate is not in the policy any more is a caller's error, reported as an unknown key.
 pub fn judge(policy: &Policy, fact: &SignatureFact, timing: Timing) -> SignatureCheck {
-    let Some(known) = policy.cert_by_digest(&fact.cert) else {
+    let Some(known) = policy.cert_for_fact(fact) else {
         return SignatureCheck::problem(Problem::UnknownKey(vec![KeyHandle::from(fact.key.clone())]));
     };
     let created = fact.created;

@@ -230,3 +230,27 @@ fn a_remembered_signature_fact_is_not_reused_after_its_key_is_revoked_or_removed
     assert_eq!(v.learned().len(), 1, "only bob's signature verified");
     assert_eq!(v.learned()[0].0, forged);
 }
+
+/// A revoked copy of a certificate listed beside the old copy (either order) revokes it: the
+/// copies are one certificate, and a fact remembered from the old copy is not reused (T9).
+#[test]
+fn t9_a_revoked_copy_listed_beside_the_old_one_revokes_it_with_or_without_facts() {
+    let f = Fixture::new();
+    let tag = f.chain("deploy/1", f.commit("c"), &["alice", "bob"], now() - DAY);
+    let first = f.verify(Request::new("deploy/1", tag, "push", now()));
+    let mut facts = Facts::default();
+    first.learned().iter().for_each(|(id, fact)| facts.insert(*id, fact.clone()));
+    f.revoke_into("alice", "keys/alice-revoked.asc");
+    for keys in [r#"["keys/alice-revoked.asc", "keys/alice.asc"]"#, r#"["keys/alice.asc", "keys/alice-revoked.asc"]"#] {
+        let policy = f.policy_from(&fixture::POLICY.replace(r#"["keys/alice.asc"]"#, keys));
+        for remembered in [None, Some(&facts)] {
+            let v = f.repo().verify(&policy, Request::new("deploy/1", tag, "push", now()).with_facts(remembered));
+            assert!(
+                matches!(layer_problem(&v, 1), Some(SignatureProblem::KeyNotValid { reason, .. }) if reason.contains("revoked")),
+                "{keys} with facts {}: {:?}",
+                remembered.is_some(),
+                v.problems()
+            );
+        }
+    }
+}

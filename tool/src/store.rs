@@ -142,17 +142,30 @@ impl Cache {
         let stored = History::read(&self.dir, policy);
         if let Some(mut history) = stored.filter(|h| h.packed == packed) {
             let kept = history.loose.iter().all(|(name, id)| loose.iter().any(|(n, i)| n == name && i == id));
+            let added: Vec<(String, ObjectId)> = loose.iter().filter(|t| !history.loose.contains(t)).cloned().collect();
+            // A new loose ref may hide a packed one the history counted: fine when the new value
+            // wraps it (a promotion adds layers), a rewrite otherwise.
+            let mut hidden = Vec::new();
+            for (name, _) in &added {
+                hidden.push(repo.packed_tag(name)?);
+            }
             if kept {
-                let added: Vec<(String, ObjectId)> = loose.into_iter().filter(|t| !history.loose.contains(t)).collect();
                 if !added.is_empty() {
                     let facts = if added.len() > FEW { Some(self.facts()) } else { None };
                     let (_, verdicts) = repo.history_of(policy, now, facts, &added, &|| {})?;
-                    verdicts.iter().for_each(|v| history.activity.record(v));
-                    self.learn(&verdicts);
-                    history.loose.extend(added);
-                    history.write(&self.dir, policy);
+                    let wraps = |(v, old): (&Verdict, &Option<ObjectId>)| {
+                        old.is_none_or(|old| v.accepted() && v.chain().contains(&old))
+                    };
+                    if verdicts.iter().zip(&hidden).all(wraps) {
+                        verdicts.iter().for_each(|v| history.activity.record(v));
+                        self.learn(&verdicts);
+                        history.loose.extend(added);
+                        history.write(&self.dir, policy);
+                        return Ok(history.activity);
+                    }
+                } else {
+                    return Ok(history.activity);
                 }
-                return Ok(history.activity);
             }
         }
         let tags: Vec<(String, ObjectId)> =

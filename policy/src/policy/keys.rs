@@ -39,7 +39,20 @@ impl Keyring {
     /// which key and whose).
     pub(super) fn add(&mut self, principal: &Principal, certs: Vec<Cert>) -> Result<(), String> {
         for cert in certs {
-            let idx = self.certs.len();
+            // Two copies of one certificate for the same signer (an updated export beside the
+            // old file, a revocation in one of them) are one certificate: merged, so the
+            // revocation is seen whichever copy is listed first, and so one digest names it.
+            let same =
+                self.certs.iter().position(|k| k.principal == *principal && k.cert.fingerprint() == cert.fingerprint());
+            let (idx, cert) = match same {
+                Some(i) => {
+                    let merged =
+                        self.certs[i].cert.clone().merge_public(cert).map_err(|e| format!("{principal}: {e}"))?;
+                    self.by_digest.remove(&self.certs[i].digest);
+                    (i, merged)
+                }
+                None => (self.certs.len(), cert),
+            };
             for key in cert.keys() {
                 let fpr = key.key().fingerprint();
                 if let Some(&other) = self.by_fingerprint.get(&fpr) {
@@ -59,7 +72,11 @@ impl Keyring {
                 .map_err(|e| format!("{principal}: cannot serialize certificate {}: {e}", cert.fingerprint()))?;
             let digest = CertDigest::new(principal, &bytes);
             self.by_digest.insert(digest, idx);
-            self.certs.push(KnownCert { principal: principal.clone(), cert, digest });
+            let known = KnownCert { principal: principal.clone(), cert, digest };
+            match same {
+                Some(i) => self.certs[i] = known,
+                None => self.certs.push(known),
+            }
         }
         Ok(())
     }
@@ -83,10 +100,12 @@ impl Policy {
         found.into_iter().filter_map(|i| self.keyring.certs.get(i)).collect()
     }
 
-    /// The certificate a remembered signature fact was made with, while the policy still holds
-    /// it with the same owner and the same bytes.
-    pub fn cert_by_digest(&self, digest: &CertDigest) -> Option<&KnownCert> {
-        self.keyring.by_digest.get(digest).and_then(|&i| self.keyring.certs.get(i))
+    /// The certificate a remembered signature fact still stands on: the one the policy holds
+    /// with the fact's digest, and the one its signing key belongs to now (so the fact is
+    /// judged against exactly the certificate a full check would use).
+    pub fn cert_for_fact(&self, fact: &crate::facts::SignatureFact) -> Option<&KnownCert> {
+        let i = *self.keyring.by_digest.get(&fact.cert)?;
+        (self.keyring.by_fingerprint.get(&fact.key) == Some(&i)).then(|| self.keyring.certs.get(i)).flatten()
     }
 
     /// Every certificate in the policy with its owner.

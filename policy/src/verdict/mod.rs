@@ -302,7 +302,7 @@ fn check_layer(
     timing: Timing,
     learned: &mut Vec<(ObjectId, SignatureFact)>,
 ) -> LayerReport {
-    let remembered = facts.and_then(|f| f.get(&layer.id)).filter(|f| policy.cert_by_digest(&f.cert).is_some());
+    let remembered = facts.and_then(|f| f.get(&layer.id)).filter(|f| policy.cert_for_fact(f).is_some());
     let check = match remembered {
         Some(fact) => signature::judge(policy, fact, timing),
         None => match signature::crypto(policy, layer.signature(), layer.payload()) {
