@@ -7,15 +7,14 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use git_signed_policy::{Repo, RepoError};
 use gix::ObjectId;
 use gix::objs::FindHeader;
 
-use git_signed_tool::store::{self, Cache, private, private_dir};
+use git_signed_tool::store::{self, Cache, private, private_dir, write_private};
 
 use crate::git::{self, RunError};
 use crate::listing::Hidden;
@@ -30,9 +29,6 @@ pub enum Error {
     /// Its directory cannot be made.
     #[error("cannot create the tag cache {}: {source}", dir.display())]
     Create { dir: PathBuf, source: std::io::Error },
-    /// Its directory cannot be inspected.
-    #[error("cannot read the tag cache {}: {source}", dir.display())]
-    Read { dir: PathBuf, source: std::io::Error },
     /// Another user could write its directory, and so forge remembered verdicts (T29).
     #[error("{0}; or set GIT_SIGNED_CACHE to a directory only you can write")]
     NotPrivate(#[from] store::Error),
@@ -171,7 +167,7 @@ impl TagCache {
             else {
                 continue;
             };
-            let fresh = when.parse::<u64>().is_ok_and(|t| now.saturating_sub(t) < VERDICT_TTL_SECS);
+            let fresh = when.parse::<u64>().is_ok_and(|t| fresh(t, now));
             if digest != policy_digest || !fresh {
                 continue;
             }
@@ -205,13 +201,19 @@ impl TagCache {
     }
 }
 
+/// Whether something remembered at `t` may be used at `now`: within [`VERDICT_TTL_SECS`], and
+/// not from the future (a clock that was ahead would otherwise keep it fresh longer).
+fn fresh(t: u64, now: u64) -> bool {
+    t <= now && now - t < VERDICT_TTL_SECS
+}
+
 /// The whole lines of a verdicts file still within [`VERDICT_TTL_SECS`] at `now`.
 fn fresh_lines(text: &str, now: u64) -> String {
     text.split_inclusive('\n')
         .filter(|line| line.ends_with('\n'))
         .filter(|line| {
             let when = line.split(' ').next().and_then(|w| w.parse::<u64>().ok());
-            when.is_some_and(|t| now.saturating_sub(t) < VERDICT_TTL_SECS)
+            when.is_some_and(|t| fresh(t, now))
         })
         .collect()
 }
@@ -226,7 +228,7 @@ impl TagCache {
         let text = std::fs::read_to_string(&self.snapshot_file).ok()?;
         let mut lines = text.strip_suffix("\nend\n")?.split('\n');
         let (when, last) = lines.next()?.split_once(' ')?;
-        if last != digest || when.parse::<u64>().map_or(true, |t| now.saturating_sub(t) >= VERDICT_TTL_SECS) {
+        if last != digest || !when.parse::<u64>().is_ok_and(|t| fresh(t, now)) {
             return None;
         }
         lines
@@ -268,15 +270,6 @@ pub fn snapshot_digest<'r>(
     h.try_finalize().map(|id| id.to_string()).unwrap_or_default()
 }
 
-/// Write `text` to `path` (mode 0600) through a new file renamed into place.
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let scratch = path.with_extension(format!("new.{}", std::process::id()));
-    let mut f = File::options().create(true).write(true).truncate(true).mode(0o600).open(&scratch)?;
-    f.write_all(text.as_bytes())?;
-    std::fs::rename(&scratch, path)
-}
-
 /// Make a new cache repository at `dir`: bare, promisor remote `upstream` at `url`, never
 /// garbage-collected.
 fn init(url: &str, hash: gix::hash::Kind, dir: &std::path::Path) -> Result<(), RunError> {
@@ -305,7 +298,10 @@ mod tests {
         let now = 10 * VERDICT_TTL_SECS;
         let old = now - VERDICT_TTL_SECS - 1;
         let recent = now - 60;
-        let text = format!("{old} d id c>x deploy/1\n{recent} d id c>x deploy/2\nnot-a-time d\n{recent} d id c>x depl");
+        let ahead = now + 60;
+        let text = format!(
+            "{old} d id c>x deploy/1\n{recent} d id c>x deploy/2\nnot-a-time d\n{ahead} d id c>x deploy/3\n{recent} d id c>x depl"
+        );
         assert_eq!(fresh_lines(&text, now), format!("{recent} d id c>x deploy/2\n"));
     }
 }

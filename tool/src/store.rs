@@ -197,10 +197,17 @@ fn ends_with_newline(path: &Path) -> bool {
 /// Write `text` to `dir/name` through a new file renamed into place, under the lock.
 fn replace(dir: &Path, name: &str, text: &str) -> std::io::Result<()> {
     let _lock = lock(dir)?;
-    let scratch = dir.join(format!("{name}.new.{}", std::process::id()));
+    write_private(&dir.join(name), text)
+}
+
+/// Write `text` to `path` (mode 0600) through a new file beside it, synced and renamed into
+/// place: a reader sees the old file or the new one, never half of one. The caller holds
+/// whatever lock serialises writers.
+pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    let scratch = path.with_extension(format!("new.{}", std::process::id()));
     let mut f = File::options().create(true).write(true).truncate(true).mode(0o600).open(&scratch)?;
     let written = f.write_all(text.as_bytes()).and_then(|()| f.sync_data());
-    match written.and_then(|()| std::fs::rename(&scratch, dir.join(name))) {
+    match written.and_then(|()| std::fs::rename(&scratch, path)) {
         Ok(()) => Ok(()),
         Err(e) => {
             let _ = std::fs::remove_file(&scratch);
