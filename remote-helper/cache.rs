@@ -67,13 +67,17 @@ pub struct TagCache {
 pub type Chain = Vec<ObjectId>;
 
 /// What an accepted verdict rested on: the chain that verified and the commit it reaches
-/// (so a mirror advertising another `^{}` is caught without walking the chain again).
+/// (so a mirror advertising another `^{}` is caught without walking the chain again), and
+/// until when time alone leaves it standing.
 #[derive(Debug, Clone)]
 pub struct Remembered {
     /// The tag objects, innermost first.
     pub chain: Chain,
     /// The commit at the bottom.
     pub commit: ObjectId,
+    /// When a signature in it expires (or another time-bound answer changes), if ever
+    /// (`Verdict::holds_until`).
+    pub until: Option<SystemTime>,
 }
 
 fn base_dir() -> PathBuf {
@@ -155,7 +159,7 @@ impl TagCache {
     /// Cached accepted verdicts for `policy_digest`, by (tag name, object id): the chain and
     /// the commit it reaches. Lines of older versions (no commit) are not reused.
     pub fn verdicts(&self, policy_digest: &str) -> HashMap<(String, ObjectId), Remembered> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let now = seconds(SystemTime::now());
         let text = std::fs::read_to_string(&self.verdicts_file).unwrap_or_default();
         let mut out = HashMap::new();
         // Only whole lines: a write cut short (a full disk, a killed process) leaves a last
@@ -167,15 +171,15 @@ impl TagCache {
             else {
                 continue;
             };
-            let fresh = when.parse::<u64>().is_ok_and(|t| fresh(t, now));
-            if digest != policy_digest || !fresh {
+            let Some(until) = window(when, now) else { continue };
+            if digest != policy_digest {
                 continue;
             }
             let Ok(id) = ObjectId::from_hex(id.as_bytes()) else { continue };
             let Some((chain, commit)) = chain.split_once('>') else { continue };
             let chain: Result<Chain, _> = chain.split(',').map(|c| ObjectId::from_hex(c.as_bytes())).collect();
             if let (Ok(chain), Ok(commit)) = (chain, ObjectId::from_hex(commit.as_bytes())) {
-                out.insert((name.to_owned(), id), Remembered { chain, commit });
+                out.insert((name.to_owned(), id), Remembered { chain, commit, until });
             }
         }
         out
@@ -189,11 +193,12 @@ impl TagCache {
         if accepted.is_empty() {
             return Ok(());
         }
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let now = seconds(SystemTime::now());
         let mut added = String::new();
-        for (name, id, Remembered { chain, commit }) in accepted {
+        for (name, id, Remembered { chain, commit, until }) in accepted {
             let chain: Vec<String> = chain.iter().map(ToString::to_string).collect();
-            added.push_str(&format!("{now} {policy_digest} {id} {}>{commit} {name}\n", chain.join(",")));
+            let when = stamp(now, *until);
+            added.push_str(&format!("{when} {policy_digest} {id} {}>{commit} {name}\n", chain.join(",")));
         }
         let existing = std::fs::read_to_string(&self.verdicts_file).unwrap_or_default();
         let text = fresh_lines(&existing, now) + &added;
@@ -201,50 +206,78 @@ impl TagCache {
     }
 }
 
-/// Whether something remembered at `t` may be used at `now`: within [`VERDICT_TTL_SECS`], and
-/// not from the future (a clock that was ahead would otherwise keep it fresh longer).
-fn fresh(t: u64, now: u64) -> bool {
-    t <= now && now - t < VERDICT_TTL_SECS
+fn seconds(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// The whole lines of a verdicts file still within [`VERDICT_TTL_SECS`] at `now`.
+/// How a remembered answer made at `now` is dated: `<now>`, or `<now>..<until>` when time
+/// alone changes it then (a signature expires).
+fn stamp(now: u64, until: Option<SystemTime>) -> String {
+    match until {
+        Some(until) => format!("{now}..{}", seconds(until)),
+        None => now.to_string(),
+    }
+}
+
+/// Whether something dated `when` (see [`stamp`]) may be used at `now`: within
+/// [`VERDICT_TTL_SECS`], not from the future (a clock that was ahead would otherwise keep it
+/// fresh longer), and before its `until`. `Some` of that `until` if so.
+fn window(when: &str, now: u64) -> Option<Option<SystemTime>> {
+    let (t, until) = match when.split_once("..") {
+        Some((t, until)) => (t, Some(until.parse::<u64>().ok()?)),
+        None => (when, None),
+    };
+    let t = t.parse::<u64>().ok()?;
+    let fresh = t <= now && now - t < VERDICT_TTL_SECS && until.is_none_or(|u| now < u);
+    fresh.then(|| until.map(|u| UNIX_EPOCH + std::time::Duration::from_secs(u)))
+}
+
+/// The whole lines of a verdicts file that may still be used at `now`.
 fn fresh_lines(text: &str, now: u64) -> String {
     text.split_inclusive('\n')
         .filter(|line| line.ends_with('\n'))
-        .filter(|line| {
-            let when = line.split(' ').next().and_then(|w| w.parse::<u64>().ok());
-            when.is_some_and(|t| fresh(t, now))
-        })
+        .filter(|line| line.split(' ').next().and_then(|when| window(when, now)).is_some())
         .collect()
+}
+
+/// The last verification of a mirror's protected tags, while it stands.
+pub struct Snapshot {
+    /// The tags it hid, and why.
+    pub hidden: HashMap<String, Hidden>,
+    /// When the first of its verdicts can change by time alone.
+    pub until: Option<SystemTime>,
 }
 
 impl TagCache {
     /// When the last verification of this mirror's protected tags, less than
     /// [`VERDICT_TTL_SECS`] ago, was of exactly the advertisement `digest` names (see
-    /// [`snapshot_digest`]): the tags it hid, and why. Anything else, or a file that does not
-    /// read back whole, is `None`.
-    pub fn same_as_last_time(&self, digest: &str) -> Option<HashMap<String, Hidden>> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    /// [`snapshot_digest`]), and no verdict of it can have changed by time since: the tags it
+    /// hid, and why. Anything else, or a file that does not read back whole, is `None`.
+    pub fn same_as_last_time(&self, digest: &str) -> Option<Snapshot> {
+        let now = seconds(SystemTime::now());
         let text = std::fs::read_to_string(&self.snapshot_file).ok()?;
         let mut lines = text.strip_suffix("\nend\n")?.split('\n');
         let (when, last) = lines.next()?.split_once(' ')?;
-        if last != digest || !when.parse::<u64>().is_ok_and(|t| fresh(t, now)) {
+        if last != digest {
             return None;
         }
-        lines
+        let until = window(when, now)?;
+        let hidden = lines
             .map(|line| line.split_once('\t').map(|(name, why)| (name.to_owned(), Hidden::Failed(why.to_owned()))))
-            .collect()
+            .collect::<Option<_>>()?;
+        Some(Snapshot { hidden, until })
     }
 
     /// Record that every protected tag of the advertisement `digest` names was verified now:
-    /// the accepted ones are remembered, and these were `hidden`.
+    /// the accepted ones are remembered, and these were `hidden`; `until` is when the first of
+    /// those verdicts can change by time alone.
     pub fn verified<'h>(
         &self,
         digest: &str,
         hidden: impl IntoIterator<Item = (&'h String, &'h Hidden)>,
+        until: Option<SystemTime>,
     ) -> Result<(), Error> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let mut text = format!("{now} {digest}\n");
+        let mut text = format!("{} {digest}\n", stamp(seconds(SystemTime::now()), until));
         for (name, why) in hidden {
             let (Hidden::Failed(why) | Hidden::Quiet(why)) = why;
             text.push_str(&format!("{name}\t{}\n", why.replace(['\n', '\t'], " ")));
@@ -294,14 +327,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_whole_fresh_lines_are_kept() {
+    fn only_whole_lines_still_standing_are_kept() {
         let now = 10 * VERDICT_TTL_SECS;
         let old = now - VERDICT_TTL_SECS - 1;
         let recent = now - 60;
         let ahead = now + 60;
+        let (due, later) = (now, now + 1);
         let text = format!(
-            "{old} d id c>x deploy/1\n{recent} d id c>x deploy/2\nnot-a-time d\n{ahead} d id c>x deploy/3\n{recent} d id c>x depl"
+            "{old} d id c>x deploy/1\n{recent} d id c>x deploy/2\nnot-a-time d\n{ahead} d id c>x deploy/3\n\
+             {recent}..{due} d id c>x deploy/4\n{recent}..{later} d id c>x deploy/5\n{recent}..x d id c>x deploy/6\n\
+             {recent} d id c>x depl"
         );
-        assert_eq!(fresh_lines(&text, now), format!("{recent} d id c>x deploy/2\n"));
+        assert_eq!(
+            fresh_lines(&text, now),
+            format!("{recent} d id c>x deploy/2\n{recent}..{later} d id c>x deploy/5\n")
+        );
     }
 }

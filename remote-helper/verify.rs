@@ -56,8 +56,10 @@ impl Tags<'_> {
     fn protected(&self, cache: &mut TagCache, tags: &[&Ref]) -> Result<Verdicts, cache::Error> {
         let digest = format!("{}:{}", self.policy.fingerprint, self.environment);
         let snapshot = cache::snapshot_digest(&digest, tags.iter().map(|r| (tag_name(r), r.id, r.peeled)));
-        let hidden = cache.same_as_last_time(&snapshot);
-        let (mut verdicts, pending) = self.remembered(cache, &digest, tags, hidden.as_ref())?;
+        let last = cache.same_as_last_time(&snapshot);
+        let hidden = last.as_ref().map(|l| &l.hidden);
+        let (mut verdicts, pending, mut until) = self.remembered(cache, &digest, tags, hidden)?;
+        until = until.into_iter().chain(last.as_ref().and_then(|l| l.until)).min();
         if hidden.is_some() && pending.is_empty() {
             return Ok(verdicts);
         }
@@ -65,16 +67,19 @@ impl Tags<'_> {
             let ids: Vec<ObjectId> = tags.iter().map(|r| r.id).collect();
             cache.fetch(&cache.missing(&ids)?)?;
             let repo = cache.repo()?;
-            let (checked, accepted) = self.check(&repo, &mut cache.store, tags, &pending)?;
+            let (checked, accepted, checked_until) = self.check(&repo, &mut cache.store, tags, &pending)?;
             cache.store.save();
             cache.remember(&digest, &accepted)?;
             verdicts.extend(checked);
+            until = until.into_iter().chain(checked_until).min();
         }
-        cache.verified(&snapshot, verdicts.iter().filter_map(|(name, v)| v.as_ref().err().map(|why| (name, why))))?;
+        let hidden = verdicts.iter().filter_map(|(name, v)| v.as_ref().err().map(|why| (name, why)));
+        cache.verified(&snapshot, hidden, until)?;
         Ok(verdicts)
     }
 
-    /// The remembered verdicts that still hold for `tags`, and the tags that need checking.
+    /// The remembered verdicts that still hold for `tags`, the tags that need checking, and
+    /// when the first of those remembered can change by time alone.
     ///
     /// When the mirror advertises exactly what it did at the last verification (`hidden` is
     /// then what was hidden), every verdict is what it was. Otherwise a remembered accepted
@@ -88,13 +93,14 @@ impl Tags<'_> {
         digest: &str,
         tags: &[&'t Ref],
         hidden: Option<&HashMap<String, Hidden>>,
-    ) -> Result<(Verdicts, Vec<&'t Ref>), cache::Error> {
+    ) -> Result<(Verdicts, Vec<&'t Ref>, Option<SystemTime>), cache::Error> {
         let reuse = hidden.is_some() || self.policy.inactivity.is_none();
         let known = if reuse { cache.verdicts(digest) } else { HashMap::new() };
         let cached = cache.repo()?;
         let present = |id: &ObjectId| matches!(cached.repo.objects.try_header(id), Ok(Some(_)));
         let mut verdicts = Vec::new();
         let mut pending = Vec::new();
+        let mut until: Option<SystemTime> = None;
         for r in tags {
             if let Some(why) = hidden.and_then(|h| h.get(&r.name)) {
                 verdicts.push((r.name.clone(), Err(why.clone())));
@@ -104,23 +110,27 @@ impl Tags<'_> {
                 .get(&(tag_name(r).to_owned(), r.id))
                 .filter(|m| Some(m.commit) == r.peeled && (hidden.is_some() || m.chain.iter().all(present)));
             match remembered {
-                Some(m) => verdicts.push((r.name.clone(), Ok(m.chain.clone()))),
+                Some(m) => {
+                    until = until.into_iter().chain(m.until).min();
+                    verdicts.push((r.name.clone(), Ok(m.chain.clone())));
+                }
                 None => pending.push(*r),
             }
         }
-        Ok((verdicts, pending))
+        Ok((verdicts, pending, until))
     }
 
-    /// The core's verdict on each of `pending`, and the accepted ones to remember. `tags` is
-    /// every protected tag: the signing history the inactivity rule reads. Signature facts
-    /// in `store` are used and added to.
+    /// The core's verdict on each of `pending`, the accepted ones to remember, and when the
+    /// first of them (or the signing history) can change by time alone. `tags` is every
+    /// protected tag: the signing history the inactivity rule reads. Signature facts in
+    /// `store` are used and added to.
     fn check(
         &self,
         repo: &Repo,
         store: &mut Cache,
         tags: &[&Ref],
         pending: &[&Ref],
-    ) -> Result<(Verdicts, Vec<Accepted>), cache::Error> {
+    ) -> Result<(Verdicts, Vec<Accepted>, Option<SystemTime>), cache::Error> {
         let policy = self.policy;
         let now = SystemTime::now();
         let history = if policy.inactivity.is_some() {
@@ -147,19 +157,24 @@ impl Tags<'_> {
             repo.verify_all_counted(policy, &requests, &|| progress.tick())?
         };
         store.learn(&checked);
+        let history_until = history.as_ref().and_then(|h| h.holds_until());
+        let until = checked.iter().filter_map(|v| v.holds_until()).chain(history_until).min();
         let mut verdicts = Vec::new();
         let mut accepted = Vec::new();
         for (r, verdict) in pending.iter().zip(checked) {
             let tag = tag_name(r);
             if let (true, Some(commit)) = (verdict.accepted(), verdict.commit()) {
-                accepted.push((tag.to_owned(), r.id, Remembered { chain: verdict.chain().to_vec(), commit }));
+                // Under `inactivity` a verdict also rests on the history, and lasts as long.
+                let until = verdict.holds_until().into_iter().chain(history_until).min();
+                let chain = verdict.chain().to_vec();
+                accepted.push((tag.to_owned(), r.id, Remembered { chain, commit, until }));
                 verdicts.push((r.name.clone(), Ok(verdict.chain().to_vec())));
             } else {
                 let problems: Vec<String> = verdict.problems().iter().map(ToString::to_string).collect();
                 verdicts.push((r.name.clone(), Err(Hidden::Failed(problems.join("; ")))));
             }
         }
-        Ok((verdicts, accepted))
+        Ok((verdicts, accepted, until))
     }
 
     /// Unprotected tag objects: listed only when no tag object in them claims a protected name.

@@ -366,6 +366,49 @@ fn no_op_fetch_uses_cached_verdicts() {
     assert_eq!(verdicts(), 2, "nothing was verified again");
 }
 
+/// A remembered verdict lasts only while time leaves it standing (T30): once a signature in
+/// it expires, the next listing hides the tag, though nothing on the mirror changed.
+#[test]
+fn t30_a_remembered_verdict_ends_when_a_signature_in_it_expires() {
+    let w = World::new();
+    let now = std::time::UNIX_EPOCH
+        + std::time::Duration::from_secs(
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("now").as_secs(),
+        );
+    let validity = std::time::Duration::from_secs(3);
+    let mut carol = SqKey::new("carol", now - 30 * DAY, None);
+    carol.signature_validity = Some(validity);
+    w.write("policy.toml", &format!("{}{DEPLOY_RULES}", w.people_with_sq_carol(&carol)));
+    let work = w.repo("work");
+    w.sign_sq(&work, &carol, "deploy/1", "HEAD", now, sequoia_openpgp::types::HashAlgorithm::SHA256);
+    w.sign(&work, "bob", "deploy/1", "deploy/1");
+    run_ok(w.git(w.path()).args(["init", "-q", "--bare", "upstream.git"]));
+    let upstream = w.path().join("upstream.git");
+    w.git_ok(
+        &work,
+        &["push", "-q", upstream.to_str().expect("utf8"), "HEAD:refs/heads/main", "refs/tags/*:refs/tags/*"],
+    );
+    let list = || {
+        let out = w
+            .git(w.path())
+            .env("GIT_SIGNED_POLICY", w.path().join("policy.toml"))
+            .env("GIT_SIGNED_ENVIRONMENT", "staging")
+            .args(["ls-remote", &format!("signed::{}", upstream.display())])
+            .output()
+            .expect("ls-remote");
+        ok(&out);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(list().contains("refs/tags/deploy/1\n"), "listed while carol's signature is valid");
+    assert!(list().contains("refs/tags/deploy/1\n"), "and again from what was remembered");
+    let expired = now + validity + std::time::Duration::from_secs(1);
+    while std::time::SystemTime::now() < expired {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let text = list();
+    assert!(!text.contains("deploy/1"), "hidden once it expired: {text}");
+}
+
 // Concourse git-resource's check, in and out, replayed verbatim against signed::, configured
 // the way `source.git_config` does it (git config --global, single-token values).
 fn concourse_global_config(f: &Fixture, env: &str) {

@@ -27,9 +27,9 @@ use gix::ObjectId;
 use sequoia_openpgp::Fingerprint;
 
 /// The first line of a facts file: the format and the version of the checks (a release that
-/// changes what passes, [`crate::RULES`], starts from an empty cache).
+/// changes what passes, [`crate::RULES`] or [`crate::OPENPGP`], starts from an empty cache).
 pub fn header() -> String {
-    format!("git-signed facts 1 rules {}\n", crate::RULES)
+    format!("git-signed facts 1 rules {} {}\n", crate::RULES, crate::OPENPGP.replace(' ', "/"))
 }
 
 /// A certificate as the policy holds it: a digest of its owner and its exact bytes.

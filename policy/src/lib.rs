@@ -11,6 +11,11 @@
 /// changes what is accepted: bump it with any such change.
 pub const RULES: u32 = 2;
 
+/// The OpenPGP implementation the checks run on, which decides what passes too (its standard
+/// policy's algorithm cutoffs change between releases). Part of every policy's fingerprint and
+/// of the facts file's header, like [`RULES`]; a test keeps it equal to `Cargo.lock`.
+pub const OPENPGP: &str = "sequoia-openpgp 2.4.2";
+
 pub mod duration;
 pub mod facts;
 pub mod layer;
@@ -26,3 +31,18 @@ pub use refs::{Forbidden, RefClass};
 pub use repo::{Repo, RepoError};
 pub use sequoia_openpgp as openpgp;
 pub use verdict::{Activity, Expected, Problem, Request, Transition, Verdict, verify_tag};
+
+#[cfg(test)]
+mod tests {
+    /// [`super::OPENPGP`] names the sequoia-openpgp the workspace builds with, so upgrading it
+    /// cannot keep facts a newer standard policy would judge otherwise.
+    #[test]
+    fn openpgp_names_the_locked_sequoia() {
+        let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock")).expect("Cargo.lock");
+        let locked = lock.split("[[package]]").find_map(|p| {
+            let version = p.split_once("name = \"sequoia-openpgp\"\nversion = \"")?.1.split('"').next()?;
+            Some(format!("sequoia-openpgp {version}"))
+        });
+        assert_eq!(locked.as_deref(), Some(super::OPENPGP), "update git_signed_policy::OPENPGP");
+    }
+}

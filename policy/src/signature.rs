@@ -14,7 +14,7 @@ use gix::objs::signature::Format;
 use openpgp::cert::amalgamation::ValidAmalgamation;
 use openpgp::packet::Signature;
 use openpgp::parse::{Dearmor, PacketParserBuilder, Parse};
-use openpgp::policy::{HashAlgoSecurity, Policy as _, StandardPolicy};
+use openpgp::policy::{AsymmetricAlgorithm, HashAlgoSecurity, Policy as _, StandardPolicy};
 use openpgp::types::RevocationStatus;
 use openpgp::{Fingerprint, KeyHandle, Packet};
 use sequoia_openpgp as openpgp;
@@ -92,11 +92,16 @@ pub struct SignatureCheck {
     pub created: Option<SystemTime>,
     /// Why it does not count, if it doesn't.
     pub problem: Option<Problem>,
+    /// When the answer can change by time alone, if that lies ahead: the signature expires, a
+    /// signature dated in the future comes due, or the standard policy stops accepting the
+    /// key's algorithm. Outside a push nothing else about a signature depends on the time, so
+    /// what is remembered from this check (a signing history, a verdict) holds until then.
+    pub until: Option<SystemTime>,
 }
 
 impl SignatureCheck {
     fn problem(problem: Problem) -> Self {
-        SignatureCheck { signer: None, key: None, created: None, problem: Some(problem) }
+        SignatureCheck { signer: None, key: None, created: None, problem: Some(problem), until: None }
     }
 
     /// Whether the signature counts.
@@ -218,13 +223,15 @@ pub fn judge(policy: &Policy, fact: &SignatureFact, timing: Timing) -> Signature
         return SignatureCheck::problem(Problem::UnknownKey(vec![KeyHandle::from(fact.key.clone())]));
     };
     let created = fact.created;
-    let out = SignatureCheck {
+    let mut out = SignatureCheck {
         signer: Some(known.principal.clone()),
         key: Some(fact.key.clone()),
         created: Some(created),
         problem: None,
+        until: None,
     };
-    if created.checked_sub(CLOCK_SKEW).is_some_and(|earliest| earliest > timing.now) {
+    if let Some(earliest) = created.checked_sub(CLOCK_SKEW).filter(|earliest| *earliest > timing.now) {
+        out.until = Some(earliest);
         return with_problem(out, Problem::Future { principal: known.principal.clone(), at: created });
     }
     if fact.expires.is_some_and(|end| end <= timing.now) {
@@ -233,7 +240,72 @@ pub fn judge(policy: &Policy, fact: &SignatureFact, timing: Timing) -> Signature
             Problem::KeyNotValid { principal: known.principal.clone(), key: fact.key.clone(), at: created, reason };
         return with_problem(out, problem);
     }
+    // The standard policy judges a key's algorithm at the real time, not the signature's, so
+    // a remembered fact must be judged again against it.
+    let cutoff = algorithm_cutoff(known, &fact.key);
+    if let Some(cutoff) = cutoff.filter(|c| *c <= timing.now) {
+        let reason = format!("the key's algorithm is not accepted since {}", format_time(cutoff));
+        return with_problem(out, Problem::WeakAlgorithm { principal: known.principal.clone(), reason });
+    }
+    out.until = [fact.expires, cutoff].into_iter().flatten().min();
     access_and_freshness(policy, known, out, created, timing)
+}
+
+/// When the standard policy stops accepting the algorithm of `known`'s primary key or of its
+/// (sub)key `key`, whichever comes first. Classified by algorithm and size as the standard
+/// policy does (a test holds the two together).
+fn algorithm_cutoff(known: &KnownCert, key: &Fingerprint) -> Option<SystemTime> {
+    let primary = known.cert.primary_key().key().role_as_unspecified();
+    let signing = known.cert.keys().map(|ka| ka.key()).find(|k| k.fingerprint() == *key);
+    [Some(primary), signing]
+        .into_iter()
+        .flatten()
+        .filter_map(|k| STANDARD_POLICY.asymmetric_algo_cutoff(asymmetric_algorithm(k)))
+        .min()
+}
+
+/// The standard policy's class of a public key: algorithm and size, or curve.
+fn asymmetric_algorithm(
+    key: &openpgp::packet::Key<openpgp::packet::key::PublicParts, openpgp::packet::key::UnspecifiedRole>,
+) -> AsymmetricAlgorithm {
+    use AsymmetricAlgorithm as A;
+    use openpgp::crypto::mpi::PublicKey as Mpis;
+    use openpgp::types::{Curve, PublicKeyAlgorithm as Pk};
+    let sized = |b: usize, classes: [A; 4]| match b {
+        ..2048 => classes[0],
+        2048..3072 => classes[1],
+        3072..4096 => classes[2],
+        _ => classes[3],
+    };
+    let bits = key.mpis().bits().unwrap_or(0);
+    #[allow(deprecated)]
+    match key.pk_algo() {
+        Pk::RSAEncryptSign | Pk::RSAEncrypt | Pk::RSASign => {
+            sized(bits, [A::RSA1024, A::RSA2048, A::RSA3072, A::RSA4096])
+        }
+        Pk::ElGamalEncrypt | Pk::ElGamalEncryptSign => {
+            sized(bits, [A::ElGamal1024, A::ElGamal2048, A::ElGamal3072, A::ElGamal4096])
+        }
+        Pk::DSA => sized(bits, [A::DSA1024, A::DSA2048, A::DSA3072, A::DSA4096]),
+        Pk::X25519 => A::X25519,
+        Pk::X448 => A::X448,
+        Pk::Ed25519 => A::Ed25519,
+        Pk::Ed448 => A::Ed448,
+        _ => match key.mpis() {
+            Mpis::EdDSA { curve, .. } | Mpis::ECDSA { curve, .. } | Mpis::ECDH { curve, .. } => match curve {
+                Curve::NistP256 => A::NistP256,
+                Curve::NistP384 => A::NistP384,
+                Curve::NistP521 => A::NistP521,
+                Curve::BrainpoolP256 => A::BrainpoolP256,
+                Curve::BrainpoolP384 => A::BrainpoolP384,
+                Curve::BrainpoolP512 => A::BrainpoolP512,
+                Curve::Ed25519 => A::EdDSA,
+                Curve::Cv25519 => A::Cv25519,
+                _ => A::Unknown,
+            },
+            _ => A::Unknown,
+        },
+    }
 }
 
 /// The part of a signature check that never changes for the same layer and the same
@@ -281,7 +353,13 @@ fn crypto_with(
 ) -> Result<SignatureFact, Box<SignatureCheck>> {
     let principal = &known.principal;
     let issuers = sig.get_issuers();
-    let mut out = SignatureCheck { signer: Some(principal.clone()), key: None, created: Some(created), problem: None };
+    let mut out = SignatureCheck {
+        signer: Some(principal.clone()),
+        key: None,
+        created: Some(created),
+        problem: None,
+        until: None,
+    };
     let not_valid = |key: &Fingerprint, reason: String| Problem::KeyNotValid {
         principal: principal.clone(),
         key: key.clone(),
@@ -396,6 +474,35 @@ mod tests {
             armored("", BODY, "").replace('\n', "\r\n"),
         ] {
             assert_eq!(dearmor(block.as_bytes()), Ok(expected.clone()), "{block}");
+        }
+    }
+
+    /// `algorithm_cutoff` classifies keys as the standard policy does: a policy that rejects
+    /// exactly the class we name for a key rejects that key, and one that rejects another class
+    /// accepts it.
+    #[test]
+    fn keys_are_classified_as_the_standard_policy_classifies_them() {
+        use openpgp::cert::{CertBuilder, CipherSuite};
+        let (cutoff, later) = (
+            SystemTime::UNIX_EPOCH + Duration::from_secs(2_500_000_000),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(2_600_000_000),
+        );
+        for suite in
+            [CipherSuite::RSA2k, CipherSuite::RSA3k, CipherSuite::Cv25519, CipherSuite::P256, CipherSuite::P384]
+        {
+            let (cert, _) =
+                CertBuilder::general_purpose(Some("a@example.org")).set_cipher_suite(suite).generate().expect("key");
+            let class = asymmetric_algorithm(cert.primary_key().key().role_as_unspecified());
+            let other = if class == AsymmetricAlgorithm::NistP521 {
+                AsymmetricAlgorithm::Ed448
+            } else {
+                AsymmetricAlgorithm::NistP521
+            };
+            for (rejected, accepted) in [(class, false), (other, true)] {
+                let mut policy = StandardPolicy::at(later);
+                policy.reject_asymmetric_algo_at(rejected, cutoff);
+                assert_eq!(cert.with_policy(&policy, None).is_ok(), accepted, "{suite:?} classified {class:?}");
+            }
         }
     }
 

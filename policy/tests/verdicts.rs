@@ -121,6 +121,33 @@ fn t11_a_signature_from_the_future_does_not_count() {
     );
 }
 
+/// A verdict says until when time alone leaves it standing (what a cache may keep it for):
+/// the first signature in it to expire, or a signature dated ahead coming due; then it
+/// changes, and a remembered fact changes nothing about that (T30).
+#[test]
+fn t30_a_verdict_holds_until_a_signature_expires_or_comes_due() {
+    let f = Fixture::new();
+    let signed = now() - DAY;
+    let inner = f.expiring_layer("deploy/1", f.commit("c"), "alice", signed, 2 * DAY);
+    let tag = f.layer("deploy/1", inner, Some("bob"), signed);
+    let v = f.verify(Request::new("deploy/1", tag, "push", now()));
+    assert!(v.accepted(), "{}", v.summary());
+    let expires = v.layers()[0].signed_at.map(|t| t + 2 * DAY);
+    assert_eq!(v.holds_until(), expires);
+    let mut facts = Facts::default();
+    v.learned().iter().for_each(|(id, fact)| facts.insert(*id, fact.clone()));
+    for remembered in [None, Some(&facts)] {
+        let later = f.verify(Request::new("deploy/1", tag, "push", now() + 2 * DAY).with_facts(remembered));
+        assert!(matches!(layer_problem(&later, 1), Some(SignatureProblem::KeyNotValid { .. })), "{}", later.summary());
+    }
+
+    let ahead = f.chain("deploy/2", f.commit("d"), &["alice", "bob"], now() + DAY);
+    let v = f.verify(Request::new("deploy/2", ahead, "push", now()));
+    let due = v.layers()[0].signed_at.map(|t| t - git_signed_policy::signature::CLOCK_SKEW);
+    assert_eq!(v.holds_until(), due);
+    assert!(f.verify(Request::new("deploy/2", ahead, "push", now() + 2 * DAY)).accepted());
+}
+
 #[test]
 fn at_push_a_signature_older_than_max_age_must_be_made_again() {
     let f = Fixture::new();

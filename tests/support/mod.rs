@@ -382,6 +382,8 @@ pub fn path_with_binaries() -> std::ffi::OsString {
 pub struct SqKey {
     pub name: String,
     pub cert: Cert,
+    /// How long its signatures stay valid (forever when `None`).
+    pub signature_validity: Option<Duration>,
 }
 
 impl SqKey {
@@ -394,7 +396,7 @@ impl SqKey {
             .set_validity_period(validity)
             .generate()
             .expect("generate");
-        SqKey { name: name.to_owned(), cert }
+        SqKey { name: name.to_owned(), cert, signature_validity: None }
     }
 
     /// The armored public certificate.
@@ -417,12 +419,14 @@ impl SqKey {
             .role_into_unspecified()
             .into_keypair()
             .expect("keypair");
-        let sig = SignatureBuilder::new(SignatureType::Binary)
+        let mut builder = SignatureBuilder::new(SignatureType::Binary)
             .set_signature_creation_time(at)
             .expect("time")
-            .set_hash_algo(hash)
-            .sign_message(&mut keypair, payload)
-            .expect("sign");
+            .set_hash_algo(hash);
+        if let Some(validity) = self.signature_validity {
+            builder = builder.set_signature_validity_period(validity).expect("validity");
+        }
+        let sig = builder.sign_message(&mut keypair, payload).expect("sign");
         let packet = openpgp::Packet::from(sig);
         String::from_utf8(packet.to_vec().map(|bytes| armor_signature(&bytes)).expect("serialize")).expect("utf8")
     }

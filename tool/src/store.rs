@@ -134,13 +134,17 @@ impl Cache {
     /// the tags added since as loose refs (a push the hook accepted is one of them the next time:
     /// recorded only once git has written its ref, so a push that fails after the hook never
     /// counts); built again from every tag otherwise (after
-    /// `git pack-refs`, a deleted or rewritten tag, or a policy change), reusing facts.
+    /// `git pack-refs`, a deleted or rewritten tag, a policy change, or once a verdict it rests
+    /// on can have changed by time alone), reusing facts.
     pub fn activity(&mut self, repo: &Repo, policy: &Policy, now: SystemTime) -> Result<Activity, RepoError> {
         let packed = repo.packed_refs_stamp();
         let loose: Vec<(String, ObjectId)> =
             repo.loose_tags()?.into_iter().filter(|(name, _)| policy.protects(name)).collect();
         let stored = History::read(&self.dir, policy);
-        if let Some(mut history) = stored.filter(|h| h.packed == packed) {
+        // A history some of whose verdicts time has changed since (a signature expired or
+        // came due) is built again.
+        let current = |h: &History| h.packed == packed && h.activity.holds_until().is_none_or(|until| now < until);
+        if let Some(mut history) = stored.filter(current) {
             let kept = history.loose.iter().all(|(name, id)| loose.iter().any(|(n, i)| n == name && i == id));
             let added: Vec<(String, ObjectId)> = loose.iter().filter(|t| !history.loose.contains(t)).cloned().collect();
             // A new loose ref may hide a packed one the history counted: fine when the new value

@@ -103,6 +103,7 @@ impl Policy {
         };
         signers.digest.update(env!("CARGO_PKG_VERSION").as_bytes());
         signers.digest.update(&crate::RULES.to_be_bytes());
+        signers.digest.update(crate::OPENPGP.as_bytes());
         signers.digest.update(&(text.len() as u64).to_be_bytes());
         signers.digest.update(text.as_bytes());
         let people = raw

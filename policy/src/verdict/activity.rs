@@ -20,6 +20,7 @@ use crate::policy::{Policy, Principal};
 pub struct Activity {
     limit: Duration,
     spans: BTreeMap<String, Vec<Span>>,
+    until: Option<SystemTime>,
 }
 
 /// Signatures from `first` to `last`, none more than the limit after the one before.
@@ -33,11 +34,13 @@ impl Activity {
     /// An empty history for the policy's limit (`inactivity`, or none: every signature its own
     /// span, as `audit` reads it).
     pub fn new(policy: &Policy) -> Activity {
-        Activity { limit: policy.inactivity.unwrap_or_default(), spans: BTreeMap::new() }
+        Activity { limit: policy.inactivity.unwrap_or_default(), spans: BTreeMap::new(), until: None }
     }
 
-    /// Add the signatures of `verdict`, a `push` verdict, if it was accepted.
+    /// Add the signatures of `verdict`, a `push` verdict, if it was accepted; and, accepted or
+    /// not, when it can change by time alone (see [`Activity::holds_until`]).
     pub fn record(&mut self, verdict: &Verdict) {
+        self.until = self.until.into_iter().chain(verdict.holds_until()).min();
         if !verdict.accepted() {
             return;
         }
@@ -70,6 +73,13 @@ impl Activity {
         }
     }
 
+    /// When some verdict the history was built from can change by time alone (a counted
+    /// signature expires, one dated in the future comes due, an algorithm stops being
+    /// accepted): from then on it must be built again.
+    pub fn holds_until(&self) -> Option<SystemTime> {
+        self.until
+    }
+
     /// The limit the spans were built for.
     pub fn limit(&self) -> Duration {
         self.limit
@@ -96,10 +106,11 @@ impl Activity {
         }
     }
 
-    /// The text form stored beside a repository: one line per person,
-    /// `<name> <first>-<last> …` in seconds.
+    /// The text form stored beside a repository: the limit, until when it holds, then one line
+    /// per person, `<name> <first>-<last> …` in seconds.
     pub fn to_text(&self) -> String {
-        let mut out = format!("limit {}\n", self.limit.as_secs());
+        let until = self.until.map_or("-".to_owned(), |t| seconds(t).to_string());
+        let mut out = format!("limit {}\nuntil {until}\n", self.limit.as_secs());
         for (person, spans) in &self.spans {
             out.push_str(&escape(person));
             for s in spans {
@@ -114,6 +125,10 @@ impl Activity {
     pub fn from_text(text: &str) -> Option<Activity> {
         let mut lines = text.lines();
         let limit = Duration::from_secs(lines.next()?.strip_prefix("limit ")?.parse().ok()?);
+        let until = match lines.next()?.strip_prefix("until ")? {
+            "-" => None,
+            t => Some(time(t)?),
+        };
         let mut spans = BTreeMap::new();
         for line in lines {
             let mut fields = line.split(' ');
@@ -129,7 +144,7 @@ impl Activity {
             }
             spans.insert(person, list);
         }
-        Some(Activity { limit, spans })
+        Some(Activity { limit, spans, until })
     }
 }
 
@@ -187,7 +202,7 @@ mod tests {
     fn spans_answer_like_the_full_history() {
         let limit = Duration::from_secs(10 * DAY);
         let times = [100, 105, 130, 131, 150, 200, 210, 220, 221, 260];
-        let mut a = Activity { limit, spans: BTreeMap::new() };
+        let mut a = Activity { limit, spans: BTreeMap::new(), until: Some(at(400)) };
         for &d in times.iter().rev().step_by(2).chain(times.iter().step_by(2)) {
             a.add("alice", at(d));
         }
@@ -207,7 +222,15 @@ mod tests {
 
     #[test]
     fn a_damaged_history_does_not_read() {
-        for text in ["", "limit x\n", "limit 5\nalice 10-5\n", "limit 5\nalice 1-2 2-3\n", "limit 5\nalice 1\n"] {
+        for text in [
+            "",
+            "limit x\nuntil -\n",
+            "limit 5\n",
+            "limit 5\nuntil x\n",
+            "limit 5\nuntil -\nalice 10-5\n",
+            "limit 5\nuntil -\nalice 1-2 2-3\n",
+            "limit 5\nuntil -\nalice 1\n",
+        ] {
             assert_eq!(Activity::from_text(text), None, "{text:?}");
         }
     }

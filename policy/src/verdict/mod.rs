@@ -46,6 +46,7 @@ pub struct Verdict {
     problems: Vec<Problem>,
     chain: Vec<ObjectId>,
     learned: Vec<(ObjectId, SignatureFact)>,
+    until: Option<SystemTime>,
 }
 
 impl Verdict {
@@ -63,6 +64,7 @@ impl Verdict {
             problems: Vec::new(),
             chain: Vec::new(),
             learned: Vec::new(),
+            until: None,
         }
     }
 
@@ -138,6 +140,15 @@ impl Verdict {
     /// by layer: what an adapter adds to its cache.
     pub fn learned(&self) -> &[(ObjectId, SignatureFact)] {
         &self.learned
+    }
+
+    /// When this verdict can change by time alone, if that lies ahead (outside a push, whose
+    /// freshness checks are for that moment only): a signature expires or comes due, or a key's
+    /// algorithm stops being accepted. Whatever is kept from it (a signing history, a cached
+    /// verdict) must be judged again from then on. Its `inactivity` answer rests on the history
+    /// it was given, which carries its own.
+    pub fn holds_until(&self) -> Option<SystemTime> {
+        self.until
     }
 
     /// The valid signers: people by name, then `machine <name>`.
@@ -231,7 +242,8 @@ fn judge_layers<O>(
     for (i, layer) in layers.iter().enumerate() {
         let new = request.push.is_some() && !known.contains(&layer.id);
         let timing = Timing { now: request.now, fresh_within: new.then_some(max_age.unwrap_or(DEFAULT_MAX_AGE)) };
-        let mut report = check_layer(policy, request.facts, (i + 1, layer, new), timing, &mut verdict.learned);
+        let (mut report, until) = check_layer(policy, request.facts, (i + 1, layer, new), timing, &mut verdict.learned);
+        verdict.until = verdict.until.into_iter().chain(until).min();
         if let (Some(limit), Some(activity)) = (policy.inactivity, request.activity) {
             apply_inactivity(policy, limit, activity, &mut report);
         }
@@ -294,14 +306,14 @@ fn judge_transition(expected: Expected<'_>, verdict: &mut Verdict) {
 
 /// Check the signature of `layer` (number, layer, whether new at push) at `timing`, from a
 /// remembered fact while its certificate is unchanged, or from scratch (the fact then goes
-/// into `learned`).
+/// into `learned`); and until when the answer holds.
 fn check_layer(
     policy: &Policy,
     facts: Option<&Facts>,
     (number, layer, new): (usize, &Layer, bool),
     timing: Timing,
     learned: &mut Vec<(ObjectId, SignatureFact)>,
-) -> LayerReport {
+) -> (LayerReport, Option<SystemTime>) {
     let remembered = facts.and_then(|f| f.get(&layer.id)).filter(|f| policy.cert_for_fact(f).is_some());
     let check = match remembered {
         Some(fact) => signature::judge(policy, fact, timing),
@@ -314,7 +326,7 @@ fn check_layer(
             Err(check) => *check,
         },
     };
-    LayerReport {
+    let report = LayerReport {
         number,
         id: layer.id,
         new,
@@ -324,7 +336,8 @@ fn check_layer(
         tagger: layer.tagger.clone(),
         problem: check.problem.map(LayerProblem::Signature),
         transition: Transition::from_message(&String::from_utf8_lossy(layer.message())),
-    }
+    };
+    (report, check.until)
 }
 
 /// A person's signature stops counting when their previous accepted signature (or the

@@ -1,0 +1,39 @@
+//! The cache directory the hook and the CLI keep (`git_signed_tool::store`), on real
+//! repositories built by the core's fixture: what it remembers never outlives what it rests
+//! on, time included (T30).
+
+#[allow(dead_code)] // the core's fixture, of which these tests use a part
+#[path = "../../policy/tests/fixture/mod.rs"]
+mod fixture;
+
+use std::time::{Duration, SystemTime};
+
+use fixture::{DAY, Fixture, POLICY};
+use git_signed_tool::store::Cache;
+
+/// A stored signing history holds only until time alone changes a verdict it was built from:
+/// a counted signature that expires stops counting, and one dated in the future starts to,
+/// without any ref moving.
+#[test]
+fn t30_the_stored_history_is_built_again_when_a_signature_expires_or_comes_due() {
+    let f = Fixture::new();
+    let policy = f.policy_from(&POLICY.replacen("version = 1\n", "version = 1\ninactivity = \"6w\"\n", 1));
+    let now = SystemTime::now();
+    let (before, after) = (now - 2 * DAY, now + Duration::from_secs(3600));
+    // deploy/1: alice's signature expires tomorrow; deploy/2: alice signed it an hour ahead.
+    let inner = f.expiring_layer("deploy/1", f.commit("one"), "alice", before, 3 * DAY);
+    let deploy1 = f.layer("deploy/1", inner, Some("bob"), before);
+    let deploy2 = f.chain("deploy/2", f.commit("two"), &["alice", "bob"], after);
+    f.git(&["update-ref", "refs/tags/deploy/1", &deploy1.to_string()], None);
+    f.git(&["update-ref", "refs/tags/deploy/2", &deploy2.to_string()], None);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seconds = |t: SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let latest = |at: SystemTime| {
+        let mut cache = Cache::open(dir.path()).expect("cache");
+        cache.activity(&f.repo(), &policy, at).expect("history").latest("alice").map(seconds)
+    };
+
+    assert_eq!(latest(now), Some(seconds(before)), "today deploy/1 counts and deploy/2 does not yet");
+    assert_eq!(latest(now), Some(seconds(before)), "and so does the stored history");
+    assert_eq!(latest(now + 2 * DAY), Some(seconds(after)), "in two days deploy/1 has expired, deploy/2 is due");
+}
