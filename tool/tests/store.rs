@@ -37,3 +37,39 @@ fn t30_the_stored_history_is_built_again_when_a_signature_expires_or_comes_due()
     assert_eq!(latest(now), Some(seconds(before)), "and so does the stored history");
     assert_eq!(latest(now + 2 * DAY), Some(seconds(after)), "in two days deploy/1 has expired, deploy/2 is due");
 }
+
+/// A tag rewritten behind the history's back, as a loose ref hiding the packed value the
+/// history counted, takes that value's signatures out of it; a value that wraps the old one (a
+/// promotion) is added on top.
+#[test]
+fn t30_a_packed_tag_rewritten_as_a_loose_ref_no_longer_counts() {
+    let f = Fixture::new();
+    let policy = f.policy_from(&POLICY.replacen("version = 1\n", "version = 1\ninactivity = \"6w\"\n", 1));
+    let (now, signed) = (SystemTime::now(), SystemTime::now() - 30 * DAY);
+    let seconds = |t: SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let latest = |person: &str| {
+        let mut cache = Cache::open(dir.path()).expect("cache");
+        cache.activity(&f.repo(), &policy, now).expect("history").latest(person).map(seconds)
+    };
+    let original = f.chain("deploy/1", f.commit("one"), &["alice", "bob"], signed);
+    let packed = |id: gix::ObjectId| {
+        f.git(&["update-ref", "refs/tags/deploy/1", &id.to_string()], None);
+        f.git(&["pack-refs", "--all"], None);
+    };
+    packed(original);
+    assert_eq!(latest("alice"), Some(seconds(signed)));
+
+    // A rewrite: the signatures it hides are gone from the repository, and from the history
+    // (the new value, bob alone, is not accepted).
+    let rewritten = f.chain("deploy/1", f.commit("other"), &["bob", "ci"], now);
+    f.git(&["update-ref", "refs/tags/deploy/1", &rewritten.to_string()], None);
+    assert_eq!((latest("alice"), latest("bob")), (None, None));
+
+    // A promotion wraps the old value: added on top, alice and bob still count.
+    packed(original);
+    assert_eq!(latest("alice"), Some(seconds(signed)));
+    let promoted = f.layer("deploy/1", original, Some("ci"), now);
+    f.git(&["update-ref", "refs/tags/deploy/1", &promoted.to_string()], None);
+    assert_eq!((latest("alice"), latest("bob")), (Some(seconds(signed)), Some(seconds(signed))));
+}
