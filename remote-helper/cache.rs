@@ -50,6 +50,9 @@ pub enum Error {
     /// Accepted verdicts cannot be written down.
     #[error("cannot write the verdict cache: {0}")]
     Remember(#[source] std::io::Error),
+    /// A tag listed from a remembered verdict has no remembered chain any more.
+    #[error("the tag cache no longer holds what verified {0} (it was cleared meanwhile?); fetch again to verify anew")]
+    Forgotten(String),
 }
 
 /// An opened, locked tag cache for one URL.
@@ -78,6 +81,18 @@ pub struct Remembered {
     /// When a signature in it expires (or another time-bound answer changes), if ever
     /// (`Verdict::holds_until`).
     pub until: Option<SystemTime>,
+    /// When it was remembered (it is used for [`VERDICT_TTL_SECS`] from then).
+    pub at: SystemTime,
+}
+
+/// How long a verification stands: until time alone can change one of its verdicts, and
+/// counted (for [`VERDICT_TTL_SECS`]) from the oldest remembered verdict it reused.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Standing {
+    /// The first time a verdict in it can change by time alone.
+    pub until: Option<SystemTime>,
+    /// The oldest remembered verdict it rests on, if older than now.
+    pub since: Option<SystemTime>,
 }
 
 fn base_dir() -> PathBuf {
@@ -171,15 +186,15 @@ impl TagCache {
             else {
                 continue;
             };
-            let Some(until) = window(when, now) else { continue };
             if digest != policy_digest {
                 continue;
             }
+            let Some((at, until)) = window(when, now) else { continue };
             let Ok(id) = ObjectId::from_hex(id.as_bytes()) else { continue };
             let Some((chain, commit)) = chain.split_once('>') else { continue };
             let chain: Result<Chain, _> = chain.split(',').map(|c| ObjectId::from_hex(c.as_bytes())).collect();
             if let (Ok(chain), Ok(commit)) = (chain, ObjectId::from_hex(commit.as_bytes())) {
-                out.insert((name.to_owned(), id), Remembered { chain, commit, until });
+                out.insert((name.to_owned(), id), Remembered { chain, commit, until, at });
             }
         }
         out
@@ -195,7 +210,7 @@ impl TagCache {
         }
         let now = seconds(SystemTime::now());
         let mut added = String::new();
-        for (name, id, Remembered { chain, commit, until }) in accepted {
+        for (name, id, Remembered { chain, commit, until, .. }) in accepted {
             let chain: Vec<String> = chain.iter().map(ToString::to_string).collect();
             let when = stamp(now, *until);
             added.push_str(&format!("{when} {policy_digest} {id} {}>{commit} {name}\n", chain.join(",")));
@@ -221,15 +236,16 @@ fn stamp(now: u64, until: Option<SystemTime>) -> String {
 
 /// Whether something dated `when` (see [`stamp`]) may be used at `now`: within
 /// [`VERDICT_TTL_SECS`], not from the future (a clock that was ahead would otherwise keep it
-/// fresh longer), and before its `until`. `Some` of that `until` if so.
-fn window(when: &str, now: u64) -> Option<Option<SystemTime>> {
+/// fresh longer), and before its `until`. If so, when it was made and that `until`.
+fn window(when: &str, now: u64) -> Option<(SystemTime, Option<SystemTime>)> {
     let (t, until) = match when.split_once("..") {
         Some((t, until)) => (t, Some(until.parse::<u64>().ok()?)),
         None => (when, None),
     };
     let t = t.parse::<u64>().ok()?;
     let fresh = t <= now && now - t < VERDICT_TTL_SECS && until.is_none_or(|u| now < u);
-    fresh.then(|| until.map(|u| UNIX_EPOCH + std::time::Duration::from_secs(u)))
+    let time = |s: u64| UNIX_EPOCH + std::time::Duration::from_secs(s);
+    fresh.then(|| (time(t), until.map(time)))
 }
 
 /// The whole lines of a verdicts file that may still be used at `now`.
@@ -261,7 +277,7 @@ impl TagCache {
         if last != digest {
             return None;
         }
-        let until = window(when, now)?;
+        let (_, until) = window(when, now)?;
         let hidden = lines
             .map(|line| line.split_once('\t').map(|(name, why)| (name.to_owned(), Hidden::Failed(why.to_owned()))))
             .collect::<Option<_>>()?;
@@ -269,21 +285,30 @@ impl TagCache {
     }
 
     /// Record that every protected tag of the advertisement `digest` names was verified now:
-    /// the accepted ones are remembered, and these were `hidden`; `until` is when the first of
-    /// those verdicts can change by time alone.
+    /// the accepted ones are remembered, and these were `hidden`. It stands no longer than
+    /// `standing` says, so never longer than a remembered verdict it rests on.
     pub fn verified<'h>(
         &self,
         digest: &str,
         hidden: impl IntoIterator<Item = (&'h String, &'h Hidden)>,
-        until: Option<SystemTime>,
+        standing: Standing,
     ) -> Result<(), Error> {
-        let mut text = format!("{} {digest}\n", stamp(seconds(SystemTime::now()), until));
+        let now = seconds(SystemTime::now());
+        let since = standing.since.map_or(now, |s| seconds(s).min(now));
+        let mut text = format!("{} {digest}\n", stamp(since, standing.until));
         for (name, why) in hidden {
             let (Hidden::Failed(why) | Hidden::Quiet(why)) = why;
             text.push_str(&format!("{name}\t{}\n", why.replace(['\n', '\t'], " ")));
         }
         text.push_str("end\n");
         write_private(&self.snapshot_file, &text).map_err(Error::Remember)
+    }
+}
+
+impl TagCache {
+    /// Drop the record of the last verification: the next listing verifies anew.
+    pub fn forget_snapshot(&self) {
+        let _ = std::fs::remove_file(&self.snapshot_file);
     }
 }
 
@@ -298,7 +323,12 @@ pub fn snapshot_digest<'r>(
     let mut h = gix::hash::hasher(gix::hash::Kind::Sha1);
     h.update(policy_digest.as_bytes());
     for (name, id, peeled) in tags {
-        h.update(format!("\n{name} {id} {}", peeled.map(|p| p.to_string()).unwrap_or_default()).as_bytes());
+        // Raw ids (fixed length per object format) and the name between separators.
+        h.update(b"\n");
+        h.update(name.as_bytes());
+        h.update(b"\0");
+        h.update(id.as_bytes());
+        h.update(peeled.as_ref().map_or(&[][..], |p| p.as_bytes()));
     }
     h.try_finalize().map(|id| id.to_string()).unwrap_or_default()
 }

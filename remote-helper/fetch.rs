@@ -79,7 +79,7 @@ fn add_followed_tags(url: &str, repo: &Repo, quarantine: &Quarantine, listing: &
     let cache_repo = cache.repo()?;
     let mut buf = Vec::new();
     for followed in needed {
-        for id in &followed.chain {
+        for id in followed.chain.iter().flatten() {
             if present(id) {
                 continue;
             }

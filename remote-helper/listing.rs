@@ -26,7 +26,8 @@ pub struct Listing {
     pub symrefs: Vec<Symref>,
     /// The object format.
     pub hash: gix::hash::Kind,
-    /// Every tag object of every listed, verified tag: the only tag objects a fetch may store.
+    /// Every tag object of every listed, verified tag whose chain is known: the only tag
+    /// objects a fetch may store (see [`Listing::resolve`] for the others).
     pub allowed_tags: HashSet<ObjectId>,
     /// The listed tags, for tag-following.
     pub followed: Vec<Followed>,
@@ -35,12 +36,41 @@ pub struct Listing {
 /// A listed tag git may follow once it has the commit.
 #[derive(Debug)]
 pub struct Followed {
+    /// The tag's name (without `refs/tags/`).
+    pub name: String,
     /// The tag object the ref points at.
     pub tag: ObjectId,
     /// The commit it reaches.
     pub commit: ObjectId,
-    /// Its tag objects, outermost first.
-    pub chain: Vec<ObjectId>,
+    /// Its tag objects, outermost first; `None` while they are only remembered in the tag cache.
+    pub chain: Option<Vec<ObjectId>>,
+}
+
+impl Listing {
+    /// Whether some listed tag's chain is still only in the tag cache: [`Listing::resolve`]
+    /// before fetching.
+    pub fn unresolved(&self) -> bool {
+        self.followed.iter().any(|f| f.chain.is_none())
+    }
+
+    /// Fill in the chains left in the tag cache from `chain_of(name, tag id)`, which gives the
+    /// remembered chain and the commit it reached. A tag it cannot give, or gives for another
+    /// commit, is the error: nothing of it may be fetched.
+    pub fn resolve(
+        &mut self,
+        chain_of: impl Fn(&str, ObjectId) -> Option<(Vec<ObjectId>, ObjectId)>,
+    ) -> Result<(), String> {
+        for f in self.followed.iter_mut().filter(|f| f.chain.is_none()) {
+            match chain_of(&f.name, f.tag) {
+                Some((chain, commit)) if commit == f.commit => {
+                    self.allowed_tags.extend(chain.iter().copied());
+                    f.chain = Some(chain);
+                }
+                _ => return Err(f.name.clone()),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Why a ref is not listed.
@@ -54,8 +84,9 @@ pub enum Hidden {
 }
 
 /// What verification says of a tag [`sort`] sent to it: the tag objects that may enter the
-/// repository (outermost first), or why it is hidden.
-pub type TagVerdict = Result<Vec<ObjectId>, Hidden>;
+/// repository (outermost first; `None` when they are remembered in the tag cache and read
+/// only if a fetch needs them), or why it is hidden.
+pub type TagVerdict = Result<Option<Vec<ObjectId>>, Hidden>;
 
 /// What the names are judged by.
 pub struct ByName<'a> {
@@ -98,17 +129,14 @@ pub fn decide(
             }
         }
     }
-    let listed: HashSet<&str> =
-        advertised.refs.iter().map(|r| r.name.as_str()).filter(|name| !hidden.contains_key(*name)).collect();
+    let listed = |name: &str| !hidden.contains_key(name) && advertised.refs.iter().any(|r| r.name == name);
     // Only `HEAD` pointing at a listed, harmless branch (T23), and only while `HEAD` itself is
     // listed; every other symbolic ref was hidden by `sort`, its resolved value with it.
     let symrefs: Vec<Symref> = advertised
         .symrefs
         .iter()
         .filter(|s| {
-            listed.contains(s.target.as_str())
-                && !hidden.contains_key(&s.name)
-                && refs::check_symref(policy, &s.name, &s.target).is_ok()
+            !hidden.contains_key(&s.name) && listed(&s.target) && refs::check_symref(policy, &s.name, &s.target).is_ok()
         })
         .cloned()
         .collect();
@@ -126,8 +154,9 @@ pub fn decide(
             continue;
         }
         if let Some(chain) = accepted.remove(&r.name) {
-            listing.allowed_tags.extend(chain.iter().copied());
-            listing.followed.push(Followed { tag: r.id, commit: r.peeled.unwrap_or(r.id), chain });
+            listing.allowed_tags.extend(chain.iter().flatten().copied());
+            let name = r.name.strip_prefix(refs::TAGS).unwrap_or(&r.name).to_owned();
+            listing.followed.push(Followed { name, tag: r.id, commit: r.peeled.unwrap_or(r.id), chain });
         }
         listing.refs.push(r);
     }
@@ -271,7 +300,7 @@ mod tests {
         assert_eq!(to_verify, ["refs/tags/deploy/1", "refs/tags/deploy/2"]);
         assert!(unprotected.is_empty());
         let verdicts = vec![
-            ("refs/tags/deploy/1".to_owned(), Ok(vec![id(1)])),
+            ("refs/tags/deploy/1".to_owned(), Ok(Some(vec![id(1)]))),
             ("refs/tags/deploy/2".to_owned(), Err(Hidden::Failed("needs 1 machine".into()))),
         ];
         let (listing, reasons) = decide(advertised, &policy, hidden, verdicts);

@@ -215,10 +215,17 @@ impl Session {
 
     /// Fetch `batch`, filtered by the session's listing (listing first if git did not).
     fn fetch_batch(&mut self, batch: &[(ObjectId, String)]) -> Result<fetch::Fetched, Error> {
-        let listing = match self.listing.take() {
+        let mut listing = match self.listing.take() {
             Some(listing) => listing,
             None => self.list()?,
         };
+        if listing.unresolved() {
+            let url = self.url.clone();
+            let (settings, policy) = self.settings()?;
+            let tags = verify::Tags { policy, environment: &settings.environment, url: &url, hash: listing.hash };
+            tags.resolve(&mut listing)?;
+            trace("chains");
+        }
         let listing = self.listing.insert(listing);
         let git_dir = self.git_dir.as_deref().ok_or(Error::NoRepository("fetch"))?;
         let fetched = fetch::fetch(&self.url, git_dir, listing, batch, &self.options.fetch)?;

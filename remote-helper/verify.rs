@@ -15,8 +15,8 @@ use git_signed_tool::store::Cache;
 use gix::ObjectId;
 use gix::objs::FindHeader;
 
-use crate::cache::{self, Remembered, TagCache};
-use crate::listing::{Hidden, TagVerdict};
+use crate::cache::{self, Remembered, Standing, TagCache};
+use crate::listing::{Hidden, Listing, TagVerdict};
 use crate::protocol::Ref;
 
 /// Whose rules the tags of one mirror are verified by.
@@ -52,17 +52,39 @@ impl Tags<'_> {
         Ok(verdicts)
     }
 
+    /// Fill in the chains `listing` left in the tag cache (a fetch needs them), from the
+    /// verdicts remembered for this policy and environment. If one is gone (the cache was
+    /// cleared meanwhile), the next listing verifies everything again, and this fetch fails.
+    pub fn resolve(&self, listing: &mut Listing) -> Result<(), cache::Error> {
+        let cache = TagCache::open(self.url, self.hash)?;
+        let known = cache.verdicts(&self.digest());
+        listing.resolve(|name, id| known.get(&(name.to_owned(), id)).map(|m| (m.chain.clone(), m.commit))).map_err(
+            |tag| {
+                cache.forget_snapshot();
+                cache::Error::Forgotten(tag)
+            },
+        )
+    }
+
+    fn digest(&self) -> String {
+        format!("{}:{}", self.policy.fingerprint, self.environment)
+    }
+
     /// Protected tags: remembered verdicts where they still hold, the core's verdict otherwise.
     fn protected(&self, cache: &mut TagCache, tags: &[&Ref]) -> Result<Verdicts, cache::Error> {
-        let digest = format!("{}:{}", self.policy.fingerprint, self.environment);
+        let digest = self.digest();
         let snapshot = cache::snapshot_digest(&digest, tags.iter().map(|r| (tag_name(r), r.id, r.peeled)));
-        let last = cache.same_as_last_time(&snapshot);
-        let hidden = last.as_ref().map(|l| &l.hidden);
-        let (mut verdicts, pending, mut until) = self.remembered(cache, &digest, tags, hidden)?;
-        until = until.into_iter().chain(last.as_ref().and_then(|l| l.until)).min();
-        if hidden.is_some() && pending.is_empty() {
-            return Ok(verdicts);
+        // The same advertisement as last time, every verdict standing: nothing to read but the
+        // reasons for what was hidden; the chains stay in the cache until a fetch needs them.
+        if let Some(last) = cache.same_as_last_time(&snapshot) {
+            let verdict = |r: &&Ref| match last.hidden.get(&r.name) {
+                Some(why) => (r.name.clone(), Err(why.clone())),
+                None => (r.name.clone(), Ok(None)),
+            };
+            return Ok(tags.iter().map(verdict).collect());
         }
+        let (mut verdicts, pending, Standing { until, since }) = self.remembered(cache, &digest, tags)?;
+        let mut until = until;
         if !pending.is_empty() {
             let ids: Vec<ObjectId> = tags.iter().map(|r| r.id).collect();
             cache.fetch(&cache.missing(&ids)?)?;
@@ -74,50 +96,43 @@ impl Tags<'_> {
             until = until.into_iter().chain(checked_until).min();
         }
         let hidden = verdicts.iter().filter_map(|(name, v)| v.as_ref().err().map(|why| (name, why)));
-        cache.verified(&snapshot, hidden, until)?;
+        cache.verified(&snapshot, hidden, Standing { until, since })?;
         Ok(verdicts)
     }
 
     /// The remembered verdicts that still hold for `tags`, the tags that need checking, and
-    /// when the first of those remembered can change by time alone.
+    /// how long those remembered stand.
     ///
-    /// When the mirror advertises exactly what it did at the last verification (`hidden` is
-    /// then what was hidden), every verdict is what it was. Otherwise a remembered accepted
-    /// verdict holds while the cache has its chain (tag-following copies it from there) and the
-    /// commit it reached is the one the mirror advertises now (the `^{}` line is what git
-    /// follows; a lie sends the tag back to the core, T28) — except under `inactivity`, whose
-    /// verdicts read every other tag, so all are judged again.
+    /// A remembered accepted verdict holds while the cache has its chain (tag-following copies
+    /// it from there) and the commit it reached is the one the mirror advertises now (the `^{}`
+    /// line is what git follows; a lie sends the tag back to the core, T28) — except under
+    /// `inactivity`, whose verdicts read every other tag, so all are judged again.
     fn remembered<'t>(
         &self,
         cache: &TagCache,
         digest: &str,
         tags: &[&'t Ref],
-        hidden: Option<&HashMap<String, Hidden>>,
-    ) -> Result<(Verdicts, Vec<&'t Ref>, Option<SystemTime>), cache::Error> {
-        let reuse = hidden.is_some() || self.policy.inactivity.is_none();
-        let known = if reuse { cache.verdicts(digest) } else { HashMap::new() };
+    ) -> Result<(Verdicts, Vec<&'t Ref>, Standing), cache::Error> {
+        let known = if self.policy.inactivity.is_none() { cache.verdicts(digest) } else { HashMap::new() };
         let cached = cache.repo()?;
         let present = |id: &ObjectId| matches!(cached.repo.objects.try_header(id), Ok(Some(_)));
         let mut verdicts = Vec::new();
         let mut pending = Vec::new();
-        let mut until: Option<SystemTime> = None;
+        let mut standing = Standing::default();
         for r in tags {
-            if let Some(why) = hidden.and_then(|h| h.get(&r.name)) {
-                verdicts.push((r.name.clone(), Err(why.clone())));
-                continue;
-            }
             let remembered = known
                 .get(&(tag_name(r).to_owned(), r.id))
-                .filter(|m| Some(m.commit) == r.peeled && (hidden.is_some() || m.chain.iter().all(present)));
+                .filter(|m| Some(m.commit) == r.peeled && m.chain.iter().all(present));
             match remembered {
                 Some(m) => {
-                    until = until.into_iter().chain(m.until).min();
-                    verdicts.push((r.name.clone(), Ok(m.chain.clone())));
+                    standing.until = standing.until.into_iter().chain(m.until).min();
+                    standing.since = standing.since.into_iter().chain([m.at]).min();
+                    verdicts.push((r.name.clone(), Ok(Some(m.chain.clone()))));
                 }
                 None => pending.push(*r),
             }
         }
-        Ok((verdicts, pending, until))
+        Ok((verdicts, pending, standing))
     }
 
     /// The core's verdict on each of `pending`, the accepted ones to remember, and when the
@@ -136,8 +151,8 @@ impl Tags<'_> {
         let history = if policy.inactivity.is_some() {
             let all: Vec<(String, ObjectId)> = tags.iter().map(|r| (tag_name(r).to_owned(), r.id)).collect();
             let progress = Progress::new("checking the signing history", all.len());
-            let (activity, pushed) = repo.history_of(policy, now, Some(store.facts()), &all, &|| progress.tick())?;
-            store.learn(&pushed);
+            let (activity, learned) = repo.history_of(policy, now, Some(store.facts()), &all, &|| progress.tick())?;
+            store.learn_facts(learned);
             Some(activity)
         } else {
             None
@@ -167,8 +182,8 @@ impl Tags<'_> {
                 // Under `inactivity` a verdict also rests on the history, and lasts as long.
                 let until = verdict.holds_until().into_iter().chain(history_until).min();
                 let chain = verdict.chain().to_vec();
-                accepted.push((tag.to_owned(), r.id, Remembered { chain, commit, until }));
-                verdicts.push((r.name.clone(), Ok(verdict.chain().to_vec())));
+                accepted.push((tag.to_owned(), r.id, Remembered { chain, commit, until, at: now }));
+                verdicts.push((r.name.clone(), Ok(Some(verdict.chain().to_vec()))));
             } else {
                 let problems: Vec<String> = verdict.problems().iter().map(ToString::to_string).collect();
                 verdicts.push((r.name.clone(), Err(Hidden::Failed(problems.join("; ")))));
@@ -183,7 +198,7 @@ impl Tags<'_> {
         cache.fetch(&cache.missing(&ids)?)?;
         let repo = cache.repo()?;
         let verdict = |r: &Ref| match refs::smuggled(self.policy, &repo.repo.objects, repo.hash(), r.id) {
-            Ok(Carried::Harmless(chain)) => Ok(chain),
+            Ok(Carried::Harmless(chain)) => Ok(Some(chain)),
             _ => Err(Hidden::Quiet("a tag object in it claims a protected name".into())),
         };
         Ok(tags.iter().map(|r| (r.name.clone(), verdict(r))).collect())

@@ -144,6 +144,34 @@ fn deepen_and_unshallow_work_through_the_helper() {
     f.w.git_ok(&d, &["fsck"]);
 }
 
+/// A listing the cache answers whole (nothing changed on the mirror) leaves the verified chains
+/// in the cache; a fetch that then needs them to follow tags reads them there. If they are
+/// gone meanwhile, that fetch fails, storing nothing, and the next one verifies anew.
+#[test]
+fn a_fetch_after_an_unchanged_listing_follows_tags_from_the_cache() {
+    let f = Fixture::new();
+    let unshallow = |dir: &str| {
+        f.git_as("staging", &f.w.path().join(dir)).args(["fetch", "--unshallow", "origin"]).output().expect("fetch")
+    };
+    ok(&f.clone_as("staging", "d", &["--depth", "1"]));
+    assert!(f.tags("d").is_empty(), "the verified tags are on older commits");
+    ok(&unshallow("d"));
+    assert_eq!(f.tags("d"), vec!["deploy/1", "deploy/3"]);
+
+    ok(&f.clone_as("staging", "e", &["--depth", "1"]));
+    let cache = std::fs::read_dir(f.w.path().join("home/.cache/git-signed"))
+        .expect("cache")
+        .next()
+        .expect("one")
+        .expect("entry");
+    std::fs::remove_file(cache.path().join("verdicts")).expect("forget the verdicts");
+    let err = failed(&unshallow("e"));
+    assert!(err.contains("no longer holds what verified deploy/"), "{err}");
+    assert!(f.tags("e").is_empty() && !f.has_object("e", &f.id("deploy/1")), "nothing stored");
+    ok(&unshallow("e"));
+    assert_eq!(f.tags("e"), vec!["deploy/1", "deploy/3"]);
+}
+
 #[test]
 fn fetch_auto_follows_verified_tags_only() {
     let f = Fixture::new();

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use gix::ObjectId;
 
-use crate::facts::Facts;
+use crate::facts::{Facts, SignatureFact};
 use crate::policy::Policy;
 use crate::verdict::{Activity, Request, Verdict, verify_tag};
 
@@ -135,20 +135,21 @@ impl Repo {
 
     /// Who signed this repository's protected tags, and when (see [`Activity::record`]),
     /// verified for `push` on every core; signatures in `facts` are not checked again. Also
-    /// the verdicts, whose learned facts an adapter may keep.
+    /// the facts learned, which an adapter may keep.
     pub fn history(
         &self,
         policy: &Policy,
         now: std::time::SystemTime,
         facts: Option<&Facts>,
-    ) -> Result<(Activity, Vec<Verdict>), RepoError> {
+    ) -> Result<(Activity, Vec<(ObjectId, SignatureFact)>), RepoError> {
         let tags: Vec<(String, ObjectId)> =
             self.tags()?.into_iter().filter(|(name, _)| policy.protects(name)).collect();
         self.history_of(policy, now, facts, &tags, &|| {})
     }
 
     /// [`Repo::history`] of the protected tags `tags` only; `tick` is called once per tag
-    /// verified (for a progress line).
+    /// verified (for a progress line). Verdicts are made a few thousand at a time and only
+    /// what the history needs is kept, so memory does not grow with the number of tags.
     pub fn history_of(
         &self,
         policy: &Policy,
@@ -156,15 +157,33 @@ impl Repo {
         facts: Option<&Facts>,
         tags: &[(String, ObjectId)],
         tick: &(dyn Fn() + Sync),
-    ) -> Result<(Activity, Vec<Verdict>), RepoError> {
+    ) -> Result<(Activity, Vec<(ObjectId, SignatureFact)>), RepoError> {
+        let mut activity = Activity::new(policy);
+        let mut learned = Vec::new();
+        for part in tags.chunks(4096) {
+            for verdict in self.push_verdicts(policy, now, facts, part, tick)? {
+                activity.record(&verdict);
+                learned.extend_from_slice(verdict.learned());
+            }
+        }
+        Ok((activity, learned))
+    }
+
+    /// The `push` verdicts on `tags` at `now` (what the signing history is made of), on every
+    /// core, with `facts`.
+    pub fn push_verdicts(
+        &self,
+        policy: &Policy,
+        now: std::time::SystemTime,
+        facts: Option<&Facts>,
+        tags: &[(String, ObjectId)],
+        tick: &(dyn Fn() + Sync),
+    ) -> Result<Vec<Verdict>, RepoError> {
         let requests: Vec<Request<'_>> = tags
             .iter()
             .map(|(name, id)| Request::new(name, *id, crate::PUSH_ENVIRONMENT, now).with_facts(facts))
             .collect();
-        let verdicts = self.verify_all_counted(policy, &requests, tick)?;
-        let mut activity = Activity::new(policy);
-        verdicts.iter().for_each(|v| activity.record(v));
-        Ok((activity, verdicts))
+        self.verify_all_counted(policy, &requests, tick)
     }
 
     /// The `refs/tags/*` refs stored as loose files, as (tag name, object id): what changed since

@@ -98,12 +98,17 @@ impl Cache {
     /// Keep the facts `verdicts` learned, to be written by [`Cache::save`].
     pub fn learn<'v>(&mut self, verdicts: impl IntoIterator<Item = &'v Verdict>) {
         for v in verdicts {
-            for (id, fact) in v.learned() {
-                if let Some(facts) = self.facts.as_mut() {
-                    facts.insert(*id, fact.clone());
-                }
-                self.learned.push((*id, fact.clone()));
+            self.learn_facts(v.learned().iter().cloned());
+        }
+    }
+
+    /// Keep `learned` facts, to be written by [`Cache::save`].
+    pub fn learn_facts(&mut self, learned: impl IntoIterator<Item = (ObjectId, SignatureFact)>) {
+        for (id, fact) in learned {
+            if let Some(facts) = self.facts.as_mut() {
+                facts.insert(id, fact.clone());
             }
+            self.learned.push((id, fact));
         }
     }
 
@@ -156,7 +161,7 @@ impl Cache {
             if kept {
                 if !added.is_empty() {
                     let facts = if added.len() > FEW { Some(self.facts()) } else { None };
-                    let (_, verdicts) = repo.history_of(policy, now, facts, &added, &|| {})?;
+                    let verdicts = repo.push_verdicts(policy, now, facts, &added, &|| {})?;
                     let wraps = |(v, old): (&Verdict, &Option<ObjectId>)| {
                         old.is_none_or(|old| v.accepted() && v.chain().contains(&old))
                     };
@@ -175,8 +180,8 @@ impl Cache {
         let tags: Vec<(String, ObjectId)> =
             repo.tags()?.into_iter().filter(|(name, _)| policy.protects(name)).collect();
         let progress = Progress::new("checking the signing history", tags.len());
-        let (activity, verdicts) = repo.history_of(policy, now, Some(self.facts()), &tags, &|| progress.tick())?;
-        self.learn(&verdicts);
+        let (activity, learned) = repo.history_of(policy, now, Some(self.facts()), &tags, &|| progress.tick())?;
+        self.learn_facts(learned);
         History { packed, loose, activity: activity.clone() }.write(&self.dir, policy);
         Ok(activity)
     }
