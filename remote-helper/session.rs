@@ -199,13 +199,14 @@ impl Session {
     fn list(&mut self) -> Result<Listing, Error> {
         let advertised = upstream::advertisement(&self.url, self.git_dir.as_deref())?;
         trace("ls-remote");
-        let (url, verbosity) = (self.url.clone(), self.options.fetch.verbosity);
+        let (url, verbosity, progress) = (self.url.clone(), self.options.fetch.verbosity, self.options.fetch.progress);
         let (settings, policy) = self.settings()?;
         trace("settings and policy");
         let by_name =
             listing::ByName { policy, allow_unprotected: settings.allow_unprotected, refspecs: &settings.refspecs };
         let Sorted { hidden, protected, unprotected } = listing::sort(&advertised, &by_name);
-        let tags = verify::Tags { policy, environment: &settings.environment, url: &url, hash: advertised.hash };
+        let tags =
+            verify::Tags { policy, environment: &settings.environment, url: &url, hash: advertised.hash, progress };
         let verdicts = tags.verdicts(&protected, &unprotected)?;
         let (listing, hidden) = listing::decide(advertised, policy, hidden, verdicts);
         report(&hidden, settings.strict, verbosity)?;
@@ -222,7 +223,8 @@ impl Session {
         if listing.unresolved() {
             let url = self.url.clone();
             let (settings, policy) = self.settings()?;
-            let tags = verify::Tags { policy, environment: &settings.environment, url: &url, hash: listing.hash };
+            let (environment, hash) = (&settings.environment, listing.hash);
+            let tags = verify::Tags { policy, environment, url: &url, hash, progress: false };
             tags.resolve(&mut listing)?;
             trace("chains");
         }

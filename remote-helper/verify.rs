@@ -29,6 +29,8 @@ pub struct Tags<'a> {
     pub url: &'a str,
     /// The mirror's object format.
     pub hash: gix::hash::Kind,
+    /// Whether git wants progress shown (`option progress`).
+    pub progress: bool,
 }
 
 /// The verdicts, by ref name.
@@ -150,7 +152,7 @@ impl Tags<'_> {
         let now = SystemTime::now();
         let history = if policy.inactivity.is_some() {
             let all: Vec<(String, ObjectId)> = tags.iter().map(|r| (tag_name(r).to_owned(), r.id)).collect();
-            let progress = Progress::new("checking the signing history", all.len());
+            let progress = Progress::new("checking the signing history", all.len()).only_if(self.progress);
             let (activity, learned) = repo.history_of(policy, now, Some(store.facts()), &all, &|| progress.tick())?;
             store.learn_facts(learned);
             Some(activity)
@@ -168,7 +170,7 @@ impl Tags<'_> {
                         .with_facts(facts)
                 })
                 .collect();
-            let progress = Progress::new("verifying tags", requests.len());
+            let progress = Progress::new("verifying tags", requests.len()).only_if(self.progress);
             repo.verify_all_counted(policy, &requests, &|| progress.tick())?
         };
         store.learn(&checked);

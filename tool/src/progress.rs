@@ -25,6 +25,12 @@ impl Progress {
         Progress { title, total, done: AtomicUsize::new(0), shown: AtomicUsize::new(usize::MAX), active }
     }
 
+    /// Shown only if `wanted` too (git's `--quiet`, a helper's `option progress false`).
+    pub fn only_if(mut self, wanted: bool) -> Progress {
+        self.active &= wanted;
+        self
+    }
+
     /// One more item done; the line is redrawn when the percentage changes.
     pub fn tick(&self) {
         if !self.active {
