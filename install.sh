@@ -24,16 +24,17 @@ Usage:
   ./install.sh --uninstall [--prefix DIR]
       Remove the binaries, manual pages and completions install.sh put into PREFIX.
 
-  ./install.sh --repo PATH.git --policy FILE [--audit-log FILE] [--layout auto|plain|gitlab|gitea]
-               [--bindir DIR]
-      Install the pre-receive hook into a bare repository and set signed.policy (and
-      signed.auditLog). Idempotent. An existing pre-receive hook is kept and still runs first;
+  ./install.sh --repo PATH.git (--policy FILE | --root COMMIT) [--audit-log FILE]
+               [--layout auto|plain|gitlab|gitea] [--bindir DIR]
+      Install the pre-receive hook into a bare repository and set signed.policy, or with
+      --root the first commit of the policy kept in the repository (refs/signed/policy;
+      signed.root), and signed.auditLog. Idempotent. An existing pre-receive hook is kept and still runs first;
       its rejection still rejects. Layouts: plain (hooks/pre-receive), gitlab
       (custom_hooks/pre-receive.d/), gitea/forgejo (hooks/pre-receive.d/); auto detects them.
       --bindir uses binaries already built there instead of PREFIX/bin.
 
   ./install.sh --uninstall --repo PATH.git [--layout …]
-      Remove the hook (restoring a chained earlier hook) and unset signed.policy/auditLog.
+      Remove the hook (restoring a chained earlier hook) and unset signed.policy/root/auditLog.
 
   ./install.sh --demo [--prefix DIR]
       Build, install into a temporary directory, and show it working there: a mirror with the
@@ -52,13 +53,14 @@ default_prefix() {
 }
 
 PREFIX="${PREFIX:-}"
-REPO="" POLICY="" AUDIT_LOG="" LAYOUT="auto" BINDIR="" MODE="install" STATIC=""
+REPO="" POLICY="" ROOT="" AUDIT_LOG="" LAYOUT="auto" BINDIR="" MODE="install" STATIC=""
 
 while [ $# -gt 0 ]; do
     case "$1" in
         --prefix) PREFIX="${2:?--prefix needs a directory}"; shift 2 ;;
         --repo) REPO="${2:?--repo needs a path}"; shift 2 ;;
         --policy) POLICY="${2:?--policy needs a file}"; shift 2 ;;
+        --root) ROOT="${2:?--root needs a commit id}"; shift 2 ;;
         --audit-log) AUDIT_LOG="${2:?--audit-log needs a file}"; shift 2 ;;
         --layout) LAYOUT="${2:?--layout needs auto, plain, gitlab or gitea}"; shift 2 ;;
         --bindir) BINDIR="${2:?--bindir needs a directory}"; shift 2 ;;
@@ -264,12 +266,17 @@ EOF
 
 install_hook() {
     [ -n "$REPO" ] || die "--repo is required"
-    [ -n "$POLICY" ] || die "--policy is required with --repo"
+    [ -n "$POLICY$ROOT" ] || die "--policy FILE or --root COMMIT is required with --repo"
+    [ -z "$POLICY" ] || [ -z "$ROOT" ] || die "give --policy (a file) or --root (the policy kept in the repository), not both"
     check_bare_repo "$REPO"
-    local repo policy bindir hook
+    local repo policy="" bindir hook
     repo="$(cd "$REPO" && pwd)"
-    [ -f "$POLICY" ] || die "no policy file at $POLICY"
-    policy="$(cd "$(dirname "$POLICY")" && pwd)/$(basename "$POLICY")"
+    if [ -n "$ROOT" ]; then
+        [[ $ROOT =~ ^([0-9a-f]{40}|[0-9a-f]{64})$ ]] || die "--root must be a full commit id (40 or 64 hex digits), not '$ROOT'"
+    else
+        [ -f "$POLICY" ] || die "no policy file at $POLICY"
+        policy="$(cd "$(dirname "$POLICY")" && pwd)/$(basename "$POLICY")"
+    fi
     if [ -n "$BINDIR" ]; then
         bindir="$(cd "$BINDIR" && pwd)"
     else
@@ -278,8 +285,10 @@ install_hook() {
     fi
     hook="$bindir/git-signed-pre-receive"
     [ -x "$hook" ] || die "no executable $hook; build first or pass --bindir"
-    "$bindir/git-signed" policy check --policy "$policy" >/dev/null \
-        || die "the policy $policy has errors (see above); the hook was not installed"
+    if [ -n "$policy" ]; then
+        "$bindir/git-signed" policy check --policy "$policy" >/dev/null \
+            || die "the policy $policy has errors (see above); the hook was not installed"
+    fi
 
     local layout
     layout="$(detect_layout "$repo")"
@@ -304,13 +313,19 @@ install_hook() {
             ;;
         *) die "unknown layout $layout (use plain, gitlab or gitea)" ;;
     esac
-    git -C "$repo" config signed.policy "$policy"
+    if [ -n "$ROOT" ]; then
+        git -C "$repo" config signed.root "$ROOT"
+        git -C "$repo" config --unset signed.policy || true
+    else
+        git -C "$repo" config signed.policy "$policy"
+        git -C "$repo" config --unset signed.root || true
+    fi
     if [ -n "$AUDIT_LOG" ]; then
         mkdir -p "$(dirname "$AUDIT_LOG")"
         touch "$AUDIT_LOG"
         git -C "$repo" config signed.auditLog "$(cd "$(dirname "$AUDIT_LOG")" && pwd)/$(basename "$AUDIT_LOG")"
     fi
-    echo "install.sh: git-signed hook installed in $repo ($layout layout), policy $policy" >&2
+    echo "install.sh: git-signed hook installed in $repo ($layout layout), policy ${policy:-in refs/signed/policy from $ROOT}" >&2
 }
 
 uninstall_hook() {
@@ -328,6 +343,7 @@ uninstall_hook() {
         if grep -qsF "$MARKER" "$f"; then rm -f "$f"; fi
     done
     git -C "$repo" config --unset signed.policy || true
+    git -C "$repo" config --unset signed.root || true
     git -C "$repo" config --unset signed.auditLog || true
     echo "install.sh: git-signed hook removed from $repo" >&2
 }

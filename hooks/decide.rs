@@ -4,6 +4,7 @@
 
 use std::time::SystemTime;
 
+use git_signed_policy::chain;
 use git_signed_policy::refs::Carried;
 use git_signed_policy::verdict::{Request, Verdict};
 use git_signed_policy::{Activity, PUSH_ENVIRONMENT, Policy, Problem, RefClass, Repo, refs};
@@ -93,6 +94,9 @@ pub struct Context<'a> {
     pub now: SystemTime,
     /// Signing history for the policy's `inactivity` rule, when it has one.
     pub activity: Option<&'a Activity>,
+    /// `signed.root`: the first trusted commit of `refs/signed/policy`, when the policy is
+    /// kept in the repository.
+    pub root: Option<ObjectId>,
 }
 
 impl Context<'_> {
@@ -111,6 +115,7 @@ pub fn decide(cx: &Context<'_>, update: &Update) -> Decision {
     match refs::classify(cx.policy, r) {
         RefClass::ProtectedTag(name) => protected_tag(cx, name, update),
         RefClass::Proposal(name) => proposal(cx, name, update),
+        RefClass::PolicyHistory { proposed } => policy_history(cx, update, proposed),
         // Deleting a forbidden ref is how an admin cleans up after one.
         RefClass::Forbidden(_) if update.new.is_null() => Decision::untouched(r),
         RefClass::Forbidden(why) => Decision::reject(r, why.describe()),
@@ -151,6 +156,75 @@ fn protected_tag(cx: &Context<'_>, name: &str, update: &Update) -> Decision {
         reasons,
         verdict: Some(verdict),
     }
+}
+
+/// `refs/signed/policy` moves only forward, to a commit whose whole history from `signed.root`
+/// is signed by the admins of the policy before each change (`chain::walk`), ending in an
+/// approved change; `refs/signed/proposed/policy` may also end in a change still waiting for
+/// approvals. The policy in force before the push judges every ref pushed with it.
+fn policy_history(cx: &Context<'_>, update: &Update, proposed: bool) -> Decision {
+    let r = update.refname.as_str();
+    let Some(root) = cx.root else {
+        return Decision::reject(
+            r,
+            "this mirror keeps its policy in a file (signed.policy) and pins no signed.root; \
+             set it to the policy's first commit (install.sh --repo … --root <commit>) to keep the policy here"
+                .to_owned(),
+        );
+    };
+    if update.new.is_null() {
+        return match proposed {
+            true => Decision { message: Some("policy proposal removed".to_owned()), ..Decision::untouched(r) },
+            false => {
+                Decision::reject(r, "the policy history cannot be deleted; push a change signed by the admins".into())
+            }
+        };
+    }
+    let repo = &cx.repo.repo;
+    let base = if update.old.is_null() {
+        // A new proposal starts from the policy in force; the policy ref starts at the root.
+        let current = if proposed { cx.repo.resolve(chain::POLICY_REF).ok().flatten() } else { None };
+        current.unwrap_or(root)
+    } else {
+        update.old
+    };
+    if let Err(e) = chain::line_from(repo, base, update.new) {
+        let why = match e {
+            chain::ChainError::NotFromRoot { .. } => format!(
+                "{} does not build on {} (a rewind or a rewritten history); the policy history only moves forward",
+                short(&update.new),
+                short(&base)
+            ),
+            other => other.to_string(),
+        };
+        return Decision::reject(r, why);
+    }
+    match chain::walk(repo, root, update.new, cx.now) {
+        Ok(state) => {
+            let signed = state.signed_by.join(", ");
+            let message = if proposed {
+                format!("policy proposal {} approved by {signed}; push it to {}", short(&update.new), chain::POLICY_REF)
+            } else {
+                format!("policy {} in force from the next push, signed by {signed}", short(&state.commit))
+            };
+            Decision { message: Some(message), signers: state.signed_by, ..Decision::untouched(r) }
+        }
+        Err(chain::ChainError::Unapproved { commit, have, needed }) if proposed => Decision {
+            message: Some(format!(
+                "policy proposal {} signed by {} of {needed} admins ({}); the others approve it with `git signed policy approve`",
+                short(&commit),
+                have.len(),
+                have.join(", ")
+            )),
+            signers: have,
+            ..Decision::untouched(r)
+        },
+        Err(e) => Decision::reject(r, e.to_string()),
+    }
+}
+
+fn short(id: &ObjectId) -> String {
+    git_signed_policy::verdict::short(id)
 }
 
 /// `refs/signed/proposed/<name>`: a tag object named `<name>` whose every layer is validly

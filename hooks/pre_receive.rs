@@ -17,6 +17,7 @@ use clap::{CommandFactory, Parser};
 use git_signed_policy::{Policy, Repo};
 use git_signed_tool::config::Config;
 use git_signed_tool::store::Cache;
+use gix::ObjectId;
 
 /// The largest stdin accepted (a push of tens of thousands of refs fits easily).
 const MAX_INPUT: u64 = 64 << 20;
@@ -30,7 +31,9 @@ const MAX_INPUT: u64 = 64 << 20;
     about,
     after_help = "Installed by `install.sh --repo PATH.git --policy FILE`; git runs it with
 `<old> <new> <ref>` lines on stdin. Settings (git config in the repository): signed.policy
-(required), signed.auditLog (optional).
+(a policy file), or signed.root (the first commit of refs/signed/policy: the policy is kept in
+the repository, and changes to it must be signed by its admins), and signed.auditLog
+(optional). Refs pushed together with a policy change are judged by the policy before it.
 
 Examples:
   ./install.sh --repo /srv/git/app.git --policy /etc/git-signed/policy.toml \\
@@ -59,6 +62,10 @@ enum Error {
     Config(#[from] git_signed_tool::config::Error),
     #[error("signed.policy is not set for this repository; run install.sh --repo … --policy …")]
     NoPolicy,
+    #[error("signed.root is {0:?}, not a commit id; set it to the first commit of refs/signed/policy")]
+    Root(String),
+    #[error("the policy kept in refs/signed/policy cannot be trusted: {0}")]
+    PolicyHistory(#[from] git_signed_policy::chain::ChainError),
     #[error("policy error: {0}")]
     Policy(#[from] git_signed_policy::PolicyError),
     #[error(transparent)]
@@ -84,6 +91,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// The policy in force: the newest approved one on `refs/signed/policy`, walked from `root`
+/// (the root's own before the ref exists: the push that founds it carries its commit).
+fn in_force(repo: &Repo, root: ObjectId, now: SystemTime) -> Result<Policy, Error> {
+    let tip = repo.resolve(git_signed_policy::chain::POLICY_REF)?.unwrap_or(root);
+    Ok(git_signed_policy::chain::walk(&repo.repo, root, tip, now)?.policy)
+}
+
 /// Keep the signature facts an accepted push verified. Its tags join the signing history on
 /// the next run, once git has written their refs.
 fn remember(cache: &mut Cache, decisions: &[decide::Decision]) {
@@ -98,16 +112,22 @@ fn run(args: Args) -> Result<bool, Error> {
 
     let git_dir = std::env::var_os("GIT_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from);
     let git_dir = std::path::absolute(&git_dir).map_err(Error::GitDir)?;
-    let config = Config::read(Some(&git_dir), &["signed.policy", "signed.auditLog"])?;
-    let policy_path = match args.policy {
-        Some(p) => p,
-        None => config.path("signed.policy", &git_dir).ok_or(Error::NoPolicy)?,
-    };
-    let policy = Policy::load(&policy_path)?;
+    let config = Config::read(Some(&git_dir), &["signed.policy", "signed.root", "signed.auditLog"])?;
     let repo = Repo::open_in_hook(&git_dir)?;
+    let now = SystemTime::now();
+    let root = match (&args.policy, config.get("signed.root")) {
+        (None, Some(root)) => {
+            Some(ObjectId::from_hex(root.trim().as_bytes()).map_err(|_| Error::Root(root.to_owned()))?)
+        }
+        _ => None,
+    };
+    let policy = match (root, args.policy) {
+        (Some(root), _) => in_force(&repo, root, now)?,
+        (None, Some(p)) => Policy::load(&p)?,
+        (None, None) => Policy::load(&config.path("signed.policy", &git_dir).ok_or(Error::NoPolicy)?)?,
+    };
     let audit_log = config.path("signed.auditLog", &git_dir);
 
-    let now = SystemTime::now();
     // What earlier runs learned (kept in the mirror's git directory); without it, everything
     // is verified from scratch, and the push is judged the same.
     let mut cache = Cache::for_repo(&repo).ok();
@@ -116,7 +136,7 @@ fn run(args: Args) -> Result<bool, Error> {
         (Some(_), Some(cache)) => Some(cache.activity(&repo, &policy, now)?),
         (Some(_), None) => Some(repo.history(&policy, now, None)?.0),
     };
-    let cx = decide::Context { policy: &policy, repo: &repo, now, activity: activity.as_ref() };
+    let cx = decide::Context { policy: &policy, repo: &repo, now, activity: activity.as_ref(), root };
     let decisions: Vec<decide::Decision> = updates.iter().map(|u| decide::decide(&cx, u)).collect();
     let accepted = decisions.iter().all(|d| d.accepted);
     if let (true, Some(cache)) = (accepted, cache.as_mut()) {

@@ -196,8 +196,10 @@ pub fn sort<'u>(advertised: &'u Advertisement, by: &ByName<'_>) -> Sorted<'u> {
                     continue;
                 }
             },
-            RefClass::Other if r.peeled.is_some() => Hidden::Quiet("points at a tag object outside refs/tags/".into()),
-            RefClass::Other => match stored_as(policy, by.refspecs, &r.name) {
+            RefClass::Other | RefClass::PolicyHistory { .. } if r.peeled.is_some() => {
+                Hidden::Quiet("points at a tag object outside refs/tags/".into())
+            }
+            RefClass::Other | RefClass::PolicyHistory { .. } => match stored_as(policy, by.refspecs, &r.name) {
                 Some(why) => Hidden::Failed(why),
                 None => continue,
             },
@@ -229,7 +231,7 @@ fn stored_as(policy: &Policy, refspecs: &[String], name: &str) -> Option<String>
         match refs::classify(policy, &local) {
             // git refuses to store under an invalid name itself.
             RefClass::Other | RefClass::Forbidden(Forbidden::InvalidName) => None,
-            RefClass::ProtectedTag(_) | RefClass::Proposal(_) => {
+            RefClass::ProtectedTag(_) | RefClass::Proposal(_) | RefClass::PolicyHistory { .. } => {
                 Some(format!("it would be stored as {local}, a protected name"))
             }
             RefClass::Forbidden(f) => Some(format!("it would be stored as {local}: {}", f.describe())),

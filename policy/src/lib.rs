@@ -16,6 +16,7 @@ pub const RULES: u32 = 2;
 /// of the facts file's header, like [`RULES`]; a test keeps it equal to `Cargo.lock`.
 pub const OPENPGP: &str = "sequoia-openpgp 2.4.2";
 
+pub mod chain;
 pub mod duration;
 pub mod facts;
 pub mod layer;

@@ -39,6 +39,13 @@ pub enum RefClass<'a> {
     ProtectedTag(&'a str),
     /// `refs/signed/proposed/<name>` with a protected name: a half-signed proposal.
     Proposal(&'a str),
+    /// `refs/signed/policy`, the policy kept in the repository (`proposed: false`), or
+    /// `refs/signed/proposed/policy`, a change of it waiting for approvals (`proposed: true`):
+    /// judged by [`crate::chain`].
+    PolicyHistory {
+        /// Whether it is the proposal ref.
+        proposed: bool,
+    },
     /// A ref that must not exist where protected tags do, and why.
     Forbidden(Forbidden),
     /// A ref no protected name can resolve to (branches, unprotected tags, notes, …); what
@@ -179,6 +186,7 @@ fn folded<'a>(policy: &Policy, refname: &str) -> RefClass<'a> {
         RefClass::Other | RefClass::Forbidden(Forbidden::InvalidName) => return RefClass::Other,
         RefClass::Forbidden(Forbidden::Replace) => return RefClass::Forbidden(Forbidden::Replace),
         RefClass::ProtectedTag(name) | RefClass::Proposal(name) => name.to_owned(),
+        RefClass::PolicyHistory { .. } => lower.clone(),
         RefClass::Forbidden(
             Forbidden::Shadows { protected, .. } | Forbidden::Blocks { protected } | Forbidden::CaseFold { protected },
         ) => protected,
@@ -226,6 +234,15 @@ fn classify_exact<'a>(policy: &Policy, refname: &'a str) -> RefClass<'a> {
             Some(forbidden) => RefClass::Forbidden(forbidden),
             None => RefClass::Other,
         };
+    }
+    if refname == crate::chain::POLICY_REF || refname == crate::chain::PROPOSED_POLICY_REF {
+        return RefClass::PolicyHistory { proposed: refname == crate::chain::PROPOSED_POLICY_REF };
+    }
+    if [crate::chain::POLICY_REF, crate::chain::PROPOSED_POLICY_REF]
+        .iter()
+        .any(|p| refname.starts_with(&format!("{p}/")))
+    {
+        return RefClass::Forbidden(Forbidden::Blocks { protected: crate::chain::POLICY_REF.to_owned() });
     }
     if let Some(name) = refname.strip_prefix(PROPOSED) {
         if policy.protects(name) {

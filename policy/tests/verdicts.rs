@@ -1,6 +1,7 @@
 //! The core as a library: one verdict per situation, asserted on its typed problems, never
 //! on English. Repositories are built with the real `git` (tests/fixture).
 
+#[allow(dead_code)] // each test file uses a part of it
 mod fixture;
 
 use std::time::SystemTime;

@@ -2,7 +2,6 @@
 //! by every key's fingerprint and key id so a signature's issuer finds its owner.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use sequoia_openpgp::cert::{Cert, CertParser};
 use sequoia_openpgp::parse::Parse;
@@ -137,9 +136,12 @@ impl Policy {
     }
 }
 
+/// Reads a key file given its path as the policy writes it.
+pub type ReadKey<'a> = dyn Fn(&str) -> std::io::Result<Vec<u8>> + 'a;
+
 pub(super) fn load(
     loc: &Locator<'_>,
-    base: &Path,
+    read_key: &ReadKey<'_>,
     owner: &Principal,
     keys: &Spanned<Vec<Spanned<String>>>,
     digest: &mut gix::hash::Hasher,
@@ -154,28 +156,26 @@ pub(super) fn load(
     }
     let mut certs = Vec::new();
     for key in keys.get_ref() {
-        let path = base.join(key.get_ref());
-        let bytes = std::fs::read(&path)
-            .map_err(|e| loc.span(key, format!("{owner}: cannot read key file {}: {e}", path.display())))?;
+        let path = key.get_ref();
+        let bytes = read_key(path).map_err(|e| loc.span(key, format!("{owner}: cannot read key file {path}: {e}")))?;
         digest.update(&(bytes.len() as u64).to_be_bytes());
         digest.update(&bytes);
         let mut found = 0;
         for cert in CertParser::from_bytes(&bytes)
-            .map_err(|e| loc.span(key, format!("{owner}: {} is not an OpenPGP certificate: {e}", path.display())))?
+            .map_err(|e| loc.span(key, format!("{owner}: {} is not an OpenPGP certificate: {e}", path)))?
         {
-            let cert = cert
-                .map_err(|e| loc.span(key, format!("{owner}: {} holds a broken certificate: {e}", path.display())))?;
+            let cert = cert.map_err(|e| loc.span(key, format!("{owner}: {} holds a broken certificate: {e}", path)))?;
             if cert.is_tsk() {
                 return Err(loc.span(key, format!(
                     "{owner}: {} contains secret key material; export only the public certificate (gpg --export --armor)",
-                    path.display()
+                    path
                 )));
             }
             certs.push(cert);
             found += 1;
         }
         if found == 0 {
-            return Err(loc.span(key, format!("{owner}: {} contains no OpenPGP certificate", path.display())));
+            return Err(loc.span(key, format!("{owner}: {} contains no OpenPGP certificate", path)));
         }
     }
     Ok(certs)

@@ -97,6 +97,8 @@ pub struct Person {
     pub granted: Option<jiff::civil::Date>,
     /// Primary fingerprints of the person's certificates.
     pub keys: Vec<Fingerprint>,
+    /// The line of the policy file the person's table starts on, for messages.
+    pub line: usize,
 }
 
 /// A CI system that signs; never counts as a person.
@@ -124,6 +126,9 @@ pub struct Policy {
     pub environments: Vec<String>,
     /// Optional inactivity limit: a person's signatures stop counting after this long without one.
     pub inactivity: Option<std::time::Duration>,
+    /// `admins = N`: distinct admins who must sign a change of the policy kept in the
+    /// repository (`refs/signed/policy`); required there, unused for a policy file.
+    pub admins: Option<usize>,
     /// A digest of everything the policy was read from (policy text and key files), so
     /// adapters can cache verdicts that cannot have changed.
     pub fingerprint: String,

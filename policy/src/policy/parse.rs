@@ -16,6 +16,7 @@ use crate::duration;
 #[serde(deny_unknown_fields)]
 struct RawPolicy {
     version: Spanned<i64>,
+    admins: Option<Spanned<i64>>,
     environments: Option<Spanned<Vec<Spanned<String>>>>,
     inactivity: Option<Spanned<String>>,
     #[serde(default)]
@@ -86,6 +87,13 @@ impl Policy {
 
     /// Validate policy `text` as if read from `path` (key paths are relative to its folder).
     pub fn parse(path: &Path, text: &str) -> Result<Policy, PolicyError> {
+        let base = path.parent().unwrap_or(Path::new("."));
+        Policy::parse_with(path, text, &|key: &str| std::fs::read(base.join(key)))
+    }
+
+    /// Validate policy `text`, named `path` in messages, reading each key file it lists with
+    /// `read_key` (given the path as written: a file beside it, or a blob in a policy commit).
+    pub fn parse_with(path: &Path, text: &str, read_key: &keys::ReadKey<'_>) -> Result<Policy, PolicyError> {
         let loc = Locator { file: path, text };
         let raw: RawPolicy = toml::from_str(text).map_err(|e| {
             let offset = e.span().map_or(0, |s| s.start);
@@ -97,7 +105,7 @@ impl Policy {
         let environments = environment::declared(&loc, raw.environments.as_ref())?;
         let mut signers = Signers {
             loc: &loc,
-            base: path.parent().unwrap_or(Path::new(".")),
+            read_key,
             keyring: Keyring::default(),
             digest: gix::hash::hasher(gix::hash::Kind::Sha1),
         };
@@ -128,6 +136,7 @@ impl Policy {
         }
         let inactivity =
             raw.inactivity.as_ref().map(|d| duration::parse(d.get_ref()).map_err(|e| loc.span(d, e))).transpose()?;
+        let admins = raw.admins.as_ref().map(|a| admins(&loc, a, &people)).transpose()?;
         let fingerprint =
             signers.digest.try_finalize().map(|id| id.to_string()).map_err(|e| loc.at(0, e.to_string()))?;
         Ok(Policy {
@@ -137,6 +146,7 @@ impl Policy {
             rules,
             environments,
             inactivity,
+            admins,
             fingerprint,
             keyring: signers.keyring,
         })
@@ -146,8 +156,8 @@ impl Policy {
 /// Reads people and machines: their key files go into the keyring and the policy's digest.
 struct Signers<'a> {
     loc: &'a Locator<'a>,
-    /// The policy's folder, against which key paths are resolved.
-    base: &'a Path,
+    /// Reads a key file by the path the policy gives.
+    read_key: &'a keys::ReadKey<'a>,
     keyring: Keyring,
     digest: gix::hash::Hasher,
 }
@@ -173,6 +183,7 @@ impl Signers<'_> {
             expires,
             granted,
             keys,
+            line: loc.at(spanned.span().start, "").line,
         })
     }
 
@@ -197,7 +208,7 @@ impl Signers<'_> {
         owner: &Principal,
         files: &Spanned<Vec<Spanned<String>>>,
     ) -> Result<Vec<sequoia_openpgp::Fingerprint>, PolicyError> {
-        let certs = keys::load(self.loc, self.base, owner, files, &mut self.digest)?;
+        let certs = keys::load(self.loc, self.read_key, owner, files, &mut self.digest)?;
         let fingerprints = certs.iter().map(Cert::fingerprint).collect();
         self.keyring.add(owner, certs).map_err(|message| self.loc.at(0, message))?;
         Ok(fingerprints)
@@ -224,6 +235,23 @@ fn check_sponsors(
         }
     }
     Ok(())
+}
+
+/// `admins = N`: how many distinct admins must sign a change of the policy kept in the
+/// repository; at least one, and no more than the policy has (or no change could ever pass).
+fn admins(loc: &Locator<'_>, value: &Spanned<i64>, people: &BTreeMap<String, Person>) -> Result<usize, PolicyError> {
+    let have = people.values().filter(|p| p.access == Access::Admin).count();
+    match usize::try_from(*value.get_ref()) {
+        Ok(0) | Err(_) => Err(loc.span(value, "admins must be at least 1: a policy no admin signs for could be changed by anyone")),
+        Ok(n) if n > have => Err(loc.span(
+            value,
+            format!(
+                "admins = {n}, but the policy has {have} {} with access = \"admin\"; no change could ever be signed (add admins, or lower the number)",
+                super::plural(have, "person", "people")
+            ),
+        )),
+        Ok(n) => Ok(n),
+    }
 }
 
 fn toml_date(loc: &Locator<'_>, value: &Spanned<toml::value::Datetime>) -> Result<jiff::civil::Date, PolicyError> {

@@ -1,0 +1,286 @@
+//! The policy kept in the repository: `refs/signed/policy`, a single line of commits whose
+//! trees hold `policy.toml` and its key files, trusted from a pinned root commit
+//! (`signed.root`) forward.
+//!
+//! Stock git signs a commit once (`git commit -S`), so a change that needs several admins is a
+//! run of commits: the commit that changes the tree, then commits that leave it as it is
+//! (`git commit --allow-empty -S -m "approve …"`), each signed by an admin of the policy in
+//! force before the change. The change is in force at the commit where `admins` distinct admins
+//! of that policy have signed the run; a new change before that starts a new run. Every commit
+//! must carry a valid signature by an admin of the policy in force; a merge, an unsigned
+//! commit, an outsider's signature, a history that does not reach the root, or a change that
+//! breaks the access rules (see [`check_change`]) makes the whole history invalid: nothing after
+//! it is ever in force. The walk is the same for the hook, the helper and the CLI.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use gix::ObjectId;
+use gix::objs::signature::Format;
+
+use crate::policy::{Access, Policy, Principal};
+use crate::signature::{self, Timing};
+
+/// The ref the policy lives on.
+pub const POLICY_REF: &str = "refs/signed/policy";
+/// Where a proposed change waits for approvals.
+pub const PROPOSED_POLICY_REF: &str = "refs/signed/proposed/policy";
+
+/// A policy in force: the commit that put it in force, the policy, and who signed the change
+/// (empty for the pinned root, trusted by the pin).
+#[derive(Debug)]
+pub struct State {
+    /// The commit at which it came into force.
+    pub commit: ObjectId,
+    /// The policy of that commit's tree.
+    pub policy: Policy,
+    /// The admins (of the policy before) who signed the change.
+    pub signed_by: Vec<String>,
+}
+
+/// Why a policy history is not trusted, naming the commit.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// The history does not reach the pinned root by first parents.
+    #[error(
+        "{POLICY_REF} ({}) does not descend from the pinned root {}; check signed.root, or the mirror rewrote the policy history",
+        short(tip),
+        short(root)
+    )]
+    NotFromRoot { root: ObjectId, tip: ObjectId },
+    /// A merge commit on the policy history.
+    #[error("policy commit {} is a merge; the policy history is a single line of commits", short(.0))]
+    Merge(ObjectId),
+    /// An unsigned commit, or one whose signature does not verify against the policy in force.
+    #[error("policy commit {} {problem}", short(commit))]
+    Signature { commit: ObjectId, problem: Box<signature::Problem> },
+    /// A commit signed by someone who is not an admin of the policy in force.
+    #[error(
+        "policy commit {} is signed by {principal}, who is not an admin of the policy in force before it",
+        short(commit)
+    )]
+    NotAdmin { commit: ObjectId, principal: Principal },
+    /// The commit's tree does not hold a valid policy.
+    #[error("policy commit {} holds no valid policy: {message}", short(commit))]
+    Invalid { commit: ObjectId, message: String },
+    /// A change breaks the access rules.
+    #[error("policy commit {} {message}", short(commit))]
+    Access { commit: ObjectId, message: String },
+    /// The history ends in a change not yet signed by enough admins.
+    #[error(
+        "the change in policy commit {} is signed by {} of the {needed} admins it needs ({}); approve it, or push only approved changes to {POLICY_REF}",
+        short(commit), have.len(), if have.is_empty() { "none".to_owned() } else { have.join(", ") }
+    )]
+    Unapproved { commit: ObjectId, have: Vec<String>, needed: usize },
+    /// An object cannot be read.
+    #[error("cannot read policy commit {}: {message}", short(commit))]
+    Read { commit: ObjectId, message: String },
+}
+
+impl ChainError {
+    /// The commit the error is about.
+    pub fn commit(&self) -> ObjectId {
+        match self {
+            ChainError::NotFromRoot { tip, .. } => *tip,
+            ChainError::Merge(commit)
+            | ChainError::Signature { commit, .. }
+            | ChainError::NotAdmin { commit, .. }
+            | ChainError::Invalid { commit, .. }
+            | ChainError::Access { commit, .. }
+            | ChainError::Unapproved { commit, .. }
+            | ChainError::Read { commit, .. } => *commit,
+        }
+    }
+}
+
+const NO_ADMINS: &str =
+    "has no `admins = N` line: a policy kept in the repository must say how many admins sign a change";
+
+fn short(id: &ObjectId) -> String {
+    crate::verdict::short(id)
+}
+
+/// One commit of the policy history, read.
+struct Commit {
+    id: ObjectId,
+    tree: ObjectId,
+    parents: Vec<ObjectId>,
+    /// The signature block and the bytes it covers.
+    signature: Option<(Format, Vec<u8>, Vec<u8>)>,
+}
+
+/// Verify the policy history from the pinned `root` to `tip` and return the policy in force at
+/// `tip`. Every commit must be valid and the last change approved (the hook's and a verifier's
+/// rule alike: an unapproved change waits on [`PROPOSED_POLICY_REF`]).
+pub fn walk(repo: &gix::Repository, root: ObjectId, tip: ObjectId, now: SystemTime) -> Result<State, ChainError> {
+    let root_state = State { commit: root, policy: policy_at(repo, &read_commit(repo, root)?)?, signed_by: Vec::new() };
+    if root_state.policy.admins.is_none() {
+        return Err(ChainError::Access { commit: root, message: NO_ADMINS.into() });
+    }
+    let line = line_from(repo, root, tip)?;
+    walk_from(repo, root_state, &line, now)
+}
+
+/// Verify `line` (commits after `state.commit`, oldest first, each the child of the one before)
+/// on top of the trusted `state`: the policy in force at the last one.
+pub fn walk_from(
+    repo: &gix::Repository,
+    state: State,
+    line: &[ObjectId],
+    now: SystemTime,
+) -> Result<State, ChainError> {
+    let mut in_force = state;
+    let mut tree_in_force = read_commit(repo, in_force.commit)?.tree;
+    // The change waiting for approvals: its first commit, tree, and signers so far.
+    let mut pending: Option<(ObjectId, ObjectId, BTreeSet<String>)> = None;
+    for &id in line {
+        let commit = read_commit(repo, id)?;
+        let signer = admin_signer(&in_force.policy, &commit, now)?;
+        if commit.tree == tree_in_force {
+            // Signing what is already in force approves nothing, and harms nothing.
+            pending = None;
+            continue;
+        }
+        let signers = match &mut pending {
+            Some((_, tree, signers)) if *tree == commit.tree => signers,
+            _ => &mut pending.insert((id, commit.tree, BTreeSet::new())).2,
+        };
+        signers.insert(signer);
+        let needed = in_force.policy.admins.unwrap_or(1);
+        if signers.len() >= needed {
+            let signed_by: Vec<String> = signers.iter().cloned().collect();
+            let policy = policy_at(repo, &commit)?;
+            check_change(&in_force.policy, &policy, &signed_by)
+                .map_err(|message| ChainError::Access { commit: id, message })?;
+            tree_in_force = commit.tree;
+            in_force = State { commit: id, policy, signed_by };
+            pending = None;
+        }
+    }
+    match pending {
+        Some((commit, _, signers)) => Err(ChainError::Unapproved {
+            commit,
+            have: signers.into_iter().collect(),
+            needed: in_force.policy.admins.unwrap_or(1),
+        }),
+        None => Ok(in_force),
+    }
+}
+
+/// The commits after `root` up to `tip` by first parents, oldest first; merges are refused.
+pub fn line_from(repo: &gix::Repository, root: ObjectId, tip: ObjectId) -> Result<Vec<ObjectId>, ChainError> {
+    let mut line = Vec::new();
+    let mut at = tip;
+    while at != root {
+        let commit = read_commit(repo, at)?;
+        match commit.parents.as_slice() {
+            [] => return Err(ChainError::NotFromRoot { root, tip }),
+            [parent] => {
+                line.push(at);
+                at = *parent;
+            }
+            _ => return Err(ChainError::Merge(at)),
+        }
+    }
+    line.reverse();
+    Ok(line)
+}
+
+/// The admin of `policy` whose valid signature `commit` carries.
+fn admin_signer(policy: &Policy, commit: &Commit, now: SystemTime) -> Result<String, ChainError> {
+    let fail = |problem| ChainError::Signature { commit: commit.id, problem: Box::new(problem) };
+    let Some((format, block, payload)) = &commit.signature else {
+        return Err(fail(signature::Problem::Unsigned));
+    };
+    let check = signature::check(policy, Some((*format, block)), payload, Timing { now, fresh_within: None });
+    if let Some(problem) = check.problem {
+        return Err(fail(problem));
+    }
+    match check.signer {
+        Some(Principal::Person(name)) if policy.people.get(&name).is_some_and(|p| p.access == Access::Admin) => {
+            Ok(name)
+        }
+        Some(principal) => Err(ChainError::NotAdmin { commit: commit.id, principal }),
+        None => Err(fail(signature::Problem::UnknownKey(Vec::new()))),
+    }
+}
+
+/// The access rules a change must keep, beyond what any policy must be: the new policy says
+/// how many admins sign its own changes (`admins`); everyone it adds, raises to admin or
+/// renews (`granted`) names a `sponsor` who signed the change, and an admin's sponsor is an
+/// admin of the policy in force. Each refusal names the person and their line.
+pub fn check_change(old: &Policy, new: &Policy, signed_by: &[String]) -> Result<(), String> {
+    if new.admins.is_none() {
+        return Err(NO_ADMINS.into());
+    }
+    for (name, person) in &new.people {
+        let before = old.people.get(name);
+        let raised = before.is_none_or(|b| b.access == Access::Deploy && person.access == Access::Admin);
+        let renewed = before.is_some_and(|b| b.granted != person.granted);
+        if !raised && !renewed {
+            continue;
+        }
+        let what = if before.is_none() {
+            "adds"
+        } else if raised {
+            "makes an admin of"
+        } else {
+            "renews"
+        };
+        let at = format!("policy.toml:{}", person.line);
+        let Some(sponsor) = &person.sponsor else {
+            return Err(format!("{what} {name} ({at}) without a sponsor; add sponsor = \"<who grants it>\""));
+        };
+        let sponsor_is_admin = old.people.get(sponsor).is_some_and(|s| s.access == Access::Admin);
+        if person.access == Access::Admin && !sponsor_is_admin {
+            return Err(format!(
+                "{what} {name} ({at}) with access = \"admin\", sponsored by {sponsor}, who is not an admin; only admins sponsor admins"
+            ));
+        }
+        if !signed_by.contains(sponsor) {
+            return Err(format!(
+                "{what} {name} ({at}), sponsored by {sponsor}, but {sponsor} did not sign the change (signed by {})",
+                signed_by.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn read_commit(repo: &gix::Repository, id: ObjectId) -> Result<Commit, ChainError> {
+    let read = |message: String| ChainError::Read { commit: id, message };
+    let object = repo.find_object(id).map_err(|e| read(e.to_string()))?;
+    if object.kind != gix::objs::Kind::Commit {
+        return Err(read(format!("it is a {}, not a commit", object.kind)));
+    }
+    let hash = repo.object_hash();
+    let parsed = gix::objs::CommitRef::from_bytes(&object.data, hash).map_err(|e| read(e.to_string()))?;
+    let signature = gix::objs::CommitRefIter::signature(&object.data, hash).map_err(|e| read(e.to_string()))?.map(
+        |(block, signed)| {
+            let block = block.to_vec();
+            let format = Format::from_signature(&block).unwrap_or(Format::OpenPgp);
+            (format, block, signed.to_bstring().to_vec())
+        },
+    );
+    Ok(Commit { id, tree: parsed.tree(), parents: parsed.parents().collect(), signature })
+}
+
+/// The policy in a commit's tree: `policy.toml`, with key paths read from the same tree.
+fn policy_at(repo: &gix::Repository, commit: &Commit) -> Result<Policy, ChainError> {
+    let invalid = |message: String| ChainError::Invalid { commit: commit.id, message };
+    let tree = repo.find_tree(commit.tree).map_err(|e| invalid(e.to_string()))?;
+    let blob = |path: &str| -> std::io::Result<Vec<u8>> {
+        let not_found =
+            || std::io::Error::new(std::io::ErrorKind::NotFound, format!("no file {path} in the policy commit"));
+        let entry = tree.lookup_entry_by_path(path).map_err(std::io::Error::other)?.ok_or_else(not_found)?;
+        if !entry.mode().is_blob() {
+            return Err(not_found());
+        }
+        Ok(entry.object().map_err(std::io::Error::other)?.detach().data)
+    };
+    let text = blob("policy.toml").map_err(|e| invalid(e.to_string()))?;
+    let text = String::from_utf8(text).map_err(|_| invalid("policy.toml is not UTF-8".into()))?;
+    let name = PathBuf::from(format!("{POLICY_REF}@{}:policy.toml", short(&commit.id)));
+    Policy::parse_with(&name, &text, &blob).map_err(|e| invalid(e.to_string()))
+}

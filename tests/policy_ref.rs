@@ -1,0 +1,175 @@
+//! The policy kept in the repository (issue "the policy lives in the repository"): a mirror
+//! installed with `install.sh --root`, its policy on `refs/signed/policy` as commits signed
+//! with `git commit -S` by real gpg keys, changed only by its admins (T31).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use support::*;
+
+/// alice and bob are admins (two sign a change); carol has deploy access.
+fn founding() -> String {
+    r#"version = 1
+admins = 2
+environments = ["ci", "staging", "production"]
+
+[people.alice]
+keys = ["keys/alice.asc"]
+access = "admin"
+
+[people.bob]
+keys = ["keys/bob.asc"]
+access = "admin"
+
+[people.carol]
+keys = ["keys/carol.asc"]
+access = "deploy"
+sponsor = "bob"
+
+[machines.staging-ci]
+keys = ["keys/staging-ci.asc"]
+
+[[rule]]
+tags = ["deploy/*"]
+people = 2
+"#
+    .to_owned()
+}
+
+/// The admins' repository: its `main` is the policy history.
+struct Admin {
+    w: World,
+    dir: PathBuf,
+    mirror: PathBuf,
+}
+
+impl Admin {
+    /// The founding commit (signed by alice), and a mirror installed with `--root` it.
+    fn new() -> (Admin, String) {
+        let w = World::new();
+        run_ok(w.git(w.path()).args(["init", "-q", "admin"]));
+        let dir = w.path().join("admin");
+        std::fs::create_dir(dir.join("keys")).expect("keys");
+        for name in ["alice", "bob", "carol", "staging-ci"] {
+            std::fs::copy(w.path().join(format!("keys/{name}.asc")), dir.join(format!("keys/{name}.asc")))
+                .expect("key");
+        }
+        run_ok(w.git(w.path()).args(["init", "-q", "--bare", "mirror.git"]));
+        let mirror = w.path().join("mirror.git");
+        let admin = Admin { w, dir, mirror };
+        let root = admin.change(&founding(), "alice");
+        let out = admin.w.install(&["--repo", admin.mirror.to_str().expect("utf8"), "--root", &root]);
+        assert!(out.status.success(), "install.sh --root: {}", String::from_utf8_lossy(&out.stderr));
+        (admin, root)
+    }
+
+    /// Commit `policy` signed by `signer` (`git commit -S`; `--allow-empty` approves what is
+    /// there); returns the commit id.
+    fn change(&self, policy: &str, signer: &str) -> String {
+        std::fs::write(self.dir.join("policy.toml"), policy).expect("policy");
+        self.w.git_ok(&self.dir, &["add", "policy.toml", "keys"]);
+        let key = keys().get(signer);
+        self.w.git_ok(
+            &self.dir,
+            &[
+                "-c",
+                &format!("user.signingKey={}", key.fingerprint),
+                "-c",
+                &format!("user.name={}", key.name),
+                "-c",
+                &format!("user.email={}", key.email),
+                "commit",
+                "-q",
+                "-S",
+                "--allow-empty",
+                "-m",
+                &format!("policy change signed by {signer}"),
+            ],
+        );
+        self.w.git_ok(&self.dir, &["rev-parse", "HEAD"])
+    }
+
+    /// Push `what` (a refspec) to the mirror: (accepted, stderr).
+    fn push(&self, what: &str) -> (bool, String) {
+        self.w.push(&self.dir, &[self.mirror.to_str().expect("utf8"), what])
+    }
+}
+
+/// A deploy tag on a new commit signed by `signers`, pushed from a clone of the mirror.
+fn push_deploy(a: &Admin, work: &Path, tag: &str, signers: &[&str]) -> (bool, String) {
+    a.w.commit(work, tag);
+    a.w.sign_chain(work, tag, signers);
+    a.w.push(work, &["origin", &format!("refs/tags/{tag}")])
+}
+
+#[test]
+fn t31_the_policy_in_the_repository_changes_only_with_its_admins_signatures() {
+    let (a, root) = Admin::new();
+    let (ok, err) = a.push("main:refs/signed/policy");
+    assert!(ok, "founding: {err}");
+    let work = a.w.clone_of(&a.mirror, "work");
+    let (ok, err) = push_deploy(&a, &work, "deploy/1", &["alice", "bob"]);
+    assert!(ok, "two people, as the founding policy asks: {err}");
+
+    // A change one admin signed is not in force, and cannot be pushed as the policy.
+    let stricter = founding().replace("people = 2\n", "people = 3\n");
+    a.change(&stricter, "alice");
+    let (ok, err) = a.push("main:refs/signed/policy");
+    assert!(!ok && err.contains("signed by 1 of the 2 admins it needs (alice)"), "{err}");
+    // bob approves: in force from the next push.
+    a.change(&stricter, "bob");
+    let (ok, err) = a.push("main:refs/signed/policy");
+    assert!(ok && err.contains("signed by alice, bob"), "{err}");
+    let (ok, err) = push_deploy(&a, &work, "deploy/2", &["alice", "bob"]);
+    assert!(!ok && err.contains("needs 3 people"), "the stricter rule is in force: {err}");
+
+    // A deploy-access person cannot change it, even with an admin's approval after.
+    let loose = founding().replace("people = 2\n", "people = 1\n");
+    a.change(&loose, "carol");
+    a.change(&loose, "bob");
+    let (ok, err) = a.push("main:refs/signed/policy");
+    assert!(!ok && err.contains("is signed by carol, who is not an admin"), "{err}");
+    a.w.git_ok(&a.dir, &["reset", "-q", "--hard", "HEAD~2"]);
+
+    // Rewinding to the founding policy, deleting it, or blocking its name: refused.
+    let (ok, err) = a.push(&format!("+{root}:refs/signed/policy"));
+    assert!(!ok && err.contains("the policy history only moves forward"), "{err}");
+    let (ok, err) = a.push(":refs/signed/policy");
+    assert!(!ok && err.contains("cannot be deleted"), "{err}");
+    let (ok, err) = a.push(&format!("{root}:refs/signed/policy/old"));
+    assert!(!ok && err.contains("refs/signed/policy"), "{err}");
+    let (ok, err) = push_deploy(&a, &work, "deploy/3", &["alice", "bob", "carol"]);
+    assert!(ok, "still the approved policy: {err}");
+}
+
+#[test]
+fn t31_a_change_that_breaks_the_access_rules_is_refused_naming_the_line() {
+    let (a, _) = Admin::new();
+    assert!(a.push("main:refs/signed/policy").0);
+    // carol made an admin, sponsored by herself: only admins sponsor admins.
+    let raised =
+        founding().replace("access = \"deploy\"\nsponsor = \"bob\"", "access = \"admin\"\nsponsor = \"carol\"");
+    a.change(&raised, "alice");
+    a.change(&raised, "bob");
+    let (ok, err) = a.push("main:refs/signed/policy");
+    assert!(
+        !ok && err.contains("makes an admin of carol (policy.toml:") && err.contains("only admins sponsor admins"),
+        "{err}"
+    );
+    a.w.git_ok(&a.dir, &["reset", "-q", "--hard", "HEAD~2"]);
+    let no_admins = founding().replace("admins = 2", "admins = 0");
+    a.change(&no_admins, "alice");
+    a.change(&no_admins, "bob");
+    let (ok, err) = a.push("main:refs/signed/policy");
+    assert!(!ok && err.contains("policy.toml:2:") && err.contains("admins must be at least 1"), "{err}");
+    a.w.git_ok(&a.dir, &["reset", "-q", "--hard", "HEAD~2"]);
+    let unsponsored = format!(
+        "{}\n[people.mallory]\nkeys = [\"keys/carol.asc\"]\naccess = \"deploy\"\n",
+        founding().replace("[people.carol]\nkeys = [\"keys/carol.asc\"]\naccess = \"deploy\"\nsponsor = \"bob\"\n", "")
+    );
+    a.change(&unsponsored, "alice");
+    a.change(&unsponsored, "bob");
+    let (ok, err) = a.push("main:refs/signed/policy");
+    assert!(!ok && err.contains("adds mallory (policy.toml:") && err.contains("without a sponsor"), "{err}");
+}
