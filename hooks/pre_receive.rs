@@ -92,10 +92,19 @@ fn main() -> ExitCode {
 }
 
 /// The policy in force: the newest approved one on `refs/signed/policy`, walked from `root`
-/// (the root's own before the ref exists: the push that founds it carries its commit).
-fn in_force(repo: &Repo, root: ObjectId, now: SystemTime) -> Result<Policy, Error> {
-    let tip = repo.resolve(git_signed_policy::chain::POLICY_REF)?.unwrap_or(root);
-    Ok(git_signed_policy::chain::walk(&repo.repo, root, tip, now)?.policy)
+/// (the root's own before the ref exists: the push that founds it carries its commit), or
+/// read at the commit an earlier run found for the same tip.
+fn in_force(repo: &Repo, cache: Option<&Cache>, root: ObjectId, now: SystemTime) -> Result<Policy, Error> {
+    use git_signed_policy::chain;
+    let tip = repo.resolve(chain::POLICY_REF)?.unwrap_or(root);
+    if let Some(state) = cache.and_then(|c| c.policy_in_force(&root, &tip)) {
+        return Ok(chain::policy_of(&repo.repo, state)?);
+    }
+    let state = chain::walk(&repo.repo, root, tip, now)?;
+    if let Some(cache) = cache {
+        cache.remember_policy_in_force(&root, &tip, &state.commit);
+    }
+    Ok(state.policy)
 }
 
 /// Keep the signature facts an accepted push verified. Its tags join the signing history on
@@ -121,16 +130,16 @@ fn run(args: Args) -> Result<bool, Error> {
         }
         _ => None,
     };
+    // What earlier runs learned (kept in the mirror's git directory); without it, everything
+    // is verified from scratch, and the push is judged the same.
+    let mut cache = Cache::for_repo(&repo).ok();
     let policy = match (root, args.policy) {
-        (Some(root), _) => in_force(&repo, root, now)?,
+        (Some(root), _) => in_force(&repo, cache.as_ref(), root, now)?,
         (None, Some(p)) => Policy::load(&p)?,
         (None, None) => Policy::load(&config.path("signed.policy", &git_dir).ok_or(Error::NoPolicy)?)?,
     };
     let audit_log = config.path("signed.auditLog", &git_dir);
 
-    // What earlier runs learned (kept in the mirror's git directory); without it, everything
-    // is verified from scratch, and the push is judged the same.
-    let mut cache = Cache::for_repo(&repo).ok();
     let activity = match (policy.inactivity, cache.as_mut()) {
         (None, _) => None,
         (Some(_), Some(cache)) => Some(cache.activity(&repo, &policy, now)?),

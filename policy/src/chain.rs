@@ -266,6 +266,12 @@ fn read_commit(repo: &gix::Repository, id: ObjectId) -> Result<Commit, ChainErro
     Ok(Commit { id, tree: parsed.tree(), parents: parsed.parents().collect(), signature })
 }
 
+/// The policy at `commit` of a history already verified (by [`walk`], remembered by the
+/// caller): no signature is checked.
+pub fn policy_of(repo: &gix::Repository, commit: ObjectId) -> Result<Policy, ChainError> {
+    policy_at(repo, &read_commit(repo, commit)?)
+}
+
 /// The policy in a commit's tree: `policy.toml`, with key paths read from the same tree.
 fn policy_at(repo: &gix::Repository, commit: &Commit) -> Result<Policy, ChainError> {
     let invalid = |message: String| ChainError::Invalid { commit: commit.id, message };

@@ -187,6 +187,28 @@ impl Cache {
     }
 }
 
+impl Cache {
+    /// The commit whose policy was in force when `refs/signed/policy` was at `tip`, as
+    /// verified from `root` before (`git_signed_policy::chain::walk`), if remembered.
+    pub fn policy_in_force(&self, root: &ObjectId, tip: &ObjectId) -> Option<ObjectId> {
+        let text = std::fs::read_to_string(self.dir.join(POLICY_STATE)).ok()?;
+        let (line, sum) = text.strip_suffix('\n')?.rsplit_once(' ')?;
+        let mut ids = line.split(' ').map(|hex| ObjectId::from_hex(hex.as_bytes()).ok());
+        let (r, t, state) = (ids.next()??, ids.next()??, ids.next()??);
+        let whole = checksum(line).is_some_and(|s| s == sum);
+        (whole && r == *root && t == *tip).then_some(state)
+    }
+
+    /// Remember that the policy of `state` is in force when `refs/signed/policy` is at `tip`.
+    pub fn remember_policy_in_force(&self, root: &ObjectId, tip: &ObjectId, state: &ObjectId) {
+        let line = format!("{root} {tip} {state}");
+        if let Some(sum) = checksum(&line) {
+            let _ = replace(&self.dir, POLICY_STATE, &format!("{line} {sum}\n"));
+        }
+    }
+}
+
+const POLICY_STATE: &str = "policy-in-force";
 const FACTS: &str = "facts";
 const LOCK: &str = "lock";
 
