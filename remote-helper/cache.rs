@@ -272,7 +272,12 @@ impl TagCache {
     pub fn same_as_last_time(&self, digest: &str) -> Option<Snapshot> {
         let now = seconds(SystemTime::now());
         let text = std::fs::read_to_string(&self.snapshot_file).ok()?;
-        let mut lines = text.strip_suffix("\nend\n")?.split('\n');
+        // Whole and unaltered, or not at all: a damaged line must never un-hide a tag.
+        let (body, sum) = text.strip_suffix('\n')?.rsplit_once("\nsum ")?;
+        if hex_digest(&format!("{body}\n")).ok()? != sum {
+            return None;
+        }
+        let mut lines = body.strip_suffix("\nend")?.split('\n');
         let (when, last) = lines.next()?.split_once(' ')?;
         if last != digest {
             return None;
@@ -301,7 +306,8 @@ impl TagCache {
             text.push_str(&format!("{name}\t{}\n", why.replace(['\n', '\t'], " ")));
         }
         text.push_str("end\n");
-        write_private(&self.snapshot_file, &text).map_err(Error::Remember)
+        let sum = hex_digest(&text)?;
+        write_private(&self.snapshot_file, &format!("{text}sum {sum}\n")).map_err(Error::Remember)
     }
 }
 

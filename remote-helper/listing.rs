@@ -147,8 +147,18 @@ pub fn decide(
         allowed_tags: HashSet::new(),
         followed: Vec::new(),
     };
+    // Each name is judged once, so a name listed twice (the upstream refuses that already) is
+    // never listed at all.
+    let mut names = HashSet::with_capacity(advertised.refs.len());
+    let twice: HashSet<String> =
+        advertised.refs.iter().filter(|r| !names.insert(r.name.as_str())).map(|r| r.name.clone()).collect();
+    drop(names);
     let mut reasons = Vec::new();
     for r in advertised.refs {
+        if twice.contains(&r.name) {
+            reasons.push((r.name, Hidden::Failed("the mirror lists it twice".into())));
+            continue;
+        }
         if let Some(why) = hidden.remove(&r.name) {
             reasons.push((r.name, why));
             continue;
@@ -314,6 +324,28 @@ mod tests {
         assert_eq!(hidden, ["refs/heads/deploy/1", "refs/tags/deploy/2", "refs/tags/v1"]);
         assert!(matches!(&reasons[0].1, Hidden::Failed(why) if why.contains("refs/tags/deploy/1")));
         assert_eq!(reasons[2].1, Hidden::Quiet("no rule protects it".into()));
+    }
+
+    /// Every decision is by name: a name listed twice is not listed at all, whatever the
+    /// verdict on it (the upstream already refuses such an advertisement).
+    #[test]
+    fn a_name_listed_twice_is_never_listed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let policy = policy(dir.path());
+        let advertised = Advertisement {
+            refs: vec![tag("refs/tags/deploy/1", 1), tag("refs/tags/deploy/1", 2), tag("refs/tags/deploy/3", 3)],
+            symrefs: Vec::new(),
+            hash: gix::hash::Kind::Sha1,
+        };
+        let verdicts = vec![
+            ("refs/tags/deploy/1".to_owned(), Ok(Some(vec![id(1)]))),
+            ("refs/tags/deploy/3".to_owned(), Ok(Some(vec![id(3)]))),
+        ];
+        let (listing, reasons) = decide(advertised, &policy, HashMap::new(), verdicts);
+        let listed: Vec<&str> = listing.refs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(listed, ["refs/tags/deploy/3"]);
+        assert_eq!(reasons.len(), 2, "{reasons:?}");
+        assert!(!listing.allowed_tags.contains(&id(1)) && !listing.allowed_tags.contains(&id(2)));
     }
 
     #[test]

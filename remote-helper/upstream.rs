@@ -41,6 +41,9 @@ pub enum Error {
     /// A line whose id is not an object id.
     #[error("bad object id in ls-remote: {source}")]
     ObjectId { source: gix::Error },
+    /// A ref advertised twice with different values: a mirror that lies.
+    #[error("the mirror lists {name} twice, with different values; nothing is fetched from it")]
+    Duplicate { name: String },
     /// A `^{}` line that does not follow its ref.
     #[error("ls-remote listed {name} without its ref")]
     Peeled { name: String },
@@ -71,14 +74,28 @@ fn parse_advertisement(text: &str) -> Result<Advertisement, Error> {
         hash.get_or_insert(id.kind());
         if let Some(base) = name.strip_suffix("^{}") {
             match refs.last_mut() {
-                Some(last) if last.name == base => last.peeled = Some(id),
+                Some(last) if last.name == base && last.peeled.is_none() => last.peeled = Some(id),
                 _ => return Err(Error::Peeled { name: name.to_owned() }),
             }
         } else {
             refs.push(Ref { name: name.to_owned(), id, peeled: None });
         }
     }
-    Ok(Advertisement { refs, symrefs, hash: hash.unwrap_or(gix::hash::Kind::Sha1) })
+    // A name once: the same ref repeated (git prints a helper's `HEAD` twice) is dropped; the
+    // same name with another value is a lie, and every decision by name would be ambiguous.
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::with_capacity(refs.len());
+    let mut unique: Vec<Ref> = Vec::with_capacity(refs.len());
+    for r in refs {
+        match seen.get(&r.name) {
+            Some(&first) if unique[first] == r => {}
+            Some(_) => return Err(Error::Duplicate { name: r.name }),
+            None => {
+                seen.insert(r.name.clone(), unique.len());
+                unique.push(r);
+            }
+        }
+    }
+    Ok(Advertisement { refs: unique, symrefs, hash: hash.unwrap_or(gix::hash::Kind::Sha1) })
 }
 
 /// Where a fetch into the user's repository stores what arrives: a quarantine object directory

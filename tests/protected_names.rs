@@ -505,3 +505,70 @@ fn t29_a_verdict_cache_other_users_can_write_is_refused() {
     assert!(!out.status.success(), "a clone trusted verdicts its group can write");
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not private to this user"));
 }
+
+/// A mirror that lists one name twice (T28): the first copy hidden or verified, the second
+/// something else. Every decision is by name, so such a listing is refused whole: neither an
+/// unsigned commit nor another tag's objects arrive under a protected name.
+#[test]
+fn t28_a_name_the_mirror_lists_twice_never_reaches_git() {
+    let h = Hostile::new();
+    let (evil, main) = (h.id("evil"), h.id("main"));
+    let (one, one_c, two, two_c) = (h.id("deploy/1"), h.id("deploy/1^{}"), h.id("deploy/2"), h.id("deploy/2^{}"));
+    let lies = [
+        // An unsigned commit as a lightweight protected tag, twice.
+        vec![
+            format!("{main} refs/heads/main"),
+            format!("{evil} refs/tags/deploy/9"),
+            format!("{evil} refs/tags/deploy/9"),
+        ],
+        // deploy/1 as itself, then as deploy/2's tag object.
+        vec![
+            format!("{main} refs/heads/main"),
+            format!("{one} refs/tags/deploy/1"),
+            format!("{one_c} refs/tags/deploy/1^{{}}"),
+            format!("{two} refs/tags/deploy/2"),
+            format!("{two_c} refs/tags/deploy/2^{{}}"),
+            format!("{two} refs/tags/deploy/1"),
+            format!("{two_c} refs/tags/deploy/1^{{}}"),
+        ],
+    ];
+    for (i, lie) in lies.iter().enumerate() {
+        h.lie(lie);
+        for env in ENVIRONMENTS {
+            let name = format!("{env}-twice-{i}");
+            let out = h.git_as(env, h.w.path()).args(["clone", &h.liar_url(), &name]).output().expect("clone");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success() && err.contains("twice, with different values") || i == 0, "{env}: {err}");
+            let clone = h.w.path().join(&name);
+            assert!(
+                !clone.exists() || h.resolve(&clone, "deploy/9").is_none(),
+                "{env}: deploy/9 is the unsigned {evil}"
+            );
+            let deploy1 = if clone.exists() { h.resolve(&clone, "deploy/1^{commit}") } else { None };
+            assert!(deploy1.is_none() || deploy1.as_deref() == Some(one_c.as_str()), "{env}: deploy/1 moved");
+        }
+    }
+}
+
+/// T30: the helper's record of its last verification (which tags it hid) is believed only
+/// whole: a damaged line never lists a tag it hid.
+#[test]
+fn t30_a_damaged_snapshot_never_lists_a_hidden_tag() {
+    let h = Hostile::new();
+    let listed = ok_stdout(&h.ls_remote_as("production"));
+    assert!(!listed.contains("deploy/2"), "{listed}");
+    let base = h.w.path().join("home/.cache/git-signed");
+    let mut damaged = 0;
+    for entry in std::fs::read_dir(&base).expect("cache").filter_map(Result::ok) {
+        let snapshot = entry.path().join("snapshot");
+        if let Ok(text) = std::fs::read_to_string(&snapshot) {
+            assert!(text.contains("refs/tags/deploy/2\t"), "{text}");
+            std::fs::write(&snapshot, text.replace("refs/tags/deploy/2\t", "refs/tags/deploy/\u{0}\t"))
+                .expect("damage");
+            damaged += 1;
+        }
+    }
+    assert_eq!(damaged, 1);
+    let listed = ok_stdout(&h.ls_remote_as("production"));
+    assert!(!listed.contains("deploy/2"), "a damaged snapshot listed deploy/2: {listed}");
+}

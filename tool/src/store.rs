@@ -32,7 +32,7 @@ pub enum Error {
     /// Another user could write it, and so forge what it remembers.
     #[error(
         "the cache {} is not private to this user (owner uid {owner}, mode {mode:o}, you are uid {uid}); \
-         remove it, or make it yours and writable only by you",
+         remove it (it is only a cache: what another user could write may be forged)",
         dir.display()
     )]
     NotPrivate { dir: PathBuf, owner: u32, mode: u32, uid: u32 },
@@ -67,14 +67,13 @@ pub struct Cache {
 }
 
 impl Cache {
-    /// The cache at `dir`, created private if missing.
+    /// The cache at `dir`, created private if missing. Every file in it must be private too
+    /// (one another user left behind may hold anything, whoever owns the directory now).
     pub fn open(dir: &Path) -> Result<Cache, Error> {
         private_dir(dir)?;
-        for name in [FACTS, LOCK] {
-            let path = dir.join(name);
-            if path.exists() {
-                private(&path)?;
-            }
+        let io = |source| Error::Io { dir: dir.to_owned(), source };
+        for entry in std::fs::read_dir(dir).map_err(io)? {
+            private(&entry.map_err(io)?.path())?;
         }
         Ok(Cache { dir: dir.to_owned(), facts: None, learned: Vec::new() })
     }

@@ -73,3 +73,25 @@ fn t30_a_packed_tag_rewritten_as_a_loose_ref_no_longer_counts() {
     f.git(&["update-ref", "refs/tags/deploy/1", &promoted.to_string()], None);
     assert_eq!((latest("alice"), latest("bob")), (Some(seconds(signed)), Some(seconds(signed))));
 }
+
+/// T29: every file in the cache must be private, not only the directory: a history (or facts)
+/// file another user could write is refused, so the caller goes without the cache.
+#[test]
+fn t29_a_cache_file_another_user_could_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::new();
+    let policy = f.policy_from(&POLICY.replacen("version = 1\n", "version = 1\ninactivity = \"6w\"\n", 1));
+    let deploy1 = f.chain("deploy/1", f.commit("one"), &["alice", "bob"], SystemTime::now() - DAY);
+    f.git(&["update-ref", "refs/tags/deploy/1", &deploy1.to_string()], None);
+    let dir = tempfile::tempdir().expect("tempdir");
+    Cache::open(dir.path()).expect("cache").activity(&f.repo(), &policy, SystemTime::now()).expect("history");
+    let history = std::fs::read_dir(dir.path())
+        .expect("list")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("history-")))
+        .expect("a stored history");
+    std::fs::set_permissions(&history, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let refused = Cache::open(dir.path()).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(refused.contains("is not private to this user") && refused.contains("history-"), "{refused}");
+}
