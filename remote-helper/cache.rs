@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use git_signed_policy::{Repo, RepoError};
@@ -35,9 +35,9 @@ pub enum Error {
     /// Its lock cannot be taken.
     #[error("cannot lock the tag cache: {0}")]
     Lock(#[source] std::io::Error),
-    /// `git init` or `git config` of a new cache failed.
+    /// A git command on the cache (`git init`, `git config`, `git pack-objects`) failed.
     #[error(transparent)]
-    Init(#[from] RunError),
+    Git(#[from] RunError),
     /// The URL cannot be hashed into a directory name.
     #[error("cannot name the tag cache: {0}")]
     Name(#[source] gix::Error),
@@ -47,6 +47,15 @@ pub enum Error {
     /// Fetching tag objects into it failed.
     #[error(transparent)]
     Fetch(#[from] upstream::Error),
+    /// What a clone's transfer brought cannot be read.
+    #[error(transparent)]
+    Arrived(#[from] crate::quarantine::Error),
+    /// The thread writing the cache stopped early.
+    #[error("the tag cache's writer failed")]
+    Writer,
+    /// Verified tag objects copied from a clone's transfer cannot be marked as the cache's.
+    #[error("cannot keep verified tag objects in the tag cache: {0}")]
+    Adopt(#[source] std::io::Error),
     /// Accepted verdicts cannot be written down.
     #[error("cannot write the verdict cache: {0}")]
     Remember(#[source] std::io::Error),
@@ -147,9 +156,14 @@ impl TagCache {
         Ok(TagCache { verdicts_file, snapshot_file, repo_dir, url: url.to_owned(), store, _lock: lock })
     }
 
-    /// The cache repository, for reading objects.
+    /// The cache repository, for reading objects. Nothing else writes it while the cache is
+    /// locked, so a missing object is not looked for again in packs that may have appeared
+    /// meanwhile (gix would rescan the pack directory on every miss, and a cold cache misses
+    /// every tag).
     pub fn repo(&self) -> Result<Repo, Error> {
-        Ok(Repo::open(&self.repo_dir, &[])?)
+        let mut repo = Repo::open(&self.repo_dir, &[])?;
+        repo.repo.objects.refresh_never();
+        Ok(repo)
     }
 
     /// Those of `ids` the cache does not hold yet, each once.
@@ -169,6 +183,38 @@ impl TagCache {
             return Ok(());
         }
         Ok(upstream::fetch_tags(&self.url, &self.repo_dir, ids)?)
+    }
+
+    /// Keep `ids` (tag objects and the commits they reach), copied from the repository at
+    /// `git_dir` a clone's transfer went into, so later fetches need not fetch them. Their
+    /// pack is marked as a promisor's, like every fetch into the cache: the trees those commits
+    /// name may be missing.
+    pub fn adopt(&self, git_dir: &Path, ids: &[ObjectId]) -> Result<(), Error> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let from = Repo::open(git_dir, &[])?.repo.common_dir().join("objects");
+        let own = self.repo_dir.join("objects");
+        // Written beside the cache's packs and moved in, the `.promisor` mark first, so no
+        // fetch into the cache sees the commits without it.
+        let scratch = tempfile::Builder::new().prefix("adopt-").tempdir_in(&own).map_err(Error::Adopt)?;
+        let mut cmd = git::local(Some(git_dir));
+        cmd.env("GIT_OBJECT_DIRECTORY", &own)
+            .env("GIT_ALTERNATE_OBJECT_DIRECTORIES", from)
+            .args(["pack-objects", "-q"])
+            .arg(scratch.path().join("pack"));
+        let input: String = ids.iter().map(|id| format!("{id}\n")).collect();
+        let out = git::run(cmd, Some(&input), "copying verified tag objects into the tag cache")?;
+        let name = format!("pack-{}", String::from_utf8_lossy(&out).trim());
+        let pack = scratch.path().join(&name);
+        std::fs::write(pack.with_extension("promisor"), "").map_err(Error::Adopt)?;
+        for ext in ["promisor", "pack", "rev", "idx"] {
+            let from = pack.with_extension(ext);
+            if from.exists() {
+                std::fs::rename(&from, own.join("pack").join(&name).with_extension(ext)).map_err(Error::Adopt)?;
+            }
+        }
+        Ok(())
     }
 
     /// Cached accepted verdicts for `policy_digest`, by (tag name, object id): the chain and

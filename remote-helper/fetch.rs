@@ -4,6 +4,7 @@
 //! object id), then migration into the real object store. Until migration nothing the mirror
 //! sent is visible to the repository.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use git_signed_policy::Repo;
@@ -39,32 +40,108 @@ pub struct Fetched {
     pub lock: Option<PathBuf>,
     /// Whether the new objects were proven connected (so git may skip its own walk).
     pub connected: bool,
+    /// Whether they came from the listing's [`Prefetch`], all of it but unverified tags.
+    pub prefetched: bool,
+}
+
+/// A clone's one transfer, made at `list` time before anything is verified: every ref the
+/// listing may offer arrives in a quarantine in the new repository, verification reads the
+/// tag objects from there (instead of fetching them into the tag cache first), and the fetch
+/// batch that follows takes its objects from it. Nothing in it is visible until that batch
+/// scans and migrates it; dropped unused, it is discarded.
+///
+/// git says it is cloning only after `list`, so a prefetch is made for what looks like a
+/// clone then: the whole history asked for, no single branch (`followtags` before `list`),
+/// into a repository without a single ref.
+pub struct Prefetch {
+    quarantine: Quarantine,
+    /// What was asked for.
+    wanted: HashSet<ObjectId>,
+    /// Whether fetch-pack proved the pack connected.
+    connected: bool,
+}
+
+impl Prefetch {
+    /// Whether a fetch with `opts` into the repository at `git_dir` looks like a clone.
+    pub fn wanted(git_dir: &Path, opts: &FetchOptions) -> bool {
+        let empty = || {
+            let repo = Repo::open(git_dir, &[]).ok()?;
+            let refs = repo.repo.references().ok()?;
+            let mut all = refs.all().ok()?;
+            Some(all.next().is_none())
+        };
+        opts.whole_history() && !opts.followtags && empty() == Some(true)
+    }
+
+    /// Fetch `ids` from `url` into a new quarantine in the repository at `git_dir`.
+    pub fn start(url: &str, git_dir: &Path, ids: &[ObjectId], opts: &FetchOptions) -> Result<Prefetch, Error> {
+        let quarantine = Quarantine::create(git_dir)?;
+        let wanted: HashSet<ObjectId> = ids.iter().copied().collect();
+        let ids: Vec<ObjectId> = unique(ids.iter().copied());
+        // Into a repository without refs, as a clone's fetch is.
+        let opts = FetchOptions { cloning: true, ..opts.clone() };
+        let connected = upstream::fetch(url, &quarantine.destination(), &ids, &opts)?;
+        Ok(Prefetch { quarantine, wanted, connected })
+    }
+
+    /// What arrived, for reading (verification).
+    pub fn quarantine(&self) -> &Quarantine {
+        &self.quarantine
+    }
+}
+
+/// Each of `ids` once, in their order (a clone of 100,000 tags asks for as many).
+fn unique(ids: impl IntoIterator<Item = ObjectId>) -> Vec<ObjectId> {
+    let mut seen = HashSet::new();
+    ids.into_iter().filter(|id| seen.insert(*id)).collect()
 }
 
 /// Fetch `batch` of (object id, name) into the repository at `git_dir`, letting in only the
-/// tag objects `listing` verified.
+/// tag objects `listing` verified. A `prefetched` transfer that holds the whole batch is used
+/// instead of fetching again.
 pub fn fetch(
     url: &str,
     git_dir: &Path,
     listing: &Listing,
     batch: &[(ObjectId, String)],
     opts: &FetchOptions,
+    prefetched: Option<Prefetch>,
 ) -> Result<Fetched, Error> {
-    let quarantine = Quarantine::create(git_dir)?;
-    // Each once, in git's order (a clone of 100,000 tags asks for as many).
-    let mut seen = std::collections::HashSet::new();
-    let wanted: Vec<ObjectId> = batch.iter().map(|(id, _)| *id).filter(|id| seen.insert(*id)).collect();
-    let connected = upstream::fetch(url, &quarantine.destination(), &wanted, opts)?;
-    trace("inner fetch");
+    let wanted = unique(batch.iter().map(|(id, _)| *id));
+    let usable = |p: &Prefetch| opts.whole_history() && wanted.iter().all(|id| p.wanted.contains(id));
+    let (mut quarantine, mut connected, prefetched) = match prefetched.filter(usable) {
+        Some(p) => (p.quarantine, p.connected, true),
+        None => {
+            let quarantine = Quarantine::create(git_dir)?;
+            let connected = upstream::fetch(url, &quarantine.destination(), &wanted, opts)?;
+            trace("inner fetch");
+            (quarantine, connected, false)
+        }
+    };
     let repo = quarantine.repo()?;
     if opts.followtags {
         add_followed_tags(url, &repo, &quarantine, listing)?;
     }
-    quarantine.scan(&repo, &listing.allowed_tags, batch)?;
-    drop(repo);
+    let hash = repo.hash();
+    match quarantine.scan(&repo, &listing.allowed_tags, batch) {
+        // A prefetch asked for every protected tag before verification: the tags verification
+        // hid arrived too. Unless git asked for one of them, everything else is kept, and git
+        // walks it itself.
+        Err(quarantine::Error::Unverified(refused)) if prefetched => {
+            let asked: Vec<ObjectId> = refused.iter().filter(|id| wanted.contains(id)).copied().collect();
+            if !asked.is_empty() {
+                return Err(quarantine::Error::Unverified(asked).into());
+            }
+            drop(repo);
+            quarantine = quarantine.without(hash, &refused)?;
+            connected = false;
+            quarantine.scan(&quarantine.repo()?, &listing.allowed_tags, batch)?;
+        }
+        scanned => scanned?,
+    }
     trace("quarantine scan");
     let lock = quarantine.migrate()?;
-    Ok(Fetched { lock, connected })
+    Ok(Fetched { lock, connected, prefetched })
 }
 
 /// Supply the verified tag objects of listed tags whose commit is now present, so git's

@@ -4,7 +4,7 @@
 //! so no rewrite can route an inner command back through `signed::` (T20).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 /// Set in every child; a helper that finds it set refuses to run (recursion guard, T20).
 pub const DEPTH_GUARD: &str = "GIT_REMOTE_SIGNED_ACTIVE";
@@ -49,6 +49,14 @@ pub fn transport(url: &str) -> &str {
 /// `protocol.signed.allow=always`; the helper's own calls re-allow exactly the transport of
 /// its URL, so only it can reach the mirror.
 pub fn git(url: &str, git_dir: Option<&Path>) -> Command {
+    let mut cmd = local(git_dir);
+    cmd.args(["-c", &format!("url.{url}.insteadOf={url}"), "-c", &format!("url.{url}.pushInsteadOf={url}")])
+        .args(["-c", &format!("protocol.{}.allow=always", transport(url))]);
+    cmd
+}
+
+/// A `git` command that talks to no remote, in repository `git_dir` if there is one.
+pub fn local(git_dir: Option<&Path>) -> Command {
     let mut cmd = Command::new("git");
     for var in LOCAL_REPO_ENV {
         cmd.env_remove(var);
@@ -58,8 +66,6 @@ pub fn git(url: &str, git_dir: Option<&Path>) -> Command {
     }
     cmd.env("GIT_NO_LAZY_FETCH", "1")
         .env(DEPTH_GUARD, "1")
-        .args(["-c", &format!("url.{url}.insteadOf={url}"), "-c", &format!("url.{url}.pushInsteadOf={url}")])
-        .args(["-c", &format!("protocol.{}.allow=always", transport(url))])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
@@ -82,15 +88,30 @@ pub enum RunError {
 
 /// Run `cmd` feeding `input` on stdin; returns stdout, or an error naming `what` with stderr
 /// when it was captured.
-pub fn run(mut cmd: Command, input: Option<&str>, what: &'static str) -> Result<Vec<u8>, RunError> {
+pub fn run(cmd: Command, input: Option<&str>, what: &'static str) -> Result<Vec<u8>, RunError> {
+    finish(start(cmd, input, what)?, what)
+}
+
+/// Start `cmd` and feed it `input` on stdin (closed after); [`finish`] collects it.
+pub fn start(mut cmd: Command, input: Option<&str>, what: &'static str) -> Result<Child, RunError> {
     if input.is_some() {
         cmd.stdin(Stdio::piped());
     }
     let mut child = cmd.spawn().map_err(|source| RunError::Spawn { what, source })?;
     if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
         use std::io::Write;
-        stdin.write_all(text.as_bytes()).map_err(|source| RunError::Io { what, source })?;
+        if let Err(source) = stdin.write_all(text.as_bytes()) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(RunError::Io { what, source });
+        }
     }
+    Ok(child)
+}
+
+/// Wait for a child [`start`] started; returns stdout, or an error naming `what` with stderr
+/// when it was captured.
+pub fn finish(child: Child, what: &'static str) -> Result<Vec<u8>, RunError> {
     let out = child.wait_with_output().map_err(|source| RunError::Io { what, source })?;
     if out.status.success() {
         return Ok(out.stdout);

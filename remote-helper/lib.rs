@@ -19,7 +19,8 @@
 //! - [`listing`]: pure: the advertisement and the verdicts → the refs git sees.
 //! - [`verify`]: the core's verdicts on the tags the names cannot decide, over the [`cache`].
 //! - [`cache`]: per-URL tag objects and remembered accepted verdicts.
-//! - [`fetch`]: a fetch batch: inner fetch, followed tags, scan, migrate.
+//! - [`fetch`]: a fetch batch: inner fetch (or a clone's transfer made while listing),
+//!   followed tags, scan, migrate.
 //! - [`quarantine`]: where fetched objects wait: scan, migrate, or discard.
 //! - [`push`]: `git push --porcelain`, translated into status lines.
 //! - [`upstream`]: the one place that runs and reads `git ls-remote` and the inner fetches.

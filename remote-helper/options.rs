@@ -103,6 +103,23 @@ impl Options {
 }
 
 impl FetchOptions {
+    /// Whether the whole history is asked for: no depth, no refetch, no shallow update.
+    pub fn whole_history(&self) -> bool {
+        self.depth.is_none()
+            && self.deepen_since.is_none()
+            && self.deepen_not.is_empty()
+            && !self.refetch
+            && !self.update_shallow
+    }
+
+    /// Whether this is a plain clone over a native transport: it goes through `git
+    /// fetch-pack`, which — like `git clone` itself — proves a self-contained pack connected
+    /// while indexing it, instead of `git fetch`'s separate walk over every new object.
+    /// `fetch-pack` cannot speak http(s), and shallow or incremental fetches need the porcelain.
+    pub fn plain_clone(&self, url: &str) -> bool {
+        self.cloning && self.whole_history() && matches!(crate::git::transport(url), "file" | "ssh" | "git")
+    }
+
     /// Apply a fetch option; `None` when `name` is not one.
     fn set(&mut self, name: &str, value: &str) -> Option<OptionStatus> {
         let applied = match name {

@@ -42,6 +42,9 @@ pub enum Error {
     /// A verified tag object cannot be written into the quarantine.
     #[error("cannot store tag object {id}: {source}")]
     StoreTag { id: ObjectId, source: gix::Error },
+    /// Copying objects out of it into a pack failed.
+    #[error("cannot copy fetched objects into a pack: {0}")]
+    Pack(#[source] crate::git::RunError),
     /// Moving the objects into the repository failed.
     #[error("cannot move fetched objects into the repository: {0}")]
     Migrate(#[source] std::io::Error),
@@ -135,6 +138,28 @@ impl Quarantine {
             }
         }
         Ok(())
+    }
+
+    /// Copy `ids` (from the quarantine, or the repository behind it) into one new pack named
+    /// `<prefix>-<checksum>.pack`, with its index.
+    fn pack(&self, ids: impl IntoIterator<Item = ObjectId>, prefix: &Path) -> Result<(), Error> {
+        let mut cmd = crate::git::local(Some(&self.git_dir));
+        cmd.env("GIT_OBJECT_DIRECTORY", self.dir.path())
+            .env("GIT_ALTERNATE_OBJECT_DIRECTORIES", &self.objects)
+            .args(["pack-objects", "-q"])
+            .arg(prefix);
+        let input: String = ids.into_iter().map(|id| format!("{id}\n")).collect();
+        crate::git::run(cmd, Some(&input), "git pack-objects").map_err(Error::Pack)?;
+        Ok(())
+    }
+
+    /// This quarantine's objects less `refused`, in a new quarantine; this one is discarded.
+    pub fn without(self, hash: gix::hash::Kind, refused: &[ObjectId]) -> Result<Quarantine, Error> {
+        let refused: HashSet<&ObjectId> = refused.iter().collect();
+        let kept = self.arrived(hash)?.into_iter().filter(|id| !refused.contains(id));
+        let fresh = Quarantine::create(&self.git_dir)?;
+        self.pack(kept, &fresh.dir.path().join("pack").join("pack"))?;
+        Ok(fresh)
     }
 
     /// Every object id in the quarantine: loose objects and pack indexes.

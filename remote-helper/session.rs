@@ -9,7 +9,7 @@ use gix::ObjectId;
 
 use crate::listing::{self, Hidden, Listing, Sorted};
 use crate::options::Options;
-use crate::protocol::{self, Command, Reply};
+use crate::protocol::{self, Command, Ref, Reply};
 use crate::settings::Settings;
 use crate::upstream;
 use crate::{Error, fetch, git, push, trace, verify};
@@ -23,6 +23,10 @@ struct Session {
     options: Options,
     listing: Option<Listing>,
     settings: Option<(Settings, Policy)>,
+    /// A clone's transfer, made while listing, for the fetch batch to use.
+    prefetched: Option<fetch::Prefetch>,
+    /// Tag objects from that transfer still being copied into the tag cache.
+    keeping: Option<verify::Keeping>,
 }
 
 /// Run one session: `remote` and `url` as git passed them (`url` absent when git passed only
@@ -39,6 +43,7 @@ pub fn run(remote: String, url: Option<String>) -> Result<(), Error> {
             break;
         }
     }
+    session.keep();
     Ok(())
 }
 
@@ -132,7 +137,8 @@ impl Session {
             Some(d) => Some(std::path::absolute(PathBuf::from(d)).map_err(Error::GitDir)?),
             None => None,
         };
-        Ok(Session { remote, url, git_dir, options: Options::default(), listing: None, settings: None })
+        let options = Options::default();
+        Ok(Session { remote, url, git_dir, options, listing: None, settings: None, prefetched: None, keeping: None })
     }
 
     /// Answer `command` (reading the rest of its batch); false when the session is over: git
@@ -195,21 +201,49 @@ impl Session {
         Ok(self.settings.insert(loaded))
     }
 
-    /// List the refs this environment sees, for `list` and for the fetches after it.
+    /// List the refs this environment sees, for `list` and for the fetches after it. A plain
+    /// clone fetches first, everything the listing may offer, so it transfers once: the tag
+    /// objects verification reads arrive with the rest.
     fn list(&mut self) -> Result<Listing, Error> {
+        // The tag cache stays locked until a clone's tag objects are in it.
+        self.keep();
         let advertised = upstream::advertisement(&self.url, self.git_dir.as_deref())?;
         trace("ls-remote");
-        let (url, verbosity, progress) = (self.url.clone(), self.options.fetch.verbosity, self.options.fetch.progress);
+        let url = self.url.clone();
+        let opts = self.options.fetch.clone();
+        let git_dir = self.git_dir.clone().filter(|dir| fetch::Prefetch::wanted(dir, &opts));
         let (settings, policy) = self.settings()?;
         trace("settings and policy");
         let by_name =
             listing::ByName { policy, allow_unprotected: settings.allow_unprotected, refspecs: &settings.refspecs };
         let Sorted { hidden, protected, unprotected } = listing::sort(&advertised, &by_name);
-        let tags =
-            verify::Tags { policy, environment: &settings.environment, url: &url, hash: advertised.hash, progress };
-        let verdicts = tags.verdicts(&protected, &unprotected)?;
+        let prefetched = match git_dir {
+            Some(dir) => {
+                // What a clone fetches (`--mirror` wants more, and fetches it afterwards).
+                let cloned = |r: &&Ref| {
+                    !hidden.contains_key(&r.name)
+                        && (r.name == "HEAD" || r.name.starts_with("refs/heads/") || r.name.starts_with("refs/tags/"))
+                };
+                let ids: Vec<ObjectId> = advertised.refs.iter().filter(cloned).map(|r| r.id).collect();
+                let prefetched = (!ids.is_empty()).then(|| fetch::Prefetch::start(&url, &dir, &ids, &opts));
+                trace("prefetch");
+                prefetched.transpose()?
+            }
+            None => None,
+        };
+        let tags = verify::Tags {
+            policy,
+            environment: &settings.environment,
+            url: &url,
+            hash: advertised.hash,
+            progress: opts.progress,
+            arrived: prefetched.as_ref().map(fetch::Prefetch::quarantine),
+        };
+        let (verdicts, keeping) = tags.verdicts(&protected, &unprotected)?;
         let (listing, hidden) = listing::decide(advertised, policy, hidden, verdicts);
-        report(&hidden, settings.strict, verbosity)?;
+        report(&hidden, settings.strict, opts.verbosity)?;
+        self.prefetched = prefetched;
+        self.keeping = keeping;
         trace("list");
         Ok(listing)
     }
@@ -220,19 +254,37 @@ impl Session {
             Some(listing) => listing,
             None => self.list()?,
         };
+        // Tag-following and remembered chains read the tag cache.
+        if self.options.fetch.followtags || listing.unresolved() {
+            self.keep();
+        }
         if listing.unresolved() {
             let url = self.url.clone();
             let (settings, policy) = self.settings()?;
             let (environment, hash) = (&settings.environment, listing.hash);
-            let tags = verify::Tags { policy, environment, url: &url, hash, progress: false };
+            let tags = verify::Tags { policy, environment, url: &url, hash, progress: false, arrived: None };
             tags.resolve(&mut listing)?;
             trace("chains");
         }
         let listing = self.listing.insert(listing);
         let git_dir = self.git_dir.as_deref().ok_or(Error::NoRepository("fetch"))?;
-        let fetched = fetch::fetch(&self.url, git_dir, listing, batch, &self.options.fetch)?;
+        let prefetched = self.prefetched.take();
+        let fetched = fetch::fetch(&self.url, git_dir, listing, batch, &self.options.fetch, prefetched)?;
+        if let (true, Some(keeping)) = (fetched.prefetched, self.keeping.as_mut()) {
+            keeping.stored(git_dir);
+        }
         trace("fetch");
         Ok(fetched)
+    }
+
+    /// Finish copying a clone's verified tag objects into the tag cache. Failing costs only
+    /// time: the next listing verifies them again.
+    fn keep(&mut self) {
+        let Some(keeping) = self.keeping.take() else { return };
+        if let Err(e) = keeping.finish() {
+            eprintln!("signed: warning: {e}; the next fetch verifies those tags again");
+        }
+        trace("kept");
     }
 
     /// Push `specs` (`[+]<src>:<dst>`); the push options git set apply to this batch only.

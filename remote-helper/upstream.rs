@@ -119,17 +119,7 @@ pub fn fetch(url: &str, into: &Destination<'_>, ids: &[ObjectId], opts: &FetchOp
         .env("GIT_QUARANTINE_PATH", into.quarantine)
         .env("GIT_ALTERNATE_OBJECT_DIRECTORIES", into.objects)
         .args(["-c", "fetch.writeCommitGraph=false", "-c", "fetch.unpackLimit=1"]);
-    // A plain clone over a native transport goes through `git fetch-pack`, which — like
-    // `git clone` itself — proves a self-contained pack connected while indexing it, instead
-    // of `git fetch`'s separate walk over every new object. `fetch-pack` cannot speak http(s),
-    // and shallow or incremental fetches need the porcelain.
-    let plain_clone = opts.cloning
-        && opts.depth.is_none()
-        && opts.deepen_since.is_none()
-        && opts.deepen_not.is_empty()
-        && !opts.refetch
-        && !opts.update_shallow
-        && matches!(git::transport(url), "file" | "ssh" | "git");
+    let plain_clone = opts.plain_clone(url);
     if plain_clone {
         cmd.args(["fetch-pack", "--stdin", "--lock-pack", "--check-self-contained-and-connected", "--cloning"]);
         if opts.verbosity == 0 {

@@ -6,6 +6,7 @@
 //! cheap.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::SystemTime;
 
 use git_signed_policy::refs::{self, Carried};
@@ -18,6 +19,7 @@ use gix::objs::FindHeader;
 use crate::cache::{self, Remembered, Standing, TagCache};
 use crate::listing::{Hidden, Listing, TagVerdict};
 use crate::protocol::Ref;
+use crate::quarantine::Quarantine;
 
 /// Whose rules the tags of one mirror are verified by.
 pub struct Tags<'a> {
@@ -31,6 +33,99 @@ pub struct Tags<'a> {
     pub hash: gix::hash::Kind,
     /// Whether git wants progress shown (`option progress`).
     pub progress: bool,
+    /// Where a clone's transfer put the tag objects, if it came first ([`Prefetch`]):
+    /// verification reads them there, and the tag cache keeps those that verified.
+    ///
+    /// [`Prefetch`]: crate::fetch::Prefetch
+    pub arrived: Option<&'a Quarantine>,
+}
+
+/// The record of one verification of a mirror's protected tags ([`TagCache::verified`]).
+pub struct Record {
+    digest: String,
+    hidden: Vec<(String, Hidden)>,
+    standing: Standing,
+}
+
+impl Record {
+    fn write(&self, cache: &TagCache) -> Result<(), cache::Error> {
+        cache.verified(&self.digest, self.hidden.iter().map(|(name, why)| (name, why)), self.standing)
+    }
+}
+
+/// What a verification leaves to write into the cache: the facts learned and the accepted
+/// verdicts; the tag objects (and their commits) a clone's transfer brought that the cache
+/// lacks; and the record, once the cache holds every chain it lists.
+pub struct Later {
+    accepted: Vec<Accepted>,
+    adopt: Vec<ObjectId>,
+    record: Option<Record>,
+}
+
+impl Later {
+    /// Write the facts and verdicts; then, once the clone's objects are in the repository at
+    /// the `git_dir` that `objects` gives (none: they never arrived), copy those to keep, and
+    /// write the record.
+    fn write(
+        self,
+        cache: &mut TagCache,
+        digest: &str,
+        objects: impl FnOnce() -> Option<PathBuf>,
+    ) -> Result<(), cache::Error> {
+        cache.store.save();
+        cache.remember(digest, &self.accepted)?;
+        if self.adopt.is_empty() {
+            return self.record.map_or(Ok(()), |r| r.write(cache));
+        }
+        // Without the chains in the cache, a record would list tags it cannot supply.
+        let Some(git_dir) = objects() else { return Ok(()) };
+        cache.adopt(&git_dir, &self.adopt)?;
+        self.record.map_or(Ok(()), |r| r.write(cache))
+    }
+}
+
+/// The tag objects of accepted chains and the commits they reach.
+fn accepted_chains(accepted: &[Accepted]) -> impl Iterator<Item = ObjectId> + '_ {
+    accepted.iter().flat_map(|(_, _, m)| m.chain.iter().chain([&m.commit])).copied()
+}
+
+/// The cache's writes after a verification whose tag objects came with a clone's transfer,
+/// made in their own thread beside the fetch. The cache stays locked until they end.
+pub struct Keeping {
+    /// Where the transfer's objects went, sent once the fetch batch stored them; dropped
+    /// unsent when they never will be.
+    arrived: Option<std::sync::mpsc::Sender<PathBuf>>,
+    writing: Option<std::thread::JoinHandle<Result<(), cache::Error>>>,
+}
+
+impl Keeping {
+    fn start(later: Later, mut cache: TagCache, digest: String) -> Keeping {
+        let (arrived, stored) = std::sync::mpsc::channel();
+        let writing = std::thread::spawn(move || later.write(&mut cache, &digest, || stored.recv().ok()));
+        Keeping { arrived: Some(arrived), writing: Some(writing) }
+    }
+
+    /// The transfer's objects are now in the repository at `git_dir`.
+    pub fn stored(&mut self, git_dir: &std::path::Path) {
+        if let Some(arrived) = self.arrived.take() {
+            let _ = arrived.send(git_dir.to_owned());
+        }
+    }
+
+    /// Wait for the writes.
+    pub fn finish(mut self) -> Result<(), cache::Error> {
+        self.arrived = None;
+        self.writing.take().map_or(Ok(()), |w| w.join().unwrap_or(Err(cache::Error::Writer)))
+    }
+}
+
+impl Drop for Keeping {
+    fn drop(&mut self) {
+        self.arrived = None;
+        if let Some(writing) = self.writing.take() {
+            let _ = writing.join();
+        }
+    }
 }
 
 /// The verdicts, by ref name.
@@ -41,17 +136,24 @@ type Accepted = (String, ObjectId, Remembered);
 
 impl Tags<'_> {
     /// A verdict on each of `protected` (by the environment's rules) and of `unprotected` (no
-    /// tag object in it claims a protected name).
-    pub fn verdicts(&self, protected: &[&Ref], unprotected: &[&Ref]) -> Result<Verdicts, cache::Error> {
+    /// tag object in it claims a protected name); and, when a clone's transfer brought tag
+    /// objects the cache lacks, the cache's writes still being made ([`Keeping::finish`] them).
+    pub fn verdicts(
+        &self,
+        protected: &[&Ref],
+        unprotected: &[&Ref],
+    ) -> Result<(Verdicts, Option<Keeping>), cache::Error> {
         if protected.is_empty() && unprotected.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         }
         let mut cache = TagCache::open(self.url, self.hash)?;
-        let mut verdicts = self.protected(&mut cache, protected)?;
+        let (mut verdicts, later) = self.protected(&mut cache, protected)?;
         if !unprotected.is_empty() {
             verdicts.extend(self.unprotected(&cache, unprotected)?);
         }
-        Ok(verdicts)
+        // The cache's writes go on beside the fetch, in the cache's own thread.
+        let keeping = later.map(|later| Keeping::start(later, cache, self.digest()));
+        Ok((verdicts, keeping))
     }
 
     /// Fill in the chains `listing` left in the tag cache (a fetch needs them), from the
@@ -72,8 +174,10 @@ impl Tags<'_> {
         format!("{}:{}", self.policy.fingerprint, self.environment)
     }
 
-    /// Protected tags: remembered verdicts where they still hold, the core's verdict otherwise.
-    fn protected(&self, cache: &mut TagCache, tags: &[&Ref]) -> Result<Verdicts, cache::Error> {
+    /// Protected tags: remembered verdicts where they still hold, the core's verdict otherwise;
+    /// and, when a clone's transfer brought tag objects the cache lacks, the cache's writes,
+    /// left to be made beside the fetch.
+    fn protected(&self, cache: &mut TagCache, tags: &[&Ref]) -> Result<(Verdicts, Option<Later>), cache::Error> {
         let digest = self.digest();
         let snapshot = cache::snapshot_digest(&digest, tags.iter().map(|r| (tag_name(r), r.id, r.peeled)));
         // The same advertisement as last time, every verdict standing: nothing to read but the
@@ -83,23 +187,51 @@ impl Tags<'_> {
                 Some(why) => (r.name.clone(), Err(why.clone())),
                 None => (r.name.clone(), Ok(None)),
             };
-            return Ok(tags.iter().map(verdict).collect());
+            return Ok((tags.iter().map(verdict).collect(), None));
         }
         let (mut verdicts, pending, Standing { until, since }) = self.remembered(cache, &digest, tags)?;
         let mut until = until;
+        let mut later = None;
         if !pending.is_empty() {
-            let ids: Vec<ObjectId> = tags.iter().map(|r| r.id).collect();
-            cache.fetch(&cache.missing(&ids)?)?;
-            let repo = cache.repo()?;
+            let repo = self.objects(cache, tags)?;
             let (checked, accepted, checked_until) = self.check(&repo, &mut cache.store, tags, &pending)?;
-            cache.store.save();
-            cache.remember(&digest, &accepted)?;
             verdicts.extend(checked);
             until = until.into_iter().chain(checked_until).min();
+            // What a clone brought and verified goes into the tag cache once it is stored.
+            let adopt = match self.arrived {
+                Some(_) => cache.missing(&accepted_chains(&accepted).collect::<Vec<_>>())?,
+                None => Vec::new(),
+            };
+            later = Some(Later { accepted, adopt, record: None });
         }
-        let hidden = verdicts.iter().filter_map(|(name, v)| v.as_ref().err().map(|why| (name, why)));
-        cache.verified(&snapshot, hidden, Standing { until, since })?;
-        Ok(verdicts)
+        let hidden: Vec<(String, Hidden)> =
+            verdicts.iter().filter_map(|(name, v)| v.as_ref().err().map(|why| (name.clone(), why.clone()))).collect();
+        let record = Record { digest: snapshot, hidden, standing: Standing { until, since } };
+        match later {
+            // Written beside the fetch; the record only once the cache holds every chain it
+            // lists (a later listing from the record reads the chains there).
+            Some(later) if !later.adopt.is_empty() => Ok((verdicts, Some(Later { record: Some(record), ..later }))),
+            Some(later) => {
+                later.write(cache, &digest, || None)?;
+                record.write(cache)?;
+                Ok((verdicts, None))
+            }
+            None => {
+                record.write(cache)?;
+                Ok((verdicts, None))
+            }
+        }
+    }
+
+    /// Where the tag objects of `tags` are read: what a clone's transfer brought, or else the
+    /// tag cache, after fetching those it lacks.
+    fn objects(&self, cache: &TagCache, tags: &[&Ref]) -> Result<Repo, cache::Error> {
+        if let Some(arrived) = self.arrived {
+            return Ok(arrived.repo()?);
+        }
+        let ids: Vec<ObjectId> = tags.iter().map(|r| r.id).collect();
+        cache.fetch(&cache.missing(&ids)?)?;
+        cache.repo()
     }
 
     /// The remembered verdicts that still hold for `tags`, the tags that need checking, and
@@ -196,9 +328,7 @@ impl Tags<'_> {
 
     /// Unprotected tag objects: listed only when no tag object in them claims a protected name.
     fn unprotected(&self, cache: &TagCache, tags: &[&Ref]) -> Result<Verdicts, cache::Error> {
-        let ids: Vec<ObjectId> = tags.iter().map(|r| r.id).collect();
-        cache.fetch(&cache.missing(&ids)?)?;
-        let repo = cache.repo()?;
+        let repo = self.objects(cache, tags)?;
         let verdict = |r: &Ref| match refs::smuggled(self.policy, &repo.repo.objects, repo.hash(), r.id) {
             Ok(Carried::Harmless(chain)) => Ok(Some(chain)),
             _ => Err(Hidden::Quiet("a tag object in it claims a protected name".into())),

@@ -394,6 +394,49 @@ fn no_op_fetch_uses_cached_verdicts() {
     assert_eq!(verdicts(), 2, "nothing was verified again");
 }
 
+/// A clone transfers once: the tag objects verification reads arrive with the clone's own
+/// objects (not fetched into the tag cache first and then again), and the tag cache keeps the
+/// chains that verified, so a later listing finds them there instead of fetching them.
+#[test]
+fn a_cold_clone_transfers_once_and_keeps_what_verified() {
+    let f = Fixture::new();
+    // Count the mirror's upload-pack runs in git's own trace.
+    let log = f.w.path().join("trace");
+    let runs = || {
+        let trace = std::fs::read_to_string(&log).unwrap_or_default();
+        trace.lines().filter(|l| l.contains("built-in: git upload-pack")).count()
+    };
+
+    let url = f.url();
+    ok(&f.git_as("staging", f.w.path()).env("GIT_TRACE", &log).args(["clone", &url, "c"]).output().expect("clone"));
+    assert_eq!(f.tags("c"), vec!["deploy/1", "deploy/3"]);
+    assert_eq!(runs(), 2, "one listing and one transfer");
+    assert!(!f.has_object("c", &f.id("deploy/2")), "a hidden tag's object still never enters the clone");
+
+    let caches: Vec<_> = std::fs::read_dir(f.w.path().join("home/.cache/git-signed"))
+        .expect("cache")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    let cached = |id: &str| {
+        let mut git = f.w.git(f.w.path());
+        git.env("GIT_NO_LAZY_FETCH", "1").arg("--git-dir").arg(caches[0].join("tags.git"));
+        git.args(["cat-file", "-e", id]);
+        git.output().is_ok_and(|o| o.status.success())
+    };
+    assert!(cached(&f.id("deploy/1")) && cached(&f.id("deploy/3")), "the verified chains are kept");
+    assert!(!cached(&f.id("deploy/2")), "a tag that failed is not");
+
+    // The mirror drops the tag that failed: a new listing, whose remembered verdicts hold and
+    // whose chains are in the cache, so nothing is fetched into it.
+    assert!(caches[0].join("snapshot").exists(), "the listing was recorded once the chains were kept");
+    f.w.git_ok(&f.upstream, &["tag", "-d", "deploy/2"]);
+    std::fs::remove_file(&log).expect("log");
+    let c = f.w.path().join("c");
+    ok(&f.git_as("staging", &c).env("GIT_TRACE", &log).args(["fetch", "--tags"]).output().expect("fetch"));
+    assert_eq!(runs(), 1, "only the listing");
+    assert_eq!(f.tags("c"), vec!["deploy/1", "deploy/3"]);
+}
+
 /// A remembered verdict lasts only while time leaves it standing (T30): once a signature in
 /// it expires, the next listing hides the tag, though nothing on the mirror changed.
 #[test]

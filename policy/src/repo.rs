@@ -258,24 +258,34 @@ impl Repo {
         if threads <= 1 {
             return Ok(requests.iter().map(|r| verify(self, r)).collect());
         }
-        let share = requests.len().div_ceil(threads);
+        // Each thread takes the next few requests as it gets free: the load stays even when a
+        // thread is slowed (other processes share the cores) or some tags cost more.
+        const STEP: usize = 32;
+        let next = std::sync::atomic::AtomicUsize::new(0);
         let (git_dir, extra) = (self.git_dir.as_path(), self.extra_object_dirs.as_slice());
-        let parts: Vec<Result<Vec<Verdict>, RepoError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = requests
-                .chunks(share)
-                .map(|part| {
-                    s.spawn(move || {
+        let parts: Vec<Result<Vec<(usize, Verdict)>, RepoError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    s.spawn(|| {
                         let repo = Repo::open(git_dir, extra)?;
-                        Ok(part.iter().map(|r| verify(&repo, r)).collect())
+                        let mut done = Vec::new();
+                        loop {
+                            let start = next.fetch_add(STEP, std::sync::atomic::Ordering::Relaxed);
+                            let Some(part) = requests.get(start..(start + STEP).min(requests.len())) else { break };
+                            done.extend(part.iter().enumerate().map(|(i, r)| (start + i, verify(&repo, r))));
+                        }
+                        Ok(done)
                     })
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap_or(Err(RepoError::ThreadFailed))).collect()
         });
-        let mut verdicts = Vec::with_capacity(requests.len());
+        let mut numbered = Vec::with_capacity(requests.len());
         for part in parts {
-            verdicts.extend(part?);
+            numbered.extend(part?);
         }
+        numbered.sort_unstable_by_key(|(i, _)| *i);
+        let verdicts: Vec<Verdict> = numbered.into_iter().map(|(_, v)| v).collect();
         Ok(verdicts)
     }
 }
