@@ -64,8 +64,13 @@ pub struct Prefetch {
 impl Prefetch {
     /// Whether a fetch with `opts` into the repository at `git_dir` looks like a clone.
     pub fn wanted(git_dir: &Path, opts: &FetchOptions) -> bool {
+        // Cheapest answers first: a fetch into a clone of 100,000 tags must not read them all.
         let empty = || {
             let repo = Repo::open(git_dir, &[]).ok()?;
+            let packed = std::fs::metadata(repo.repo.common_dir().join("packed-refs"));
+            if packed.is_ok_and(|m| m.len() > 0) || repo.repo.head_id().is_ok() {
+                return Some(false);
+            }
             let refs = repo.repo.references().ok()?;
             let mut all = refs.all().ok()?;
             Some(all.next().is_none())
