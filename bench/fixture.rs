@@ -9,6 +9,10 @@
 //! `fixture key DIR NAME` writes DIR/keys/NAME.asc: a fresh ed25519 certificate for NAME (public
 //! part only), e.g. a new signer to add to a policy (`bench/scale.sh`).
 //!
+//! `fixture policy DIR N` adds to a fixture `repo` built: `refs/signed/policy` in DIR/repo.git,
+//! a history of N commits signed by bob (the admin; `admins = 1`), each changing a comment in
+//! `policy.toml`, as an admin's `git commit -S` would; writes its first commit to DIR/root.
+//!
 //! `fixture raw DIR` measures the bare cost of the signature checks for every layer of every
 //! tag in DIR/repo.git: everything is read and parsed first, then only sequoia's verification
 //! of each signature over its payload is timed. Prints seconds.
@@ -21,6 +25,7 @@ use std::time::{Duration, Instant, SystemTime};
 use gix::objs::Write as _;
 use openpgp::cert::prelude::*;
 use openpgp::packet::signature::SignatureBuilder;
+use openpgp::parse::Parse;
 use openpgp::policy::StandardPolicy;
 use openpgp::serialize::SerializeInto;
 use openpgp::types::SignatureType;
@@ -143,6 +148,50 @@ fn build(dir: &Path, n: usize) -> Result<()> {
     Ok(())
 }
 
+/// `fixture policy DIR N`: a policy history of `n` commits on `refs/signed/policy`.
+fn policy_history(dir: &Path, n: usize) -> Result<()> {
+    let repo = dir.join("repo.git");
+    let tsk = Cert::from_bytes(&std::fs::read(dir.join("keys/bob.secret.asc"))?)?;
+    let key = tsk.keys().subkeys().unencrypted_secret().next().ok_or("no signing subkey")?;
+    let mut bob = key.key().clone().role_into_unspecified().into_keypair()?;
+    let base =
+        std::fs::read_to_string(dir.join("policy.toml"))?.replacen("version = 1\n", "version = 1\nadmins = 1\n", 1);
+    let mut keys = String::new();
+    for name in SIGNERS {
+        let blob =
+            git(&repo, &["hash-object", "-w", "--stdin"], Some(&std::fs::read(dir.join(format!("keys/{name}.asc")))?))?;
+        keys.push_str(&format!("100644 blob {blob}\t{name}.asc\n"));
+    }
+    let keys_tree = git(&repo, &["mktree"], Some(keys.as_bytes()))?;
+    let secs = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH)?.as_secs() - n as u64;
+    let mut parent: Option<String> = None;
+    let mut root = None;
+    for i in 0..n {
+        let text = format!("{base}# change {i}\n");
+        let blob = git(&repo, &["hash-object", "-w", "--stdin"], Some(text.as_bytes()))?;
+        let tree = git(
+            &repo,
+            &["mktree"],
+            Some(format!("040000 tree {keys_tree}\tkeys\n100644 blob {blob}\tpolicy.toml\n").as_bytes()),
+        )?;
+        let who = format!("bob <bob@example.org> {} +0000", secs + i as u64);
+        let parents = parent.as_ref().map(|p| format!("parent {p}\n")).unwrap_or_default();
+        let head = format!("tree {tree}\n{parents}author {who}\ncommitter {who}\n");
+        let payload = format!("{head}\npolicy change {i}\n");
+        let sig = SignatureBuilder::new(SignatureType::Binary).sign_message(&mut bob, payload.as_bytes())?;
+        let armored = String::from_utf8(armor(sig)?)?;
+        let gpgsig = armored.trim_end().replace('\n', "\n ");
+        let object = format!("{head}gpgsig {gpgsig}\n\npolicy change {i}\n");
+        let id = git(&repo, &["hash-object", "-t", "commit", "-w", "--stdin"], Some(object.as_bytes()))?;
+        root.get_or_insert_with(|| id.clone());
+        parent = Some(id);
+    }
+    let tip = parent.ok_or("N must be at least 1")?;
+    git(&repo, &["update-ref", "refs/signed/policy", &tip], None)?;
+    std::fs::write(dir.join("root"), format!("{}\n", root.ok_or("no root")?))?;
+    Ok(())
+}
+
 fn raw(dir: &Path) -> Result<()> {
     let policy = git_signed_policy::Policy::load(&dir.join("policy.toml"))?;
     let repo = git_signed_policy::Repo::open(&dir.join("repo.git"), &[])?;
@@ -184,7 +233,8 @@ fn main() -> Result<()> {
     match args.get(1..).unwrap_or_default() {
         [cmd, dir, n] if cmd == "repo" => build(Path::new(dir), n.parse()?),
         [cmd, dir, name] if cmd == "key" => key(Path::new(dir), name),
+        [cmd, dir, n] if cmd == "policy" => policy_history(Path::new(dir), n.parse()?),
         [cmd, dir] if cmd == "raw" => raw(Path::new(dir)),
-        _ => Err("usage: fixture repo DIR N | fixture key DIR NAME | fixture raw DIR".into()),
+        _ => Err("usage: fixture repo DIR N | fixture key DIR NAME | fixture policy DIR N | fixture raw DIR".into()),
     }
 }

@@ -67,9 +67,12 @@ pub enum Error {
 /// An opened, locked tag cache for one URL.
 pub struct TagCache {
     repo_dir: PathBuf,
+    /// The mirror's policy history (`refs/signed/policy`), whole commits.
+    policy_dir: PathBuf,
     verdicts_file: PathBuf,
     snapshot_file: PathBuf,
     url: String,
+    hash: gix::hash::Kind,
     /// Signature facts learned from this mirror's tags.
     pub store: Cache,
     _lock: File,
@@ -153,7 +156,9 @@ impl TagCache {
                 let _ = std::fs::remove_file(file);
             }
         }
-        Ok(TagCache { verdicts_file, snapshot_file, repo_dir, url: url.to_owned(), store, _lock: lock })
+        let policy_dir = dir.join("policy.git");
+        let url = url.to_owned();
+        Ok(TagCache { verdicts_file, snapshot_file, repo_dir, policy_dir, url, hash, store, _lock: lock })
     }
 
     /// The cache repository, for reading objects. Nothing else writes it while the cache is
@@ -164,6 +169,23 @@ impl TagCache {
         let mut repo = Repo::open(&self.repo_dir, &[])?;
         repo.repo.objects.refresh_never();
         Ok(repo)
+    }
+
+    /// The repository holding the mirror's policy history, created if missing, and its path.
+    pub fn policy_repo(&self) -> Result<(Repo, &Path), Error> {
+        if !self.policy_dir.join("config").exists() {
+            let scratch = self.policy_dir.with_extension(format!("new.{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&scratch);
+            let mut init = git::git(&self.url, None);
+            init.args(["init", "-q", "--bare", &format!("--object-format={}", self.hash)]).arg(&scratch);
+            git::run(init, None, "creating the policy cache")?;
+            let mut cfg = git::git(&self.url, Some(&scratch));
+            cfg.args(["config", "gc.auto", "0"]);
+            git::run(cfg, None, "configuring the policy cache")?;
+            std::fs::rename(&scratch, &self.policy_dir)
+                .map_err(|source| Error::Create { dir: self.policy_dir.clone(), source })?;
+        }
+        Ok((Repo::open(&self.policy_dir, &[])?, &self.policy_dir))
     }
 
     /// Those of `ids` the cache does not hold yet, each once.

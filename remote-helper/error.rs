@@ -4,7 +4,7 @@
 use git_signed_policy::{PolicyError, UnknownEnvironment};
 
 use crate::protocol::{Command, ParseError};
-use crate::{cache, fetch, settings, upstream};
+use crate::{cache, fetch, pinned, settings, upstream};
 
 /// A fatal error: git reports the fetch or push as failed (fail closed).
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +48,9 @@ pub enum Error {
     /// A fetch batch stored nothing.
     #[error(transparent)]
     Fetch(#[from] fetch::Error),
+    /// No policy pinned by `signed.root` is in force.
+    #[error(transparent)]
+    Pinned(#[from] pinned::Error),
     /// The tag cache cannot be used.
     #[error(transparent)]
     Cache(#[from] cache::Error),

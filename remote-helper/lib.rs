@@ -19,6 +19,7 @@
 //! - [`listing`]: pure: the advertisement and the verdicts → the refs git sees.
 //! - [`verify`]: the core's verdicts on the tags the names cannot decide, over the [`cache`].
 //! - [`cache`]: per-URL tag objects and remembered accepted verdicts.
+//! - [`pinned`]: the policy pinned by `signed.root`, from the mirror's `refs/signed/policy`.
 //! - [`fetch`]: a fetch batch: inner fetch (or a clone's transfer made while listing),
 //!   followed tags, scan, migrate.
 //! - [`quarantine`]: where fetched objects wait: scan, migrate, or discard.
@@ -33,6 +34,7 @@ pub mod fetch;
 pub mod git;
 pub mod listing;
 pub mod options;
+pub mod pinned;
 pub mod protocol;
 pub mod push;
 pub mod quarantine;

@@ -10,9 +10,9 @@ use gix::ObjectId;
 use crate::listing::{self, Hidden, Listing, Sorted};
 use crate::options::Options;
 use crate::protocol::{self, Command, Ref, Reply};
-use crate::settings::Settings;
-use crate::upstream;
-use crate::{Error, fetch, git, push, trace, verify};
+use crate::settings::{Settings, Source};
+use crate::upstream::{self, Advertisement};
+use crate::{Error, fetch, git, pinned, push, trace, verify};
 
 /// What the helper knows during a session.
 struct Session {
@@ -188,12 +188,25 @@ impl Session {
     }
 
     /// The settings and the policy they name, read once per session.
-    fn settings(&mut self) -> Result<&(Settings, Policy), Error> {
+    fn settings(&mut self, advertised: Option<&Advertisement>) -> Result<&(Settings, Policy), Error> {
         let loaded = match self.settings.take() {
             Some(loaded) => loaded,
             None => {
                 let settings = Settings::load(self.git_dir.as_deref(), self.remote.as_deref())?;
-                let policy = Policy::load(&settings.policy)?;
+                let policy = match &settings.policy {
+                    Source::File(path) => Policy::load(path)?,
+                    Source::Root(root) => {
+                        let fresh;
+                        let advertised = match advertised {
+                            Some(a) => a,
+                            None => {
+                                fresh = upstream::advertisement(&self.url, self.git_dir.as_deref())?;
+                                &fresh
+                            }
+                        };
+                        pinned::in_force(&self.url, advertised.hash, *root, advertised, settings.strict)?
+                    }
+                };
                 policy.check_environment(&settings.environment)?;
                 (settings, policy)
             }
@@ -212,7 +225,7 @@ impl Session {
         let url = self.url.clone();
         let opts = self.options.fetch.clone();
         let git_dir = self.git_dir.clone().filter(|dir| fetch::Prefetch::wanted(dir, &opts));
-        let (settings, policy) = self.settings()?;
+        let (settings, policy) = self.settings(Some(&advertised))?;
         trace("settings and policy");
         let by_name =
             listing::ByName { policy, allow_unprotected: settings.allow_unprotected, refspecs: &settings.refspecs };
@@ -260,7 +273,7 @@ impl Session {
         }
         if listing.unresolved() {
             let url = self.url.clone();
-            let (settings, policy) = self.settings()?;
+            let (settings, policy) = self.settings(None)?;
             let (environment, hash) = (&settings.environment, listing.hash);
             let tags = verify::Tags { policy, environment, url: &url, hash, progress: false, arrived: None };
             tags.resolve(&mut listing)?;

@@ -160,6 +160,17 @@ pub fn fetch_tags(url: &str, cache: &Path, ids: &[ObjectId]) -> Result<(), Error
     Ok(())
 }
 
+/// Fetch the policy history ending at `tip` (whole commits, trees and key files) into the
+/// repository at `into`, from the URL itself (no remote's filter applies).
+pub fn fetch_policy(url: &str, into: &Path, tip: ObjectId) -> Result<(), Error> {
+    let mut cmd = git::git(url, Some(into));
+    cmd.args(["fetch", "-q", "--no-tags", "--no-write-fetch-head", "--no-auto-maintenance", "--no-recurse-submodules"])
+        .args([url, &tip.to_string()])
+        .stderr(std::process::Stdio::piped());
+    git::run(cmd, None, "fetching the policy history")?;
+    Ok(())
+}
+
 /// One id per line, for `--stdin`.
 fn lines(ids: &[ObjectId]) -> String {
     ids.iter().map(|id| format!("{id}\n")).collect()

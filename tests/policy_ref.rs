@@ -173,3 +173,92 @@ fn t31_a_change_that_breaks_the_access_rules_is_refused_naming_the_line() {
     let (ok, err) = a.push("main:refs/signed/policy");
     assert!(!ok && err.contains("adds mallory (policy.toml:") && err.contains("without a sponsor"), "{err}");
 }
+
+/// A `signed::` clone configured with only `signed.environment` and `signed.root` (two single
+/// tokens, as Concourse's `git_config` sets them) takes its policy from the mirror's
+/// `refs/signed/policy`, follows approved changes (a person revoked: their tags are hidden at
+/// the next fetch), and refuses what a compromised mirror serves instead: a change signed by
+/// someone who is not an admin, a rewound history. The policy trusted before stays in force.
+#[test]
+fn t32_a_clone_pinned_by_root_follows_the_policy_and_refuses_a_bad_history() {
+    let (a, root) = Admin::new();
+    assert!(a.push("main:refs/signed/policy").0);
+    let work = a.w.clone_of(&a.mirror, "work");
+    assert!(push_deploy(&a, &work, "deploy/1", &["alice", "bob"]).0);
+    assert!(push_deploy(&a, &work, "deploy/2", &["alice", "carol"]).0, "carol may deploy");
+    for (key, value) in [("signed.environment", "production"), ("signed.root", root.as_str())] {
+        a.w.git_ok(a.w.path(), &["config", "--global", key, value]);
+    }
+    let url = format!("signed::{}", a.mirror.display());
+    let out = a.w.git(a.w.path()).args(["clone", "-q", &url, "prod"]).output().expect("clone");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let prod = a.w.path().join("prod");
+    let tags = || a.w.git_ok(&prod, &["tag", "--list"]);
+    assert_eq!(tags(), "deploy/1\ndeploy/2");
+
+    // carol is revoked by both admins: her tag is hidden at the next fetch.
+    let without_carol =
+        founding().replace("[people.carol]\nkeys = [\"keys/carol.asc\"]\naccess = \"deploy\"\nsponsor = \"bob\"\n", "");
+    a.change(&without_carol, "alice");
+    let revoked = a.change(&without_carol, "bob");
+    assert!(a.push("main:refs/signed/policy").0);
+    let fetch = || {
+        let out = a.w.git(&prod).args(["fetch", "--prune", "--prune-tags", "origin"]).output().expect("fetch");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = fetch();
+    assert_eq!(tags(), "deploy/1", "{err}");
+
+    // A compromised mirror (written without its hook) serves carol back, signed by carol.
+    a.change(&founding(), "carol");
+    let bypass = |what: &str| {
+        let dir = a.dir.to_str().expect("utf8");
+        a.w.git_ok(&a.mirror, &["fetch", "-q", dir, &format!("+{what}:refs/signed/policy")]);
+    };
+    bypass("main");
+    let err = fetch();
+    // (carol's key left the policy with her: the signature is by a key the policy lacks.)
+    assert!(err.contains("refusing the mirror's refs/signed/policy: policy commit"), "{err}");
+    assert!(err.contains("which is not in the policy") && err.contains("stays in force"), "{err}");
+    assert_eq!(tags(), "deploy/1", "the revocation stays in force");
+
+    // Or rewinds the policy to before the revocation.
+    bypass(&root);
+    let err = fetch();
+    assert!(err.contains("does not descend from") && err.contains("rewound or rewrote it"), "{err}");
+    assert_eq!(tags(), "deploy/1", "the revocation stays in force");
+    let policy_before = a.w.git_ok(&a.mirror, &["rev-parse", "refs/signed/policy"]);
+    assert_eq!(policy_before, root);
+    assert_ne!(revoked, root);
+}
+
+/// Concourse git-resource's check and in, replayed against `signed::` with `source.git_config`
+/// carrying only `signed.environment` and `signed.root`.
+#[test]
+fn concourse_check_and_in_need_only_the_environment_and_the_root() {
+    let (a, root) = Admin::new();
+    assert!(a.push("main:refs/signed/policy").0);
+    let work = a.w.clone_of(&a.mirror, "work");
+    assert!(push_deploy(&a, &work, "deploy/1", &["alice", "bob"]).0);
+    assert!(push_deploy(&a, &work, "deploy/2", &["alice", "carol"]).0);
+    for (key, value) in [("signed.environment", "staging"), ("signed.root", root.as_str())] {
+        a.w.git_ok(a.w.path(), &["config", "--global", key, value]);
+    }
+    let url = format!("signed::{}", a.mirror.display());
+    // check
+    let cache = a.w.path().join("git-resource-repo-cache");
+    let mut clone = a.w.git(a.w.path());
+    clone.args(["clone", "--bare", "--filter=tree:0", "--progress", &url]).arg(&cache).arg("--tags");
+    run_ok(&mut clone);
+    let versions = a.w.git_ok(&cache, &["tag", "--sort=creatordate", "--list", "deploy/*"]);
+    assert_eq!(versions, "deploy/1\ndeploy/2");
+    // in
+    let dest = a.w.path().join("in");
+    let mut clone = a.w.git(a.w.path());
+    clone.args(["clone", "--single-branch", "--depth", "1", &url, "--branch", "main"]).arg(&dest).arg("--tags");
+    run_ok(&mut clone);
+    run_ok(a.w.git(&dest).args(["fetch", "--deepen", "8", "origin", "--tags"]));
+    run_ok(a.w.git(&dest).args(["checkout", "-f", "-q", "deploy/1"]));
+    assert_eq!(a.w.git_ok(&dest, &["rev-parse", "HEAD"]), a.w.git_ok(&work, &["rev-parse", "deploy/1^{}"]));
+}

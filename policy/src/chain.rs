@@ -114,10 +114,7 @@ struct Commit {
 /// `tip`. Every commit must be valid and the last change approved (the hook's and a verifier's
 /// rule alike: an unapproved change waits on [`PROPOSED_POLICY_REF`]).
 pub fn walk(repo: &gix::Repository, root: ObjectId, tip: ObjectId, now: SystemTime) -> Result<State, ChainError> {
-    let root_state = State { commit: root, policy: policy_at(repo, &read_commit(repo, root)?)?, signed_by: Vec::new() };
-    if root_state.policy.admins.is_none() {
-        return Err(ChainError::Access { commit: root, message: NO_ADMINS.into() });
-    }
+    let root_state = root_state(repo, root)?;
     let line = line_from(repo, root, tip)?;
     walk_from(repo, root_state, &line, now)
 }
@@ -130,13 +127,46 @@ pub fn walk_from(
     line: &[ObjectId],
     now: SystemTime,
 ) -> Result<State, ChainError> {
+    let advanced = advance(repo, state, line, now);
+    match advanced.stopped {
+        Some(e) => Err(e),
+        None => Ok(advanced.state),
+    }
+}
+
+/// How far a policy history goes ([`advance`]).
+#[derive(Debug)]
+pub struct Advanced {
+    /// The policy in force at the newest valid commit.
+    pub state: State,
+    /// How many commits of the line are valid (each signed by an admin of the policy in force).
+    pub valid: usize,
+    /// Why it stops short of the line's end, if it does: the first invalid commit, or a last
+    /// change still waiting for approvals ([`ChainError::Unapproved`], every commit valid).
+    pub stopped: Option<ChainError>,
+}
+
+/// Like [`walk_from`], for a verifier that keeps what it trusted: the policy in force as far as
+/// `line` is valid, and why it stops, instead of all or nothing. A commit that is not valid,
+/// and everything after it, is never in force.
+pub fn advance(repo: &gix::Repository, state: State, line: &[ObjectId], now: SystemTime) -> Advanced {
     let mut in_force = state;
-    let mut tree_in_force = read_commit(repo, in_force.commit)?.tree;
+    let stop = |state, valid, e| Advanced { state, valid, stopped: Some(e) };
+    let mut tree_in_force = match read_commit(repo, in_force.commit) {
+        Ok(commit) => commit.tree,
+        Err(e) => return stop(in_force, 0, e),
+    };
     // The change waiting for approvals: its first commit, tree, and signers so far.
     let mut pending: Option<(ObjectId, ObjectId, BTreeSet<String>)> = None;
-    for &id in line {
-        let commit = read_commit(repo, id)?;
-        let signer = admin_signer(&in_force.policy, &commit, now)?;
+    for (at, &id) in line.iter().enumerate() {
+        let commit = match read_commit(repo, id) {
+            Ok(commit) => commit,
+            Err(e) => return stop(in_force, at, e),
+        };
+        let signer = match admin_signer(&in_force.policy, &commit, now) {
+            Ok(signer) => signer,
+            Err(e) => return stop(in_force, at, e),
+        };
         if commit.tree == tree_in_force {
             // Signing what is already in force approves nothing, and harms nothing.
             pending = None;
@@ -150,22 +180,34 @@ pub fn walk_from(
         let needed = in_force.policy.admins.unwrap_or(1);
         if signers.len() >= needed {
             let signed_by: Vec<String> = signers.iter().cloned().collect();
-            let policy = policy_at(repo, &commit)?;
-            check_change(&in_force.policy, &policy, &signed_by)
-                .map_err(|message| ChainError::Access { commit: id, message })?;
+            let policy = match policy_at(repo, &commit) {
+                Ok(policy) => policy,
+                Err(e) => return stop(in_force, at, e),
+            };
+            if let Err(message) = check_change(&in_force.policy, &policy, &signed_by) {
+                return stop(in_force, at, ChainError::Access { commit: id, message });
+            }
             tree_in_force = commit.tree;
             in_force = State { commit: id, policy, signed_by };
             pending = None;
         }
     }
-    match pending {
-        Some((commit, _, signers)) => Err(ChainError::Unapproved {
-            commit,
-            have: signers.into_iter().collect(),
-            needed: in_force.policy.admins.unwrap_or(1),
-        }),
-        None => Ok(in_force),
+    let stopped = pending.map(|(commit, _, signers)| ChainError::Unapproved {
+        commit,
+        have: signers.into_iter().collect(),
+        needed: in_force.policy.admins.unwrap_or(1),
+    });
+    Advanced { state: in_force, valid: line.len(), stopped }
+}
+
+/// The trusted start of a policy history: the pinned `root` commit's policy, which must say
+/// how many admins sign a change.
+pub fn root_state(repo: &gix::Repository, root: ObjectId) -> Result<State, ChainError> {
+    let state = State { commit: root, policy: policy_at(repo, &read_commit(repo, root)?)?, signed_by: Vec::new() };
+    if state.policy.admins.is_none() {
+        return Err(ChainError::Access { commit: root, message: NO_ADMINS.into() });
     }
+    Ok(state)
 }
 
 /// The commits after `root` up to `tip` by first parents, oldest first; merges are refused.

@@ -190,12 +190,18 @@ impl Cache {
     /// The commit whose policy was in force when `refs/signed/policy` was at `tip`, as
     /// verified from `root` before (`git_signed_policy::chain::walk`), if remembered.
     pub fn policy_in_force(&self, root: &ObjectId, tip: &ObjectId) -> Option<ObjectId> {
+        self.policy_trusted(root).filter(|(t, _)| t == tip).map(|(_, state)| state)
+    }
+
+    /// The last `refs/signed/policy` verified from `root`, and the commit whose policy was in
+    /// force there, if remembered.
+    pub fn policy_trusted(&self, root: &ObjectId) -> Option<(ObjectId, ObjectId)> {
         let text = std::fs::read_to_string(self.dir.join(POLICY_STATE)).ok()?;
         let (line, sum) = text.strip_suffix('\n')?.rsplit_once(' ')?;
         let mut ids = line.split(' ').map(|hex| ObjectId::from_hex(hex.as_bytes()).ok());
         let (r, t, state) = (ids.next()??, ids.next()??, ids.next()??);
         let whole = checksum(line).is_some_and(|s| s == sum);
-        (whole && r == *root && t == *tip).then_some(state)
+        (whole && r == *root).then_some((t, state))
     }
 
     /// Remember that the policy of `state` is in force when `refs/signed/policy` is at `tip`.
