@@ -24,7 +24,7 @@ const SOON: Duration = Duration::from_secs(30 * 86_400);
     "something does (listed)",
 ))]
 pub struct Args {
-    /// Policy file (default: git config signed.policy)
+    /// Policy file (default: the policy pinned by git config signed.root, else signed.policy)
     #[arg(long)]
     policy: Option<std::path::PathBuf>,
     /// Output format

@@ -42,16 +42,50 @@ pub fn git_dir() -> Result<PathBuf, Error> {
     Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim_end()))
 }
 
-/// The policy from `--policy`, else `git config signed.policy`.
+/// The policy from `--policy`; else the one in force on this repository's
+/// `refs/signed/policy`, trusted from `git config signed.root` (or `GIT_SIGNED_ROOT`); else the
+/// file `git config signed.policy` names.
 pub fn policy(explicit: Option<&Path>) -> Result<Policy, Error> {
-    let path = match explicit {
-        Some(p) => p.to_owned(),
-        None => {
-            let config = Config::read(None, &["signed.policy"]).map_err(|e| Error::Git(e.to_string()))?;
-            config.path("signed.policy", &std::env::current_dir()?).ok_or(Error::NoPolicy)?
-        }
-    };
+    if let Some(path) = explicit {
+        return Ok(Policy::load(path)?);
+    }
+    let config = Config::read(None, &["signed.root", "signed.policy"]).map_err(|e| Error::Git(e.to_string()))?;
+    let root = std::env::var("GIT_SIGNED_ROOT").ok().filter(|r| !r.is_empty());
+    if let Some(root) = root.as_deref().or(config.get("signed.root")) {
+        return pinned(root);
+    }
+    let path = config.path("signed.policy", &std::env::current_dir()?).ok_or(Error::NoPolicy)?;
     Ok(Policy::load(&path)?)
+}
+
+/// The policy in force on `refs/signed/policy`, followed from `root` as far as it is valid,
+/// never back behind what this repository trusted last (kept in its cache).
+fn pinned(root: &str) -> Result<Policy, Error> {
+    use git_signed_policy::chain;
+    let root = gix::ObjectId::from_hex(root.trim().as_bytes()).map_err(|_| {
+        Error::Pin(format!("signed.root {root:?} is not a full commit id (git rev-parse <commit> prints one)"))
+    })?;
+    let repo = repository()?;
+    let tip = repo.resolve(chain::POLICY_REF)?.ok_or_else(|| {
+        Error::Pin(format!(
+            "{} is not in this repository, and signed.root pins the policy there; fetch it: git fetch origin +{0}:{0}",
+            chain::POLICY_REF
+        ))
+    })?;
+    let cache = cache(&repo);
+    let trusted = cache.as_ref().and_then(|c| c.policy_trusted(&root));
+    let followed = chain::follow(&repo.repo, root, trusted, tip, SystemTime::now())?;
+    if let (Some(cache), true) = (&cache, trusted != Some((followed.at, followed.state.commit))) {
+        cache.remember_policy_in_force(&root, &followed.at, &followed.state.commit);
+    }
+    if let Some(why) = followed.refused {
+        crate::text::warning(&format!(
+            "refusing {}: {why}; the policy of {} stays in force",
+            chain::POLICY_REF,
+            git_signed_policy::verdict::short(&followed.state.commit)
+        ));
+    }
+    Ok(followed.state.policy)
 }
 
 /// What earlier runs learned about this repository (`<git dir>/git-signed`); `None` when it

@@ -117,8 +117,17 @@ pub enum Error {
     /// The policy file has an error.
     #[error("policy error: {0}")]
     Policy(#[from] PolicyError),
+    /// The policy history pinned by `signed.root` cannot be used.
+    #[error("policy error: {0}")]
+    PolicyHistory(#[from] git_signed_policy::chain::ChainError),
+    /// `signed.root` pins the policy, and it cannot be found where it is pinned.
+    #[error("{0}")]
+    Pin(String),
     /// No policy configured.
-    #[error("no policy: pass --policy FILE or set it with `git config signed.policy /path/to/policy.toml`")]
+    #[error(
+        "no policy: pass --policy FILE, pin the policy in the repository with `git config signed.root <commit>`, \
+         or name a file with `git config signed.policy /path/to/policy.toml`"
+    )]
     NoPolicy,
     /// An environment the policy does not declare.
     #[error(transparent)]
@@ -142,8 +151,8 @@ impl Error {
         match self {
             Error::Refused(_) => Kind::Refused,
             Error::PushRejected(_) => Kind::PushRejected,
-            Error::Policy(_) => Kind::Policy,
-            Error::NoPolicy => Kind::NoPolicy,
+            Error::Policy(_) | Error::PolicyHistory(_) => Kind::Policy,
+            Error::NoPolicy | Error::Pin(_) => Kind::NoPolicy,
             Error::UnknownEnvironment(_) => Kind::UnknownEnvironment,
             Error::NotARepository => Kind::NotARepository,
             Error::Git(_) => Kind::Git,

@@ -20,7 +20,7 @@ pub enum PolicyCommand {
         "it has an error (printed as file:line:column)",
     ))]
     Check {
-        /// Policy file (default: git config signed.policy)
+        /// Policy file (default: the policy pinned by git config signed.root, else signed.policy)
         #[arg(long)]
         policy: Option<std::path::PathBuf>,
         /// Output format

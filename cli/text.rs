@@ -17,6 +17,11 @@ pub fn error(message: &str) {
     eprintln!("git-signed: {message}");
 }
 
+/// Something the command went on despite, on stderr.
+pub fn warning(message: &str) {
+    eprintln!("git-signed: warning: {message}");
+}
+
 /// A command's answer, on stdout.
 pub fn print(report: &Report) {
     match report {

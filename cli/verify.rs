@@ -31,7 +31,7 @@ pub struct Args {
     /// Environment whose rules apply (declared in the policy's `environments`, or push)
     #[arg(long, short = 'e', default_value = PUSH_ENVIRONMENT)]
     environment: String,
-    /// Policy file (default: git config signed.policy)
+    /// Policy file (default: the policy pinned by git config signed.root, else signed.policy)
     #[arg(long)]
     policy: Option<std::path::PathBuf>,
     /// Also require a valid machine layer recording the tested transition from this tag

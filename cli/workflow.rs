@@ -24,7 +24,7 @@ pub struct Common {
     /// The remote (the mirror) to fetch from and push to
     #[arg(long, default_value = "origin")]
     remote: String,
-    /// Policy file (default: git config signed.policy)
+    /// Policy file (default: the policy pinned by git config signed.root, else signed.policy)
     #[arg(long)]
     policy: Option<std::path::PathBuf>,
     /// Output format

@@ -10,7 +10,7 @@
 
 use std::time::SystemTime;
 
-use git_signed_policy::chain::{self, ChainError, State};
+use git_signed_policy::chain::{self, ChainError, Followed};
 use git_signed_policy::{Policy, Repo, verdict};
 use gix::ObjectId;
 use gix::objs::FindHeader;
@@ -53,19 +53,12 @@ pub fn in_force(
             repo = cache.policy_repo()?.0;
         }
     }
-    let root_error = |source| Error::Root { root, source };
-    let (trusted_tip, trusted) = match cache.store.policy_trusted(&root) {
-        Some((at, commit)) => {
-            let policy = chain::policy_of(&repo.repo, commit).map_err(root_error)?;
-            (at, State { commit, policy, signed_by: Vec::new() })
-        }
-        None => (root, chain::root_state(&repo.repo, root).map_err(root_error)?),
-    };
-    if tip == trusted_tip {
-        return Ok(trusted.policy);
+    let trusted = cache.store.policy_trusted(&root);
+    let followed = chain::follow(&repo.repo, root, trusted, tip, SystemTime::now());
+    let Followed { state, at, refused } = followed.map_err(|source| Error::Root { root, source })?;
+    if trusted != Some((at, state.commit)) {
+        cache.store.remember_policy_in_force(&root, &at, &state.commit);
     }
-    let (state, at, refused) = forward(&repo.repo, trusted, trusted_tip, tip);
-    cache.store.remember_policy_in_force(&root, &at, &state.commit);
     if let Some(why) = refused {
         let why = format!("refusing the mirror's {}: {why}", chain::POLICY_REF);
         if strict {
@@ -74,41 +67,4 @@ pub fn in_force(
         eprintln!("signed: warning: {why}; the policy of {} stays in force", verdict::short(&state.commit));
     }
     Ok(state.policy)
-}
-
-/// Move `trusted` (in force at `trusted_tip`) forward to `tip`: the state reached, the newest
-/// commit of the history that is trusted now, and why the rest was refused.
-fn forward(
-    repo: &gix::Repository,
-    trusted: State,
-    trusted_tip: ObjectId,
-    tip: ObjectId,
-) -> (State, ObjectId, Option<String>) {
-    if chain::line_from(repo, trusted_tip, tip).is_err() {
-        let why = format!(
-            "{} does not descend from {}, the policy history trusted last; the mirror rewound or rewrote it",
-            verdict::short(&tip),
-            verdict::short(&trusted_tip)
-        );
-        return (trusted, trusted_tip, Some(why));
-    }
-    // From the commit in force, so approvals of a change still waiting are counted again.
-    let line = match chain::line_from(repo, trusted.commit, tip) {
-        Ok(line) => line,
-        Err(e) => return (trusted, trusted_tip, Some(e.to_string())),
-    };
-    let advanced = chain::advance(repo, trusted, &line, SystemTime::now());
-    match advanced.stopped {
-        None | Some(ChainError::Unapproved { .. }) => (advanced.state, tip, None),
-        Some(e) => {
-            // The newest valid commit, never behind what was trusted before (a key that has
-            // expired since can make an old signature fail now: that moves nothing back).
-            let trusted_at = line.iter().position(|c| *c == trusted_tip).map_or(0, |i| i + 1);
-            let at = match advanced.valid.checked_sub(1).and_then(|i| line.get(i)) {
-                Some(newest) if advanced.valid > trusted_at => *newest,
-                _ => trusted_tip,
-            };
-            (advanced.state, at, Some(e.to_string()))
-        }
-    }
 }

@@ -262,3 +262,41 @@ fn concourse_check_and_in_need_only_the_environment_and_the_root() {
     run_ok(a.w.git(&dest).args(["checkout", "-f", "-q", "deploy/1"]));
     assert_eq!(a.w.git_ok(&dest, &["rev-parse", "HEAD"]), a.w.git_ok(&work, &["rev-parse", "deploy/1^{}"]));
 }
+
+/// `git signed` in a clone pinned by `signed.root` reads the policy in force on its
+/// `refs/signed/policy` (saying how to fetch it when it is missing), follows approved changes,
+/// and keeps the policy it trusted when the ref is rewound (T32).
+#[test]
+fn t32_the_cli_reads_the_policy_pinned_by_root() {
+    let (a, root) = Admin::new();
+    assert!(a.push("main:refs/signed/policy").0);
+    let work = a.w.clone_of(&a.mirror, "work");
+    assert!(push_deploy(&a, &work, "deploy/2", &["alice", "carol"]).0);
+    a.w.git_ok(&work, &["config", "signed.root", &root]);
+    let verify = || {
+        let out = a.w.git(&work).args(["signed", "verify", "deploy/2", "-e", "staging"]).output().expect("verify");
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    };
+    let (code, said) = verify();
+    assert_eq!(code, Some(2), "cannot answer: {said}");
+    assert!(said.contains("git fetch origin +refs/signed/policy:refs/signed/policy"), "{said}");
+    let fetch = || a.w.git_ok(&work, &["fetch", "-q", "origin", "+refs/signed/policy:refs/signed/policy"]);
+    fetch();
+    let (code, said) = verify();
+    assert_eq!(code, Some(0), "{said}");
+
+    let without_carol =
+        founding().replace("[people.carol]\nkeys = [\"keys/carol.asc\"]\naccess = \"deploy\"\nsponsor = \"bob\"\n", "");
+    a.change(&without_carol, "alice");
+    a.change(&without_carol, "bob");
+    assert!(a.push("main:refs/signed/policy").0);
+    fetch();
+    let (code, said) = verify();
+    assert_eq!(code, Some(1), "carol's layer no longer counts: {said}");
+
+    // Rewound in the clone itself: the policy it trusted last stays in force.
+    a.w.git_ok(&work, &["update-ref", "refs/signed/policy", &root]);
+    let (code, said) = verify();
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("warning: refusing refs/signed/policy") && said.contains("rewound or rewrote it"), "{said}");
+}

@@ -49,6 +49,13 @@ pub enum ChainError {
         short(root)
     )]
     NotFromRoot { root: ObjectId, tip: ObjectId },
+    /// The history does not descend from the one a verifier trusted last.
+    #[error(
+        "{POLICY_REF} ({}) does not descend from {}, the policy history trusted last; the mirror rewound or rewrote it",
+        short(tip),
+        short(trusted)
+    )]
+    Rewound { trusted: ObjectId, tip: ObjectId },
     /// A merge commit on the policy history.
     #[error("policy commit {} is a merge; the policy history is a single line of commits", short(.0))]
     Merge(ObjectId),
@@ -82,7 +89,7 @@ impl ChainError {
     /// The commit the error is about.
     pub fn commit(&self) -> ObjectId {
         match self {
-            ChainError::NotFromRoot { tip, .. } => *tip,
+            ChainError::NotFromRoot { tip, .. } | ChainError::Rewound { tip, .. } => *tip,
             ChainError::Merge(commit)
             | ChainError::Signature { commit, .. }
             | ChainError::NotAdmin { commit, .. }
@@ -198,6 +205,63 @@ pub fn advance(repo: &gix::Repository, state: State, line: &[ObjectId], now: Sys
         needed: in_force.policy.admins.unwrap_or(1),
     });
     Advanced { state: in_force, valid: line.len(), stopped }
+}
+
+/// Where a verifier that keeps what it trusted stands ([`follow`]).
+#[derive(Debug)]
+pub struct Followed {
+    /// The policy in force.
+    pub state: State,
+    /// The newest commit of the history trusted now: remember it with `state.commit`.
+    pub at: ObjectId,
+    /// Why the history served was not followed to its end, if it was not (a change still
+    /// waiting for its admins is not a refusal: it is not in force yet, and nothing is wrong).
+    pub refused: Option<ChainError>,
+}
+
+/// For a verifier that keeps what it trusted (the helper, the CLI): follow the policy history
+/// from `root` to `tip`, starting from the history trusted last for that root (`trusted`: its
+/// newest commit and the commit in force there), as far as it is valid. A history that does
+/// not descend from the one trusted last is refused whole ([`ChainError::Rewound`]); so is
+/// every commit from the first invalid one on; the policy trusted before stays in force. Fails
+/// only when the root, or the policy trusted last, cannot be read.
+pub fn follow(
+    repo: &gix::Repository,
+    root: ObjectId,
+    trusted: Option<(ObjectId, ObjectId)>,
+    tip: ObjectId,
+    now: SystemTime,
+) -> Result<Followed, ChainError> {
+    let (trusted_tip, state) = match trusted {
+        Some((at, commit)) => (at, State { commit, policy: policy_of(repo, commit)?, signed_by: Vec::new() }),
+        None => (root, root_state(repo, root)?),
+    };
+    if tip == trusted_tip {
+        return Ok(Followed { state, at: tip, refused: None });
+    }
+    if line_from(repo, trusted_tip, tip).is_err() {
+        let refused = ChainError::Rewound { trusted: trusted_tip, tip };
+        return Ok(Followed { state, at: trusted_tip, refused: Some(refused) });
+    }
+    // From the commit in force, so approvals of a change still waiting are counted again.
+    let line = match line_from(repo, state.commit, tip) {
+        Ok(line) => line,
+        Err(e) => return Ok(Followed { state, at: trusted_tip, refused: Some(e) }),
+    };
+    let advanced = advance(repo, state, &line, now);
+    Ok(match advanced.stopped {
+        None | Some(ChainError::Unapproved { .. }) => Followed { state: advanced.state, at: tip, refused: None },
+        Some(e) => {
+            // The newest valid commit, never behind what was trusted before (a key that has
+            // expired since can make an old signature fail now: that moves nothing back).
+            let trusted_at = line.iter().position(|c| *c == trusted_tip).map_or(0, |i| i + 1);
+            let at = match advanced.valid.checked_sub(1).and_then(|i| line.get(i)) {
+                Some(newest) if advanced.valid > trusted_at => *newest,
+                _ => trusted_tip,
+            };
+            Followed { state: advanced.state, at, refused: Some(e) }
+        }
+    })
 }
 
 /// The trusted start of a policy history: the pinned `root` commit's policy, which must say
