@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The scripted demo behind `./install.sh --demo`: a mirror with the hook, a rejected
-# one-person deploy tag, an accepted two-person tag, and signed:: clones per environment.
+# The scripted demo behind `./install.sh --demo`: a policy founded in the repository, a
+# mirror with the hook pinned to it, a rejected one-person deploy tag, an accepted two-person
+# tag, and signed:: clones per environment that need only signed.root and signed.environment.
 # Usage: demo/demo.sh BINDIR [DIR]   (BINDIR holds the three binaries; everything the demo
 # makes goes into DIR, a new temporary directory by default)
 set -euo pipefail
@@ -34,8 +35,10 @@ for who in alice bob staging-ci; do
 done
 ls "$DEMO/keys"
 
-cat > "$DEMO/policy.toml" <<'TOML'
+mkdir -p "$DEMO/policy/keys" && cp "$DEMO"/keys/*.asc "$DEMO/policy/keys/"
+cat > "$DEMO/policy/policy.toml" <<'TOML'
 version = 1
+admins = 1
 environments = ["ci", "staging", "production"]
 
 [people.alice]
@@ -59,26 +62,32 @@ tags = ["deploy/*"]
 environments = ["production"]
 machines = ["staging-ci"]
 TOML
-say "The policy"
-cat "$DEMO/policy.toml"
-run git signed policy check --policy "$DEMO/policy.toml"
+say "The policy, founded in the repository: bob (the admin) signs its first commit"
+cat "$DEMO/policy/policy.toml"
+run git signed policy check --policy "$DEMO/policy/policy.toml"
+git -C "$DEMO/policy" init -q
+git -C "$DEMO/policy" add policy.toml keys
+run git -C "$DEMO/policy" -c user.signingKey=bob@example.org commit -q -S -m "Found the deploy policy"
+ROOT="$(git -C "$DEMO/policy" rev-parse HEAD)"
 
-say "A mirror with the hook, installed by install.sh"
+say "A mirror with the hook, installed by install.sh and pinned to that commit"
 git init -q --bare "$DEMO/mirror.git"
-run "$HERE/install.sh" --repo "$DEMO/mirror.git" --policy "$DEMO/policy.toml" \
+run "$HERE/install.sh" --repo "$DEMO/mirror.git" --root "$ROOT" \
     --audit-log "$DEMO/audit.log" --bindir "$BINDIR"
+run git -C "$DEMO/policy" push -q "$DEMO/mirror.git" main:refs/signed/policy
 
 member() { # member WHO: a clone that signs as WHO
     git clone -q "$DEMO/mirror.git" "$DEMO/$1" 2>/dev/null
     git -C "$DEMO/$1" config user.signingKey "$1@example.org"
     git -C "$DEMO/$1" config user.name "$1"
     git -C "$DEMO/$1" config user.email "$1@example.org"
-    git -C "$DEMO/$1" config signed.policy "$DEMO/policy.toml"
+    git -C "$DEMO/$1" config signed.root "$ROOT"
+    git -C "$DEMO/$1" fetch -q origin +refs/signed/policy:refs/signed/policy
 }
 seen_by() { # seen_by ENV: the tags a signed:: clone for ENV gets, and why others are hidden
     local hidden tags
     rm -rf "$DEMO/clone-$1"
-    hidden="$(git -c signed.policy="$DEMO/policy.toml" -c signed.environment="$1" \
+    hidden="$(git -c signed.root="$ROOT" -c signed.environment="$1" \
         clone "signed::$DEMO/mirror.git" "$DEMO/clone-$1" 2>&1 >/dev/null | sed -n 's/^signed: hiding /hidden: /p')"
     tags="$(git -C "$DEMO/clone-$1" tag | tr '\n' ' ')"
     printf '  %-11s sees: %s\n' "$1" "${tags:-no deploy tag}"
@@ -115,7 +124,9 @@ cd "$DEMO/staging-ci"
 run git signed promote deploy/1 --initial
 seen_by production
 cd "$DEMO/clone-production"
-run git signed verify deploy/1 --environment production --initial --policy "$DEMO/policy.toml"
+git -c signed.root="$ROOT" -c signed.environment=production fetch -q origin +refs/signed/policy:refs/signed/policy
+git config signed.root "$ROOT"
+run git signed verify deploy/1 --environment production --initial
 
 say "The next change: propose, approve, then staging tests deploy/1 -> deploy/2 and promotes it"
 cd "$DEMO/alice"
@@ -127,7 +138,9 @@ cd "$DEMO/staging-ci"
 run git signed promote deploy/2 --from deploy/1
 seen_by production
 cd "$DEMO/clone-production"
-run git signed verify deploy/2 --environment production --transition-from deploy/1 --policy "$DEMO/policy.toml"
+git -c signed.root="$ROOT" -c signed.environment=production fetch -q origin +refs/signed/policy:refs/signed/policy
+git config signed.root "$ROOT"
+run git signed verify deploy/2 --environment production --transition-from deploy/1
 
 say "The audit log"
 cat "$DEMO/audit.log"

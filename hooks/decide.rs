@@ -204,6 +204,8 @@ fn policy_history(cx: &Context<'_>, update: &Update, proposed: bool) -> Decision
             let signed = state.signed_by.join(", ");
             let message = if proposed {
                 format!("policy proposal {} approved by {signed}; push it to {}", short(&update.new), chain::POLICY_REF)
+            } else if state.signed_by.is_empty() {
+                format!("policy {} (the pinned signed.root) in force from the next push", short(&state.commit))
             } else {
                 format!("policy {} in force from the next push, signed by {signed}", short(&state.commit))
             };
