@@ -50,28 +50,53 @@ pub fn policy(explicit: Option<&Path>) -> Result<Policy, Error> {
         return Ok(Policy::load(path)?);
     }
     let config = Config::read(None, &["signed.root", "signed.policy"]).map_err(|e| Error::Git(e.to_string()))?;
-    let root = std::env::var("GIT_SIGNED_ROOT").ok().filter(|r| !r.is_empty());
-    if let Some(root) = root.as_deref().or(config.get("signed.root")) {
+    if let Some(root) = root(&config)? {
         return pinned(root);
     }
     let path = config.path("signed.policy", &std::env::current_dir()?).ok_or(Error::NoPolicy)?;
     Ok(Policy::load(&path)?)
 }
 
-/// The policy in force on `refs/signed/policy`, followed from `root` as far as it is valid,
-/// never back behind what this repository trusted last (kept in its cache).
-fn pinned(root: &str) -> Result<Policy, Error> {
+/// The pinned root of the policy history: `GIT_SIGNED_ROOT`, else `signed.root`.
+fn root(config: &Config) -> Result<Option<gix::ObjectId>, Error> {
+    let var = std::env::var("GIT_SIGNED_ROOT").ok().filter(|r| !r.is_empty());
+    let Some(root) = var.as_deref().or(config.get("signed.root")) else { return Ok(None) };
+    let id = gix::ObjectId::from_hex(root.trim().as_bytes());
+    let bad =
+        |_| Error::Pin(format!("signed.root {root:?} is not a full commit id (git rev-parse <commit> prints one)"));
+    id.map(Some).map_err(bad)
+}
+
+/// The pinned policy history of this repository: the repository, the root, and the commit
+/// `rev` names (default: `refs/signed/policy`).
+pub fn policy_history(rev: Option<&str>) -> Result<(Repo, gix::ObjectId, gix::ObjectId), Error> {
     use git_signed_policy::chain;
-    let root = gix::ObjectId::from_hex(root.trim().as_bytes()).map_err(|_| {
-        Error::Pin(format!("signed.root {root:?} is not a full commit id (git rev-parse <commit> prints one)"))
+    let config = Config::read(None, &["signed.root"]).map_err(|e| Error::Git(e.to_string()))?;
+    let root = root(&config)?.ok_or_else(|| {
+        Error::Pin("no policy history pinned: set `git config signed.root <first commit of refs/signed/policy>`".into())
     })?;
     let repo = repository()?;
-    let tip = repo.resolve(chain::POLICY_REF)?.ok_or_else(|| {
-        Error::Pin(format!(
-            "{} is not in this repository, and signed.root pins the policy there; fetch it: git fetch origin +{0}:{0}",
-            chain::POLICY_REF
-        ))
-    })?;
+    let tip = match rev {
+        Some(rev) => {
+            let id = crate::git::resolve(&format!("{rev}^{{commit}}"))
+                .ok_or_else(|| Error::Pin(format!("{rev} names no commit in this repository")))?;
+            gix::ObjectId::from_hex(id.as_bytes()).map_err(|e| Error::Internal(e.to_string()))?
+        }
+        None => repo.resolve(chain::POLICY_REF)?.ok_or_else(|| {
+            Error::Pin(format!(
+                "{} is not in this repository, and signed.root pins the policy there; fetch it: git fetch origin +{0}:{0}",
+                chain::POLICY_REF
+            ))
+        })?,
+    };
+    Ok((repo, root, tip))
+}
+
+/// The policy in force on `refs/signed/policy`, followed from `root` as far as it is valid,
+/// never back behind what this repository trusted last (kept in its cache).
+fn pinned(root: gix::ObjectId) -> Result<Policy, Error> {
+    use git_signed_policy::chain;
+    let (repo, _, tip) = policy_history(None)?;
     let cache = cache(&repo);
     let trusted = cache.as_ref().and_then(|c| c.policy_trusted(&root));
     let followed = chain::follow(&repo.repo, root, trusted, tip, SystemTime::now())?;

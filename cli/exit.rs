@@ -151,8 +151,8 @@ impl Error {
         match self {
             Error::Refused(_) => Kind::Refused,
             Error::PushRejected(_) => Kind::PushRejected,
-            Error::Policy(_) | Error::PolicyHistory(_) => Kind::Policy,
-            Error::NoPolicy | Error::Pin(_) => Kind::NoPolicy,
+            Error::Policy(_) => Kind::Policy,
+            Error::NoPolicy | Error::Pin(_) | Error::PolicyHistory(_) => Kind::NoPolicy,
             Error::UnknownEnvironment(_) => Kind::UnknownEnvironment,
             Error::NotARepository => Kind::NotARepository,
             Error::Git(_) => Kind::Git,

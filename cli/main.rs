@@ -85,7 +85,7 @@ impl Command {
             Command::Promote(_) => "promote",
             Command::Verify(_) => "verify",
             Command::Audit(_) => "audit",
-            Command::Policy(_) => POLICY_CHECK,
+            Command::Policy(c) => c.name(),
         }
     }
 
@@ -101,8 +101,7 @@ impl Command {
     }
 }
 
-/// The name of `git signed policy check`, whose question is whether the policy is valid.
-const POLICY_CHECK: &str = "policy check";
+use policy_cmd::POLICY_CHECK;
 
 /// What a command answered.
 pub enum Report {
@@ -118,6 +117,10 @@ pub enum Report {
     Audited(audit::Audited),
     /// `policy check`: the valid policy.
     PolicyChecked(Policy),
+    /// `policy log`: the policy history.
+    PolicyLog(policy_cmd::History),
+    /// `policy show`: the policy history, for the policy in force at its end.
+    PolicyShown(policy_cmd::History),
 }
 
 impl Report {
@@ -126,6 +129,7 @@ impl Report {
         let yes = match self {
             Report::Verified(v) => v.accepted(),
             Report::Audited(a) => a.findings() == 0,
+            Report::PolicyLog(h) | Report::PolicyShown(h) => h.refused().is_none(),
             Report::Proposed(_) | Report::Approved(_) | Report::Promoted(_) | Report::PolicyChecked(_) => true,
         };
         if yes { Outcome::Yes } else { Outcome::No }
@@ -146,7 +150,7 @@ fn main() -> ExitCode {
         Command::Promote(args) => workflow::promote(args).map(Report::Promoted),
         Command::Verify(args) => verify::run(args).map(Report::Verified),
         Command::Audit(args) => audit::run(args).map(Report::Audited),
-        Command::Policy(cmd) => policy_cmd::run(cmd).map(Report::PolicyChecked),
+        Command::Policy(cmd) => policy_cmd::run(cmd),
     };
     let code = exit::exit_code(answer.as_ref().map(Report::outcome).map_err(Error::kind), name == POLICY_CHECK);
     if let Err(e) = &answer {
@@ -194,6 +198,8 @@ fn command_name(args: &[String]) -> Option<&'static str> {
     let words: Vec<&str> = args.iter().map(String::as_str).filter(|a| !a.starts_with('-')).take(2).collect();
     match words.as_slice() {
         ["policy", "check"] => Some(POLICY_CHECK),
+        ["policy", "log"] => Some("policy log"),
+        ["policy", "show"] => Some("policy show"),
         [first, ..] => ["propose", "approve", "promote", "verify", "audit"].into_iter().find(|c| c == first),
         [] => None,
     }

@@ -1,10 +1,16 @@
 //! `git signed policy check`: validate a policy and its keys, and show what it protects, with
 //! every duration read back in words (`inactivity = "6m"` is six minutes, not six months).
+//! `git signed policy log` and `show`: the policy kept in the repository (`refs/signed/policy`),
+//! read from the pinned `signed.root`: who changed what, when, signed by whom; and the policy
+//! in force at a commit.
 
 use std::time::Duration;
 
+use git_signed_policy::chain;
 use git_signed_policy::{Access, Policy};
+use gix::ObjectId;
 
+use crate::Report;
 use crate::context::{self, Format};
 use crate::exit::{self, Error};
 
@@ -27,20 +33,93 @@ pub enum PolicyCommand {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+    /// Show the policy history kept in the repository: each commit, who signed it, what changed
+    #[command(after_help = exit::help(
+        "Examples:
+  git fetch origin +refs/signed/policy:refs/signed/policy
+  git signed policy log                 # refs/signed/policy, from git config signed.root
+  git signed policy log main --format json",
+        "every commit of the history is valid (a last change may still wait for admins)",
+        "a commit is not valid: nothing from it on is in force (it is named)",
+    ))]
+    Log {
+        /// The last commit of the history (default: refs/signed/policy)
+        rev: Option<String>,
+        /// Output format
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Show the policy in force at a commit of the policy history
+    #[command(after_help = exit::help(
+        "Examples:
+  git signed policy show                # in force on refs/signed/policy
+  git signed policy show --at 3f2c1a9 --format json",
+        "the policy in force is shown",
+        "the history up to that commit is not valid; the policy in force before it is shown",
+    ))]
+    Show {
+        /// A commit of the policy history (default: refs/signed/policy)
+        #[arg(long)]
+        at: Option<String>,
+        /// Output format
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
 }
 
 impl PolicyCommand {
     /// The output format asked for.
     pub fn format(&self) -> Format {
-        let PolicyCommand::Check { format, .. } = self;
-        *format
+        match self {
+            PolicyCommand::Check { format, .. }
+            | PolicyCommand::Log { format, .. }
+            | PolicyCommand::Show { format, .. } => *format,
+        }
+    }
+
+    /// The command's name as people type it after `git signed`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PolicyCommand::Check { .. } => POLICY_CHECK,
+            PolicyCommand::Log { .. } => "policy log",
+            PolicyCommand::Show { .. } => "policy show",
+        }
     }
 }
 
-/// Run `git signed policy …`: the policy, when it is valid.
-pub fn run(cmd: PolicyCommand) -> Result<Policy, Error> {
-    let PolicyCommand::Check { policy, .. } = cmd;
-    context::policy(policy.as_deref())
+/// The name of `git signed policy check`, whose question is whether the policy is valid.
+pub const POLICY_CHECK: &str = "policy check";
+
+/// A policy history, read from its pinned root.
+pub struct History {
+    /// The pinned root.
+    pub root: ObjectId,
+    /// The last commit read.
+    pub tip: ObjectId,
+    /// Each valid commit, the policy in force, and why it stops short, if it does.
+    pub log: chain::Log,
+}
+
+impl History {
+    /// The first invalid commit, if any: a last change still waiting is not one.
+    pub fn refused(&self) -> Option<&chain::ChainError> {
+        self.log.stopped.as_ref().filter(|e| !matches!(e, chain::ChainError::Unapproved { .. }))
+    }
+}
+
+/// Run `git signed policy …`.
+pub fn run(cmd: PolicyCommand) -> Result<Report, Error> {
+    match cmd {
+        PolicyCommand::Check { policy, .. } => context::policy(policy.as_deref()).map(Report::PolicyChecked),
+        PolicyCommand::Log { rev, .. } => history(rev.as_deref()).map(Report::PolicyLog),
+        PolicyCommand::Show { at, .. } => history(at.as_deref()).map(Report::PolicyShown),
+    }
+}
+
+fn history(rev: Option<&str>) -> Result<History, Error> {
+    let (repo, root, tip) = context::policy_history(rev)?;
+    let log = chain::log(&repo.repo, root, tip, std::time::SystemTime::now())?;
+    Ok(History { root, tip, log })
 }
 
 /// The tag globs the policy protects, each once, in file order.

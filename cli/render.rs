@@ -12,6 +12,7 @@
 //! `result` is the command's answer (also when the answer is no, exit code 1); `error` is set
 //! instead when the command ended without one: `{"kind", "message", "location"}`.
 
+use git_signed_policy::chain::{ChainError, Step};
 use git_signed_policy::signature::format_time;
 use git_signed_policy::verdict::{LayerReport, RuleReport, Transition};
 use git_signed_policy::{Policy, PolicyError, Principal, Verdict};
@@ -20,7 +21,7 @@ use serde_json::{Value, json};
 use crate::Report;
 use crate::audit::Audited;
 use crate::exit::{Error, Kind};
-use crate::policy_cmd::{access_name, environments, protected_globs, warnings};
+use crate::policy_cmd::{History, access_name, environments, protected_globs, warnings};
 use crate::verify::Verified;
 use crate::workflow::{Approved, Promoted, Proposed};
 
@@ -87,7 +88,60 @@ fn result(report: &Report) -> Value {
         Report::Verified(v) => verified(v),
         Report::Audited(a) => audited(a),
         Report::PolicyChecked(p) => policy(p),
+        Report::PolicyLog(h) => policy_log(h),
+        Report::PolicyShown(h) => policy_shown(h),
     }
+}
+
+/// What `policy log` and `policy show` share: the root, the last commit read, the commit whose
+/// policy is in force, who signed that change, and the first invalid commit or a last change
+/// still waiting.
+fn history_fields(h: &History) -> serde_json::Map<String, Value> {
+    let state = &h.log.state;
+    let refused = h.refused().map(|e| json!({"commit": e.commit().to_string(), "message": e.to_string()}));
+    let waiting = match &h.log.stopped {
+        Some(e @ ChainError::Unapproved { commit, have, needed }) => {
+            json!({"commit": commit.to_string(), "signed_by": have, "needed": needed, "message": e.to_string()})
+        }
+        _ => Value::Null,
+    };
+    let mut map = serde_json::Map::new();
+    map.insert("root".into(), json!(h.root.to_string()));
+    map.insert("tip".into(), json!(h.tip.to_string()));
+    map.insert("in_force".into(), json!(state.commit.to_string()));
+    map.insert("signed_by".into(), json!(state.signed_by));
+    map.insert("refused".into(), refused.unwrap_or(Value::Null));
+    map.insert("waiting".into(), waiting);
+    map
+}
+
+fn policy_log(h: &History) -> Value {
+    let entries: Vec<Value> = h
+        .log
+        .entries
+        .iter()
+        .map(|e| {
+            let (step, signed_by, changes, have, needed) = match &e.step {
+                Step::Founded => ("founded", None, None, None, None),
+                Step::Waiting { have, needed } => ("waiting", None, None, Some(*have), Some(*needed)),
+                Step::InForce { signed_by, changes } => ("in_force", Some(signed_by), Some(changes), None, None),
+                Step::Unchanged => ("unchanged", None, None, None, None),
+            };
+            json!({
+                "commit": e.commit.to_string(), "time": e.time, "signer": e.signer, "step": step,
+                "signed_by": signed_by, "changes": changes, "have": have, "needed": needed,
+            })
+        })
+        .collect();
+    let mut map = history_fields(h);
+    map.insert("entries".into(), Value::Array(entries));
+    Value::Object(map)
+}
+
+fn policy_shown(h: &History) -> Value {
+    let mut map = history_fields(h);
+    map.insert("policy".into(), policy(&h.log.state.policy));
+    Value::Object(map)
 }
 
 fn proposed(p: &Proposed) -> Value {

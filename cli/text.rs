@@ -2,6 +2,7 @@
 //! `git-signed: <what went wrong>; <what to do>`. No escape codes: the CLI has nothing to
 //! colour that words do not already say (ACCEPTED, REJECTED, FAILS).
 
+use git_signed_policy::chain::Step;
 use git_signed_policy::policy::DEFAULT_MAX_AGE;
 use git_signed_policy::signature::format_time;
 use git_signed_policy::verdict::short;
@@ -9,7 +10,7 @@ use git_signed_policy::{PUSH_ENVIRONMENT, Policy, Problem, Verdict};
 
 use crate::Report;
 use crate::audit::Audited;
-use crate::policy_cmd::{access_name, environments, in_words, protected_globs, warnings};
+use crate::policy_cmd::{History, access_name, environments, in_words, protected_globs, warnings};
 use crate::verify::Verified;
 
 /// Why a command ended without its answer, on stderr.
@@ -47,6 +48,8 @@ pub fn print(report: &Report) {
         Report::Verified(v) => verified(v),
         Report::Audited(a) => audited(a),
         Report::PolicyChecked(p) => policy(p),
+        Report::PolicyLog(h) => policy_log(h),
+        Report::PolicyShown(h) => policy_shown(h),
     }
 }
 
@@ -115,6 +118,50 @@ fn audited(a: &Audited) {
     if a.findings() == 0 {
         println!("nothing needs attention");
     }
+}
+
+fn policy_log(h: &History) {
+    for e in &h.log.entries {
+        let when = format_time(std::time::UNIX_EPOCH + std::time::Duration::from_secs(e.time.max(0).unsigned_abs()));
+        let who = e.signer.as_deref().unwrap_or("-");
+        let what = match &e.step {
+            Step::Founded => "founds the policy (the pinned signed.root)".to_owned(),
+            Step::Waiting { have, needed } => format!("signs a change: {have} of the {needed} admins it needs"),
+            Step::InForce { signed_by, changes } => {
+                let changes = if changes.is_empty() { "no change".to_owned() } else { changes.join("; ") };
+                format!("in force, signed by {}: {changes}", signed_by.join(", "))
+            }
+            Step::Unchanged => "signs the policy in force (nothing changes)".to_owned(),
+        };
+        println!("{} {when} {who}: {what}", short(&e.commit));
+    }
+    history_end(h);
+}
+
+/// How a history ends: a change still waiting, or the first invalid commit.
+fn history_end(h: &History) {
+    match (&h.log.stopped, h.refused()) {
+        (_, Some(e)) => println!(
+            "REFUSED from {}: {e}
+The policy of {} stays in force.",
+            short(&e.commit()),
+            short(&h.log.state.commit)
+        ),
+        (Some(waiting), None) => println!("waiting: {waiting}"),
+        (None, None) => {}
+    }
+}
+
+fn policy_shown(h: &History) {
+    let state = &h.log.state;
+    let by = if state.signed_by.is_empty() {
+        "the pinned signed.root".to_owned()
+    } else {
+        format!("signed by {}", state.signed_by.join(", "))
+    };
+    println!("in force at {}: the policy of {} ({by})", short(&h.tip), short(&state.commit));
+    history_end(h);
+    policy(&state.policy);
 }
 
 fn policy(p: &Policy) {

@@ -86,6 +86,27 @@ impl Scene {
         self.t.w.path().join("policy.toml").to_str().expect("utf8").to_owned()
     }
 
+    /// A repository whose `refs/signed/policy` is one commit signed by bob (its root, pinned
+    /// by `signed.root`): a policy kept in the repository.
+    fn policy_history(&self) -> PathBuf {
+        let w = &self.t.w;
+        run_ok(w.git(w.path()).args(["init", "-q", "history"]));
+        let dir = w.path().join("history");
+        std::fs::create_dir(dir.join("keys")).expect("keys");
+        std::fs::copy(w.path().join("keys/bob.asc"), dir.join("keys/bob.asc")).expect("key");
+        let policy = "version = 1\nadmins = 1\n\n[people.bob]\nkeys = [\"keys/bob.asc\"]\naccess = \"admin\"\n\n\
+                      [[rule]]\ntags = [\"deploy/*\"]\npeople = 1\n";
+        std::fs::write(dir.join("policy.toml"), policy).expect("policy");
+        w.git_ok(&dir, &["add", "policy.toml", "keys"]);
+        let bob = keys().get("bob");
+        let key = format!("user.signingKey={}", bob.fingerprint);
+        w.git_ok(&dir, &["-c", &key, "commit", "-q", "-S", "-m", "found the policy"]);
+        let root = w.git_ok(&dir, &["rev-parse", "HEAD"]);
+        w.git_ok(&dir, &["update-ref", "refs/signed/policy", &root]);
+        w.git_ok(&dir, &["config", "signed.root", &root]);
+        dir
+    }
+
     fn json(&self, dir: &Path, args: &[&str], code: i32) -> serde_json::Value {
         let mut all = args.to_vec();
         all.extend(["--format", "json"]);
@@ -119,6 +140,13 @@ fn every_command_prints_one_schema_valid_json_document_on_success_and_on_failure
     s.json(alice, &["audit"], 0);
     let v = s.json(nowhere, &["policy", "check", "--policy", &policy], 0);
     assert_eq!(v["result"]["protects"], serde_json::json!(["deploy/*"]));
+
+    // The policy kept in the repository: its history, and the policy in force.
+    let history = s.policy_history();
+    let v = s.json(&history, &["policy", "log"], 0);
+    assert_eq!(v["result"]["entries"][0]["step"], "founded");
+    let v = s.json(&history, &["policy", "show"], 0);
+    assert_eq!(v["result"]["policy"]["protects"], serde_json::json!(["deploy/*"]));
 
     // The answer is no: the result says why.
     s.t.w.sign_chain(alice, "deploy/2", &["alice"]);
@@ -155,6 +183,12 @@ fn every_command_prints_one_schema_valid_json_document_on_success_and_on_failure
         assert_eq!(s.json(nowhere, &with_policy, 2)["error"]["kind"], "not_a_repository", "{args:?}");
     }
     assert_eq!(s.json(nowhere, &["policy", "check"], 2)["error"]["kind"], "no_policy");
+    assert_eq!(s.json(alice, &["policy", "log"], 2)["error"]["kind"], "no_policy", "no signed.root");
+    // A commit by someone who is not an admin: the history's answer is no, naming it.
+    let commit = s.t.w.git_ok(&history, &["commit-tree", "-p", "HEAD", "-m", "unsigned", "HEAD^{tree}"]);
+    s.t.w.git_ok(&history, &["update-ref", "refs/signed/policy", &commit]);
+    let v = s.json(&history, &["policy", "log"], 1);
+    assert_eq!(v["result"]["refused"]["commit"], commit);
     assert_eq!(s.json(alice, &["verify", "deploy/1", "--policy", broken], 2)["error"]["kind"], "policy");
     assert_eq!(s.json(alice, &["verify", "deploy/1", "-e", "prod"], 2)["error"]["kind"], "unknown_environment");
     assert_eq!(s.json(alice, &["propose", "deploy/4", "--remote", "nowhere"], 2)["error"]["kind"], "git");

@@ -300,3 +300,63 @@ fn t32_the_cli_reads_the_policy_pinned_by_root() {
     assert_eq!(code, Some(1), "{said}");
     assert!(said.contains("warning: refusing refs/signed/policy") && said.contains("rewound or rewrote it"), "{said}");
 }
+
+/// `git signed policy log` tells who changed what and when, signed by whom, from the pinned
+/// root; `policy show --at` the policy in force at a commit; a commit that is not valid ends
+/// the history, named, and the answer is no (exit 1).
+#[test]
+fn policy_log_and_show_tell_who_changed_what() {
+    let (a, root) = Admin::new();
+    a.w.git_ok(&a.dir, &["config", "signed.root", &root]);
+    let stricter = founding().replace("people = 2\n", "people = 3\n");
+    a.change(&stricter, "alice");
+    let in_force = a.change(&stricter, "bob");
+    let without_carol =
+        founding().replace("[people.carol]\nkeys = [\"keys/carol.asc\"]\naccess = \"deploy\"\nsponsor = \"bob\"\n", "");
+    a.change(&without_carol, "alice");
+    let signed = |args: &[&str]| {
+        let out = a.w.git(&a.dir).arg("signed").args(args).output().expect("git signed");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let (code, text, err) = signed(&["policy", "log", "main"]);
+    assert_eq!(code, Some(0), "{err}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].contains("-: founds the policy (the pinned signed.root)"), "{text}");
+    assert!(lines[1].contains("alice: signs a change: 1 of the 2 admins it needs"), "{text}");
+    assert!(lines[2].contains("bob: in force, signed by alice, bob: changes the rules"), "{text}");
+    assert!(lines[3].contains("alice: signs a change: 1 of the 2 admins it needs"), "{text}");
+    assert!(text.contains("waiting: the change in policy commit"), "{text}");
+
+    let (code, json, err) = signed(&["policy", "log", "main", "--format", "json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let steps: Vec<&str> =
+        v["result"]["entries"].as_array().expect("entries").iter().map(|e| e["step"].as_str().expect("step")).collect();
+    assert_eq!(steps, ["founded", "waiting", "in_force", "waiting"]);
+    assert_eq!(v["result"]["in_force"], in_force);
+    assert_eq!(v["result"]["signed_by"], serde_json::json!(["alice", "bob"]));
+    assert_eq!(v["result"]["waiting"]["needed"], 2);
+
+    let (code, text, err) = signed(&["policy", "show", "--at", &root]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(text.contains("the pinned signed.root") && text.contains("rule 1 (deploy/*: 2 people)"), "{text}");
+    let (code, text, _) = signed(&["policy", "show", "--at", "main"]);
+    assert_eq!(code, Some(0));
+    assert!(text.contains("signed by alice, bob") && text.contains("rule 1 (deploy/*: 3 people)"), "{text}");
+
+    // carol (deploy access) signs on top: the history is refused from there.
+    a.w.git_ok(&a.dir, &["reset", "-q", "--hard", &in_force]);
+    let bad = a.change(&founding(), "carol");
+    let (code, text, _) = signed(&["policy", "log", "main"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains(&format!("REFUSED from {}", &bad[..12])) && text.contains("carol, who is not an admin"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("The policy of {} stays in force", &in_force[..12])), "{text}");
+}

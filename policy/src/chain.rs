@@ -113,6 +113,8 @@ struct Commit {
     id: ObjectId,
     tree: ObjectId,
     parents: Vec<ObjectId>,
+    /// The committer's time (seconds since the epoch), as the commit claims it.
+    time: i64,
     /// The signature block and the bytes it covers.
     signature: Option<(Format, Vec<u8>, Vec<u8>)>,
 }
@@ -157,6 +159,17 @@ pub struct Advanced {
 /// `line` is valid, and why it stops, instead of all or nothing. A commit that is not valid,
 /// and everything after it, is never in force.
 pub fn advance(repo: &gix::Repository, state: State, line: &[ObjectId], now: SystemTime) -> Advanced {
+    advance_seen(repo, state, line, now, &mut |_| {})
+}
+
+/// [`advance`], telling `seen` what each valid commit did.
+fn advance_seen(
+    repo: &gix::Repository,
+    state: State,
+    line: &[ObjectId],
+    now: SystemTime,
+    seen: &mut dyn FnMut(Entry),
+) -> Advanced {
     let mut in_force = state;
     let stop = |state, valid, e| Advanced { state, valid, stopped: Some(e) };
     let mut tree_in_force = match read_commit(repo, in_force.commit) {
@@ -174,30 +187,36 @@ pub fn advance(repo: &gix::Repository, state: State, line: &[ObjectId], now: Sys
             Ok(signer) => signer,
             Err(e) => return stop(in_force, at, e),
         };
+        let entry = |step| Entry { commit: id, time: commit.time, signer: Some(signer.clone()), step };
         if commit.tree == tree_in_force {
             // Signing what is already in force approves nothing, and harms nothing.
             pending = None;
+            seen(entry(Step::Unchanged));
             continue;
         }
         let signers = match &mut pending {
             Some((_, tree, signers)) if *tree == commit.tree => signers,
             _ => &mut pending.insert((id, commit.tree, BTreeSet::new())).2,
         };
-        signers.insert(signer);
+        signers.insert(signer.clone());
         let needed = in_force.policy.admins.unwrap_or(1);
-        if signers.len() >= needed {
-            let signed_by: Vec<String> = signers.iter().cloned().collect();
-            let policy = match policy_at(repo, &commit) {
-                Ok(policy) => policy,
-                Err(e) => return stop(in_force, at, e),
-            };
-            if let Err(message) = check_change(&in_force.policy, &policy, &signed_by) {
-                return stop(in_force, at, ChainError::Access { commit: id, message });
-            }
-            tree_in_force = commit.tree;
-            in_force = State { commit: id, policy, signed_by };
-            pending = None;
+        if signers.len() < needed {
+            seen(entry(Step::Waiting { have: signers.len(), needed }));
+            continue;
         }
+        let signed_by: Vec<String> = signers.iter().cloned().collect();
+        let policy = match policy_at(repo, &commit) {
+            Ok(policy) => policy,
+            Err(e) => return stop(in_force, at, e),
+        };
+        if let Err(message) = check_change(&in_force.policy, &policy, &signed_by) {
+            return stop(in_force, at, ChainError::Access { commit: id, message });
+        }
+        let changes = changes(&in_force.policy, &policy);
+        seen(entry(Step::InForce { signed_by: signed_by.clone(), changes }));
+        tree_in_force = commit.tree;
+        in_force = State { commit: id, policy, signed_by };
+        pending = None;
     }
     let stopped = pending.map(|(commit, _, signers)| ChainError::Unapproved {
         commit,
@@ -262,6 +281,125 @@ pub fn follow(
             Followed { state: advanced.state, at, refused: Some(e) }
         }
     })
+}
+
+/// One commit of a policy history, as [`log`] tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The commit.
+    pub commit: ObjectId,
+    /// Its committer time (seconds since the epoch), as the commit claims it.
+    pub time: i64,
+    /// The admin whose signature it carries (none for the pinned root).
+    pub signer: Option<String>,
+    /// What it did.
+    pub step: Step,
+}
+
+/// What a commit of the policy history did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// The pinned root: trusted by the pin.
+    Founded,
+    /// It edits the policy, or approves an edit, which needs more admins still.
+    Waiting { have: usize, needed: usize },
+    /// With it the change is signed by enough admins, and in force.
+    InForce { signed_by: Vec<String>, changes: Vec<String> },
+    /// It signs what is in force already: nothing changes.
+    Unchanged,
+}
+
+/// A policy history read from its root: each valid commit, the policy in force at the last,
+/// and why the history stops short of its tip, if it does.
+#[derive(Debug)]
+pub struct Log {
+    /// The root first.
+    pub entries: Vec<Entry>,
+    /// The policy in force.
+    pub state: State,
+    /// The first invalid commit (nothing from it on is in force), or a last change still
+    /// waiting for admins ([`ChainError::Unapproved`]).
+    pub stopped: Option<ChainError>,
+}
+
+/// The policy history from the pinned `root` to `tip`, commit by commit: who signed what, and
+/// what each change did. Fails only when the root cannot be read.
+pub fn log(repo: &gix::Repository, root: ObjectId, tip: ObjectId, now: SystemTime) -> Result<Log, ChainError> {
+    let state = root_state(repo, root)?;
+    let founded = Entry { commit: root, time: read_commit(repo, root)?.time, signer: None, step: Step::Founded };
+    let mut entries = vec![founded];
+    let line = match line_from(repo, root, tip) {
+        Ok(line) => line,
+        Err(e) => return Ok(Log { entries, state, stopped: Some(e) }),
+    };
+    let advanced = advance_seen(repo, state, &line, now, &mut |e| entries.push(e));
+    Ok(Log { entries, state: advanced.state, stopped: advanced.stopped })
+}
+
+/// What a change does to the policy, for people: who is added, removed, made an admin or
+/// deploy-only, renewed; whose keys change; how many admins sign a change; the rules.
+pub fn changes(old: &Policy, new: &Policy) -> Vec<String> {
+    let mut out = Vec::new();
+    if old.admins != new.admins {
+        let n = |a: Option<usize>| a.map_or("unset".to_owned(), |a| a.to_string());
+        out.push(format!("admins {} -> {}", n(old.admins), n(new.admins)));
+    }
+    let access = |a: Access| if a == Access::Admin { "admin" } else { "deploy" };
+    for (name, p) in &new.people {
+        match old.people.get(name) {
+            None => {
+                let sponsor = p.sponsor.as_deref().map(|s| format!(", sponsored by {s}")).unwrap_or_default();
+                out.push(format!("adds {name} ({} access{sponsor})", access(p.access)));
+            }
+            Some(before) => {
+                if before.access != p.access {
+                    out.push(format!("gives {name} {} access", access(p.access)));
+                }
+                if before.keys != p.keys {
+                    out.push(format!("changes {name}'s keys"));
+                }
+                if before.granted != p.granted {
+                    let date = p.granted.map_or("none".to_owned(), |d| d.to_string());
+                    out.push(format!("renews {name} (granted {date})"));
+                }
+                if before.expires != p.expires {
+                    let date = p.expires.map_or("never".to_owned(), |d| d.to_string());
+                    out.push(format!("sets {name}'s access to expire {date}"));
+                }
+            }
+        }
+    }
+    out.extend(old.people.keys().filter(|n| !new.people.contains_key(*n)).map(|n| format!("removes {n}")));
+    for (name, m) in &new.machines {
+        match old.machines.get(name) {
+            None => out.push(format!("adds machine {name}")),
+            Some(before) if before.keys != m.keys => out.push(format!("changes machine {name}'s keys")),
+            Some(_) => {}
+        }
+    }
+    out.extend(old.machines.keys().filter(|n| !new.machines.contains_key(*n)).map(|n| format!("removes machine {n}")));
+    if old.environments != new.environments {
+        out.push(format!("environments: {}", new.environments.join(", ")));
+    }
+    if old.inactivity != new.inactivity {
+        let d = new.inactivity.map_or("none".to_owned(), crate::duration::format);
+        out.push(format!("inactivity {d}"));
+    }
+    // What a rule asks, not where it is written.
+    let rules = |p: &Policy| {
+        let rule =
+            |r: &crate::policy::Rule| (r.tags.clone(), r.environments.clone(), r.people, r.machines.clone(), r.max_age);
+        p.rules.iter().map(rule).collect::<Vec<_>>()
+    };
+    if old.rules.len() != new.rules.len() {
+        out.push(format!("rules: {} -> {}", old.rules.len(), new.rules.len()));
+    } else if rules(old) != rules(new) {
+        out.push("changes the rules".to_owned());
+    }
+    if out.is_empty() && old.fingerprint != new.fingerprint {
+        out.push("edits policy.toml or its key files".to_owned());
+    }
+    out
 }
 
 /// The trusted start of a policy history: the pinned `root` commit's policy, which must say
@@ -369,7 +507,8 @@ fn read_commit(repo: &gix::Repository, id: ObjectId) -> Result<Commit, ChainErro
             (format, block, signed.to_bstring().to_vec())
         },
     );
-    Ok(Commit { id, tree: parsed.tree(), parents: parsed.parents().collect(), signature })
+    let time = parsed.committer().ok().and_then(|c| c.time().ok()).map_or(0, |t| t.seconds);
+    Ok(Commit { id, tree: parsed.tree(), parents: parsed.parents().collect(), time, signature })
 }
 
 /// The policy at `commit` of a history already verified (by [`walk`], remembered by the
