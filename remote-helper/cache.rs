@@ -227,16 +227,26 @@ impl TagCache {
             .arg(scratch.path().join("pack"));
         let input: String = ids.iter().map(|id| format!("{id}\n")).collect();
         let out = git::run(cmd, Some(&input), "copying verified tag objects into the tag cache")?;
-        let name = format!("pack-{}", String::from_utf8_lossy(&out).trim());
-        let pack = scratch.path().join(&name);
-        std::fs::write(pack.with_extension("promisor"), "").map_err(Error::Adopt)?;
-        for ext in ["promisor", "pack", "rev", "idx"] {
-            let from = pack.with_extension(ext);
-            if from.exists() {
-                std::fs::rename(&from, own.join("pack").join(&name).with_extension(ext)).map_err(Error::Adopt)?;
+        // One pack per line (`pack.packSizeLimit` may split it), each moved in whole.
+        for checksum in String::from_utf8_lossy(&out).split_whitespace() {
+            let name = format!("pack-{checksum}");
+            let pack = scratch.path().join(&name);
+            if !pack.with_extension("pack").is_file() || !pack.with_extension("idx").is_file() {
+                return Err(Error::Adopt(std::io::Error::other(format!("git pack-objects wrote no {name}.pack"))));
+            }
+            std::fs::write(pack.with_extension("promisor"), "").map_err(Error::Adopt)?;
+            for ext in ["promisor", "pack", "rev", "idx"] {
+                let from = pack.with_extension(ext);
+                if from.exists() {
+                    std::fs::rename(&from, own.join("pack").join(&name).with_extension(ext)).map_err(Error::Adopt)?;
+                }
             }
         }
-        Ok(())
+        // Only what is really there may be recorded as kept.
+        match self.missing(ids)?.first() {
+            Some(id) => Err(Error::Adopt(std::io::Error::other(format!("{id} did not reach the tag cache")))),
+            None => Ok(()),
+        }
     }
 
     /// Cached accepted verdicts for `policy_digest`, by (tag name, object id): the chain and

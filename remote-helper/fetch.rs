@@ -51,8 +51,9 @@ pub struct Fetched {
 /// scans and migrates it; dropped unused, it is discarded.
 ///
 /// git says it is cloning only after `list`, so a prefetch is made for what looks like a
-/// clone then: the whole history asked for, no single branch (`followtags` before `list`),
-/// into a repository without a single ref.
+/// clone then: a named remote (`ls-remote` and `git fetch <url>` have none), the whole history
+/// asked for, no single branch (`followtags` before `list`), into a repository without a
+/// single ref.
 pub struct Prefetch {
     quarantine: Quarantine,
     /// What was asked for.
@@ -89,6 +90,11 @@ impl Prefetch {
         Ok(Prefetch { quarantine, wanted, connected })
     }
 
+    /// Whether it holds all of `batch`, fetched as `opts` now asks (a fetch batch then uses it).
+    pub fn holds(&self, batch: &[(ObjectId, String)], opts: &FetchOptions) -> bool {
+        opts.whole_history() && batch.iter().all(|(id, _)| self.wanted.contains(id))
+    }
+
     /// What arrived, for reading (verification).
     pub fn quarantine(&self) -> &Quarantine {
         &self.quarantine
@@ -113,8 +119,7 @@ pub fn fetch(
     prefetched: Option<Prefetch>,
 ) -> Result<Fetched, Error> {
     let wanted = unique(batch.iter().map(|(id, _)| *id));
-    let usable = |p: &Prefetch| opts.whole_history() && wanted.iter().all(|id| p.wanted.contains(id));
-    let (mut quarantine, mut connected, prefetched) = match prefetched.filter(usable) {
+    let (mut quarantine, mut connected, prefetched) = match prefetched.filter(|p| p.holds(batch, opts)) {
         Some(p) => (p.quarantine, p.connected, true),
         None => {
             let quarantine = Quarantine::create(git_dir)?;
@@ -127,18 +132,20 @@ pub fn fetch(
     if opts.followtags {
         add_followed_tags(url, &repo, &quarantine, listing)?;
     }
-    let hash = repo.hash();
     match quarantine.scan(&repo, &listing.allowed_tags, batch) {
         // A prefetch asked for every protected tag before verification: the tags verification
-        // hid arrived too. Unless git asked for one of them, everything else is kept, and git
-        // walks it itself.
+        // hid arrived too. Unless git asked for one of them, only what git asked for and the
+        // verified tags are kept (repacked: not the code only a hidden tag reaches either),
+        // and git walks it itself.
         Err(quarantine::Error::Unverified(refused)) if prefetched => {
             let asked: Vec<ObjectId> = refused.iter().filter(|id| wanted.contains(id)).copied().collect();
             if !asked.is_empty() {
                 return Err(quarantine::Error::Unverified(asked).into());
             }
+            let present = |id: &&ObjectId| matches!(repo.repo.objects.try_header(id), Ok(Some(_)));
+            let verified: Vec<ObjectId> = listing.allowed_tags.iter().filter(present).copied().collect();
             drop(repo);
-            quarantine = quarantine.without(hash, &refused)?;
+            quarantine = quarantine.only_reachable_from(wanted.iter().chain(&verified).copied())?;
             connected = false;
             quarantine.scan(&quarantine.repo()?, &listing.allowed_tags, batch)?;
         }
@@ -167,7 +174,12 @@ fn add_followed_tags(url: &str, repo: &Repo, quarantine: &Quarantine, listing: &
             }
             let data = match cache_repo.repo.objects.try_find(id, &mut buf) {
                 Ok(Some(d)) if d.kind == Kind::Tag => d,
-                _ => return Err(Error::NotCached(*id)),
+                _ => {
+                    // The record of the last listing said it was there: the next listing
+                    // verifies anew instead.
+                    cache.forget_snapshot();
+                    return Err(Error::NotCached(*id));
+                }
             };
             quarantine.add_tag(repo.hash(), *id, data.data)?;
         }

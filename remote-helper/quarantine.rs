@@ -140,25 +140,22 @@ impl Quarantine {
         Ok(())
     }
 
-    /// Copy `ids` (from the quarantine, or the repository behind it) into one new pack named
-    /// `<prefix>-<checksum>.pack`, with its index.
-    fn pack(&self, ids: impl IntoIterator<Item = ObjectId>, prefix: &Path) -> Result<(), Error> {
+    /// What is reachable from `tips` (in the quarantine, or the repository behind it, down to
+    /// the repository's shallow boundary), in a new quarantine; this one is discarded. Nothing
+    /// only other refs reach comes along: not a tag object verification hid, nor the code only
+    /// such a tag reaches (design §6).
+    pub fn only_reachable_from(mut self, tips: impl IntoIterator<Item = ObjectId>) -> Result<Quarantine, Error> {
+        let mut fresh = Quarantine::create(&self.git_dir)?;
+        // The repository's shallow file as it was before the fetch stays with the fetch.
+        std::mem::swap(&mut fresh.shallow, &mut self.shallow);
+        self.shallow.keep = true;
         let mut cmd = crate::git::local(Some(&self.git_dir));
         cmd.env("GIT_OBJECT_DIRECTORY", self.dir.path())
             .env("GIT_ALTERNATE_OBJECT_DIRECTORIES", &self.objects)
-            .args(["pack-objects", "-q"])
-            .arg(prefix);
-        let input: String = ids.into_iter().map(|id| format!("{id}\n")).collect();
+            .args(["pack-objects", "-q", "--revs"])
+            .arg(fresh.dir.path().join("pack").join("pack"));
+        let input: String = tips.into_iter().map(|id| format!("{id}\n")).collect();
         crate::git::run(cmd, Some(&input), "git pack-objects").map_err(Error::Pack)?;
-        Ok(())
-    }
-
-    /// This quarantine's objects less `refused`, in a new quarantine; this one is discarded.
-    pub fn without(self, hash: gix::hash::Kind, refused: &[ObjectId]) -> Result<Quarantine, Error> {
-        let refused: HashSet<&ObjectId> = refused.iter().collect();
-        let kept = self.arrived(hash)?.into_iter().filter(|id| !refused.contains(id));
-        let fresh = Quarantine::create(&self.git_dir)?;
-        self.pack(kept, &fresh.dir.path().join("pack").join("pack"))?;
         Ok(fresh)
     }
 

@@ -224,7 +224,10 @@ impl Session {
         trace("ls-remote");
         let url = self.url.clone();
         let opts = self.options.fetch.clone();
-        let git_dir = self.git_dir.clone().filter(|dir| fetch::Prefetch::wanted(dir, &opts));
+        // `git clone` names its remote; `ls-remote` and `git fetch <url>` do not, and want
+        // no transfer (or not one of everything).
+        let named = self.remote.is_some();
+        let git_dir = self.git_dir.clone().filter(|dir| named && fetch::Prefetch::wanted(dir, &opts));
         let (settings, policy) = self.settings(Some(&advertised))?;
         trace("settings and policy");
         let by_name =
@@ -267,8 +270,10 @@ impl Session {
             Some(listing) => listing,
             None => self.list()?,
         };
-        // Tag-following and remembered chains read the tag cache.
-        if self.options.fetch.followtags || listing.unresolved() {
+        // A transfer made while listing that does not hold what git asks for is dropped now,
+        // and the tag cache is not filled from it (nor kept locked for it).
+        if !self.prefetched.as_ref().is_some_and(|p| p.holds(batch, &self.options.fetch)) {
+            self.prefetched = None;
             self.keep();
         }
         if listing.unresolved() {

@@ -800,3 +800,122 @@ fn clone_and_ls_remote_over_smart_http() {
     ok(&out);
     assert!(!String::from_utf8_lossy(&out.stdout).contains("deploy/2"));
 }
+
+// The clone's transfer made while listing (review findings on a42f18f, each test failed then).
+
+/// The tag cache directory of the one URL a test used.
+fn tag_cache(f: &Fixture) -> std::path::PathBuf {
+    let mut dirs: Vec<_> = std::fs::read_dir(f.w.path().join("home/.cache/git-signed"))
+        .expect("cache")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("tags.git").exists())
+        .collect();
+    assert_eq!(dirs.len(), 1);
+    dirs.remove(0)
+}
+
+fn in_tag_cache(f: &Fixture, id: &str) -> bool {
+    let mut git = f.w.git(f.w.path());
+    git.env("GIT_NO_LAZY_FETCH", "1").arg("--git-dir").arg(tag_cache(f).join("tags.git"));
+    git.args(["cat-file", "-e", id]).output().is_ok_and(|o| o.status.success())
+}
+
+/// A shallow mirror with a tag verification hides: the transfer is repacked without it, and
+/// the clone stays shallow (the repository's shallow file goes with the transfer).
+#[test]
+fn a_clone_of_a_shallow_mirror_with_a_hidden_tag_stays_shallow() {
+    let f = Fixture::new();
+    let src = format!("file://{}", f.upstream.display());
+    run_ok(f.w.git(f.w.path()).args(["clone", "-q", "--mirror", "--depth=1", "--no-single-branch", &src, "sh.git"]));
+    let url = format!("signed::{}", f.w.path().join("sh.git").display());
+    ok(&f.git_as("staging", f.w.path()).args(["clone", &url, "c"]).output().expect("clone"));
+    assert!(f.w.path().join("c/.git/shallow").exists(), "a clone of a shallow mirror stays shallow");
+    assert_eq!(f.tags("c"), vec!["deploy/1", "deploy/3"]);
+    f.w.git_ok(&f.w.path().join("c"), &["fsck", "--connectivity-only"]);
+}
+
+/// Design §6: the objects of a rejected tag never enter the clone, nor the code only it reaches.
+#[test]
+fn t15_code_only_a_hidden_tag_reaches_never_enters_a_clone() {
+    let f = Fixture::new();
+    f.w.git_ok(&f.work, &["checkout", "-q", "-b", "side"]);
+    let evil = f.w.commit(&f.work, "only deploy/9 reaches me");
+    f.w.sign_chain(&f.work, "deploy/9", &["alice"]);
+    f.w.git_ok(&f.work, &["checkout", "-q", "main"]);
+    f.w.git_ok(&f.work, &["push", "-q", f.upstream.to_str().expect("utf8"), "refs/tags/deploy/9"]);
+    ok(&f.clone_as("staging", "c", &[]));
+    assert!(!f.tags("c").contains(&"deploy/9".to_owned()));
+    assert!(!f.has_object("c", &f.id("deploy/9")), "the tag object is kept out");
+    assert!(!f.has_object("c", &evil), "and so is the commit only it reaches");
+    f.w.git_ok(&f.w.path().join("c"), &["fsck", "--strict"]);
+}
+
+/// T30: `pack.packSizeLimit` splits the copy of a clone's verified tags into the tag cache in
+/// several packs; every one is kept, and a later single-branch clone (tag-following from the
+/// cache) works.
+#[test]
+fn t30_a_tag_cache_copy_split_in_several_packs_is_kept_whole() {
+    let f = Fixture::new();
+    // Over 1 MiB of tag objects: two-person tags with large, incompressible messages.
+    for n in 5..7 {
+        f.w.commit(&f.work, &format!("c{n}"));
+        for (i, who) in ["alice", "bob"].iter().enumerate() {
+            let k = keys().get(who);
+            let mut noise = vec![0u8; 400_000];
+            std::fs::File::open("/dev/urandom")
+                .and_then(|mut r| std::io::Read::read_exact(&mut r, &mut noise))
+                .expect("random bytes");
+            let message: String = noise.iter().map(|b| format!("{b:02x}")).collect();
+            let file = f.w.write("message", &message);
+            let tag = format!("deploy/{n}");
+            let target = if i == 0 { "HEAD".to_owned() } else { tag.clone() };
+            let key = format!("user.signingKey={}", k.fingerprint);
+            let (name, email) = (format!("user.name={}", k.name), format!("user.email={}", k.email));
+            let file = file.to_str().expect("utf8");
+            run_ok(
+                f.w.git(&f.work)
+                    .args(["-c", &key, "-c", &name, "-c", &email, "tag", "-s", "-f", "-F", file, &tag, &target]),
+            );
+        }
+    }
+    f.w.git_ok(&f.work, &["push", "-q", "-f", f.upstream.to_str().expect("utf8"), "main", "refs/tags/*:refs/tags/*"]);
+    ok(&f.clone_as("staging", "c", &["-c", "pack.packSizeLimit=1m"]));
+    assert!(f.tags("c").contains(&"deploy/5".to_owned()));
+    assert!(in_tag_cache(&f, &f.id("deploy/5")) && in_tag_cache(&f, &f.id("deploy/6")), "every pack was kept");
+    ok(&f.clone_as("staging", "s", &["--single-branch", "--branch", "main"]));
+    assert!(f.tags("s").contains(&"deploy/6".to_owned()), "followed from the tag cache");
+}
+
+/// After a clone kept its verified chains (commits without trees), a later fetch into the tag
+/// cache of a new tag on one of those commits works.
+#[test]
+fn a_fetch_after_a_clone_fetches_into_the_kept_tag_cache() {
+    let f = Fixture::new();
+    ok(&f.clone_as("staging", "c", &[]));
+    f.w.git_ok(&f.work, &["checkout", "-q", "deploy/3^{}"]);
+    f.w.sign_chain(&f.work, "deploy/5", &["alice", "bob"]);
+    f.w.git_ok(&f.work, &["checkout", "-q", "main"]);
+    f.w.git_ok(&f.work, &["push", "-q", f.upstream.to_str().expect("utf8"), "refs/tags/deploy/5"]);
+    let c = f.w.path().join("c");
+    ok(&f.git_as("staging", &c).args(["fetch", "--tags"]).output().expect("fetch"));
+    assert!(f.tags("c").contains(&"deploy/5".to_owned()));
+}
+
+/// `git ls-remote` in an empty repository only lists: no transfer of everything (only a
+/// clone's named remote makes one while listing).
+#[test]
+fn ls_remote_in_an_empty_repository_only_lists() {
+    let f = Fixture::new();
+    let log = f.w.path().join("trace");
+    run_ok(f.w.git(f.w.path()).args(["init", "-q", "e"]));
+    let e = f.w.path().join("e");
+    let runs = || {
+        let trace = std::fs::read_to_string(&log).unwrap_or_default();
+        trace.lines().filter(|l| l.contains("built-in: git upload-pack")).count()
+    };
+    // A first listing fills the tag cache (its own fetch of the tag objects).
+    ok(&f.git_as("staging", f.w.path()).args(["ls-remote", &f.url()]).output().expect("ls-remote"));
+    ok(&f.git_as("staging", &e).env("GIT_TRACE", &log).args(["ls-remote", &f.url()]).output().expect("ls-remote"));
+    assert_eq!(runs(), 1, "ls-remote only lists");
+    assert!(!e.join(".git/objects/pack").read_dir().expect("pack dir").any(|_| true), "nothing was stored");
+}
