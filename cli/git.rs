@@ -39,6 +39,51 @@ pub fn output(args: &[&str], what: &str) -> Result<String, Error> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
+/// [`output`], feeding `input` on stdin.
+pub fn output_with_input(args: &[&str], input: &[u8], what: &str) -> Result<String, Error> {
+    use std::io::Write;
+    let mut child = command(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::Git(format!("cannot run git: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input)?;
+    }
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        return Err(Error::Git(format!("{what} failed (git {}):{}", args.join(" "), said(&out))));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// [`output`] with one more environment variable.
+pub fn output_env(args: &[&str], (key, value): (&str, &str), what: &str) -> Result<String, Error> {
+    let out = command(args).env(key, value).output().map_err(|e| Error::Git(format!("cannot run git: {e}")))?;
+    if !out.status.success() {
+        return Err(Error::Git(format!("{what} failed (git {}):{}", args.join(" "), said(&out))));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Sign with git (`git commit-tree -S …`) and return what it prints; its stderr stays on the
+/// terminal (gpg's pinentry, a token's touch prompt, why signing failed).
+pub fn sign_output(args: &[&str], what: &str) -> Result<String, Error> {
+    let out = command(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| Error::Git(format!("cannot run git: {e}")))?;
+    if !out.status.success() {
+        return Err(Error::Git(format!(
+            "{what} failed (git {}); check user.signingKey and that git commit -S works here",
+            args.join(" ")
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
 /// Run git quietly and say whether it succeeded (for probes like "is this an ancestor?").
 pub fn succeeds(args: &[&str]) -> bool {
     command(args).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())

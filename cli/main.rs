@@ -9,6 +9,7 @@ mod context;
 mod exit;
 mod git;
 mod policy_cmd;
+mod policy_flow;
 mod render;
 mod text;
 mod verify;
@@ -117,6 +118,8 @@ pub enum Report {
     Audited(audit::Audited),
     /// `policy check`: the valid policy.
     PolicyChecked(Policy),
+    /// `policy init`, `propose`, `approve`: a new commit of the policy history.
+    PolicyChanged(policy_flow::Changed),
     /// `policy log`: the policy history.
     PolicyLog(policy_cmd::History),
     /// `policy show`: the policy history, for the policy in force at its end.
@@ -130,7 +133,11 @@ impl Report {
             Report::Verified(v) => v.accepted(),
             Report::Audited(a) => a.findings() == 0,
             Report::PolicyLog(h) | Report::PolicyShown(h) => h.refused().is_none(),
-            Report::Proposed(_) | Report::Approved(_) | Report::Promoted(_) | Report::PolicyChecked(_) => true,
+            Report::Proposed(_)
+            | Report::Approved(_)
+            | Report::Promoted(_)
+            | Report::PolicyChecked(_)
+            | Report::PolicyChanged(_) => true,
         };
         if yes { Outcome::Yes } else { Outcome::No }
     }
@@ -198,6 +205,9 @@ fn command_name(args: &[String]) -> Option<&'static str> {
     let words: Vec<&str> = args.iter().map(String::as_str).filter(|a| !a.starts_with('-')).take(2).collect();
     match words.as_slice() {
         ["policy", "check"] => Some(POLICY_CHECK),
+        ["policy", "init"] => Some("policy init"),
+        ["policy", "propose"] => Some("policy propose"),
+        ["policy", "approve"] => Some("policy approve"),
         ["policy", "log"] => Some("policy log"),
         ["policy", "show"] => Some("policy show"),
         [first, ..] => ["propose", "approve", "promote", "verify", "audit"].into_iter().find(|c| c == first),

@@ -10,9 +10,9 @@ use git_signed_policy::chain;
 use git_signed_policy::{Access, Policy};
 use gix::ObjectId;
 
-use crate::Report;
 use crate::context::{self, Format};
 use crate::exit::{self, Error};
+use crate::{Report, policy_flow};
 
 /// `git signed policy …`
 #[derive(clap::Subcommand)]
@@ -29,6 +29,67 @@ pub enum PolicyCommand {
         /// Policy file (default: the policy pinned by git config signed.root, else signed.policy)
         #[arg(long)]
         policy: Option<std::path::PathBuf>,
+        /// Output format
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Found the policy kept in the repository: its first commit, signed by you
+    #[command(after_help = exit::help(
+        "Examples:
+  git signed policy init policy.toml     # policy.toml with `admins = N`, and the key files it names
+  ./install.sh --repo /srv/git/app.git --root <the commit it prints>
+  git push origin refs/signed/policy",
+        "the founding commit is made (kept as refs/signed/policy here, to push once the mirror is pinned)",
+        "refused: refs/signed/policy exists here, or the policy has no `admins`",
+    ))]
+    Init {
+        /// The policy file; the key files it names are read relative to it
+        #[arg(default_value = "policy.toml")]
+        file: std::path::PathBuf,
+        /// The mirror the next steps name
+        #[arg(long, default_value = "origin")]
+        remote: String,
+        /// Output format
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Propose a change of the policy kept in the repository, signed by you
+    #[command(after_help = exit::help(
+        "Examples:
+  git signed policy propose policy.toml -m \"add dave, sponsored by bob\"
+  git signed policy approve              # another admin",
+        "the change is pushed: in force (enough admins signed) or waiting on refs/signed/proposed/policy",
+        "refused (nothing changed, a change is waiting, not valid), or the mirror rejected the push",
+    ))]
+    Propose {
+        /// The edited policy file; the key files it names are read relative to it
+        #[arg(default_value = "policy.toml")]
+        file: std::path::PathBuf,
+        /// The mirror
+        #[arg(long, default_value = "origin")]
+        remote: String,
+        /// The commit message
+        #[arg(long, short = 'm')]
+        message: Option<String>,
+        /// Output format
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Approve the waiting change of the policy kept in the repository, signed by you
+    #[command(after_help = exit::help(
+        "Examples:
+  git signed policy approve
+  git signed policy approve --yes        # for scripts",
+        "approved: in force once enough admins signed, else still waiting",
+        "refused (nothing waiting, you signed it already, not valid, not confirmed), or the mirror rejected the push",
+    ))]
+    Approve {
+        /// The mirror
+        #[arg(long, default_value = "origin")]
+        remote: String,
+        /// Do not ask for confirmation
+        #[arg(long)]
+        yes: bool,
         /// Output format
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
@@ -72,6 +133,9 @@ impl PolicyCommand {
     pub fn format(&self) -> Format {
         match self {
             PolicyCommand::Check { format, .. }
+            | PolicyCommand::Init { format, .. }
+            | PolicyCommand::Propose { format, .. }
+            | PolicyCommand::Approve { format, .. }
             | PolicyCommand::Log { format, .. }
             | PolicyCommand::Show { format, .. } => *format,
         }
@@ -81,6 +145,9 @@ impl PolicyCommand {
     pub fn name(&self) -> &'static str {
         match self {
             PolicyCommand::Check { .. } => POLICY_CHECK,
+            PolicyCommand::Init { .. } => "policy init",
+            PolicyCommand::Propose { .. } => "policy propose",
+            PolicyCommand::Approve { .. } => "policy approve",
             PolicyCommand::Log { .. } => "policy log",
             PolicyCommand::Show { .. } => "policy show",
         }
@@ -111,6 +178,11 @@ impl History {
 pub fn run(cmd: PolicyCommand) -> Result<Report, Error> {
     match cmd {
         PolicyCommand::Check { policy, .. } => context::policy(policy.as_deref()).map(Report::PolicyChecked),
+        PolicyCommand::Init { file, remote, .. } => policy_flow::init(&file, &remote).map(Report::PolicyChanged),
+        PolicyCommand::Propose { file, remote, message, .. } => {
+            policy_flow::propose(&file, &remote, message.as_deref()).map(Report::PolicyChanged)
+        }
+        PolicyCommand::Approve { remote, yes, .. } => policy_flow::approve(&remote, yes).map(Report::PolicyChanged),
         PolicyCommand::Log { rev, .. } => history(rev.as_deref()).map(Report::PolicyLog),
         PolicyCommand::Show { at, .. } => history(at.as_deref()).map(Report::PolicyShown),
     }

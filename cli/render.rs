@@ -22,6 +22,7 @@ use crate::Report;
 use crate::audit::Audited;
 use crate::exit::{Error, Kind};
 use crate::policy_cmd::{History, access_name, environments, protected_globs, warnings};
+use crate::policy_flow::Changed;
 use crate::verify::Verified;
 use crate::workflow::{Approved, Promoted, Proposed};
 
@@ -88,6 +89,7 @@ fn result(report: &Report) -> Value {
         Report::Verified(v) => verified(v),
         Report::Audited(a) => audited(a),
         Report::PolicyChecked(p) => policy(p),
+        Report::PolicyChanged(c) => policy_changed(c),
         Report::PolicyLog(h) => policy_log(h),
         Report::PolicyShown(h) => policy_shown(h),
     }
@@ -115,18 +117,34 @@ fn history_fields(h: &History) -> serde_json::Map<String, Value> {
     map
 }
 
+fn policy_changed(c: &Changed) -> Value {
+    let (step, signed_by, changes, have, needed) = step_fields(&c.step);
+    json!({
+        "commit": c.commit.to_string(), "signer": (!c.signer.is_empty()).then_some(&c.signer), "step": step,
+        "signed_by": signed_by, "changes": changes, "have": have, "needed": needed,
+        "pushed_to": c.pushed_to, "remote": c.remote,
+    })
+}
+
+/// A step's name and its fields (`null` where the step has none).
+type StepFields<'s> = (&'static str, Option<&'s Vec<String>>, Option<&'s Vec<String>>, Option<usize>, Option<usize>);
+
+fn step_fields(step: &Step) -> StepFields<'_> {
+    match step {
+        Step::Founded => ("founded", None, None, None, None),
+        Step::Waiting { have, needed } => ("waiting", None, None, Some(*have), Some(*needed)),
+        Step::InForce { signed_by, changes } => ("in_force", Some(signed_by), Some(changes), None, None),
+        Step::Unchanged => ("unchanged", None, None, None, None),
+    }
+}
+
 fn policy_log(h: &History) -> Value {
     let entries: Vec<Value> = h
         .log
         .entries
         .iter()
         .map(|e| {
-            let (step, signed_by, changes, have, needed) = match &e.step {
-                Step::Founded => ("founded", None, None, None, None),
-                Step::Waiting { have, needed } => ("waiting", None, None, Some(*have), Some(*needed)),
-                Step::InForce { signed_by, changes } => ("in_force", Some(signed_by), Some(changes), None, None),
-                Step::Unchanged => ("unchanged", None, None, None, None),
-            };
+            let (step, signed_by, changes, have, needed) = step_fields(&e.step);
             json!({
                 "commit": e.commit.to_string(), "time": e.time, "signer": e.signer, "step": step,
                 "signed_by": signed_by, "changes": changes, "have": have, "needed": needed,

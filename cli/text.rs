@@ -11,6 +11,7 @@ use git_signed_policy::{PUSH_ENVIRONMENT, Policy, Problem, Verdict};
 use crate::Report;
 use crate::audit::Audited;
 use crate::policy_cmd::{History, access_name, environments, in_words, protected_globs, warnings};
+use crate::policy_flow::Changed;
 use crate::verify::Verified;
 
 /// Why a command ended without its answer, on stderr.
@@ -48,6 +49,7 @@ pub fn print(report: &Report) {
         Report::Verified(v) => verified(v),
         Report::Audited(a) => audited(a),
         Report::PolicyChecked(p) => policy(p),
+        Report::PolicyChanged(c) => policy_changed(c),
         Report::PolicyLog(h) => policy_log(h),
         Report::PolicyShown(h) => policy_shown(h),
     }
@@ -117,6 +119,29 @@ fn audited(a: &Audited) {
     }
     if a.findings() == 0 {
         println!("nothing needs attention");
+    }
+}
+
+fn policy_changed(c: &Changed) {
+    let commit = short(&c.commit);
+    match (&c.step, &c.pushed_to) {
+        (Step::Founded, _) => println!(
+            "founded the policy: {commit} is the root of trust, kept here as refs/signed/policy.\n\
+             Pin the mirror to it, then push it:\n  ./install.sh --repo <mirror> --root {}\n  git push {} refs/signed/policy\n\
+             and pin every environment: git config signed.root {0}",
+            c.commit, c.remote
+        ),
+        (Step::InForce { signed_by, changes }, Some(to)) => println!(
+            "policy change {commit} is in force on {to}, signed by {}: {}",
+            signed_by.join(", "),
+            if changes.is_empty() { "no visible change".to_owned() } else { changes.join("; ") }
+        ),
+        (Step::Waiting { have, needed }, Some(to)) => println!(
+            "policy change {commit} signed by {}, waiting on {to}: {have} of the {needed} admins it needs.\n\
+             Another admin runs: git signed policy approve",
+            c.signer
+        ),
+        (step, to) => println!("policy commit {commit}: {step:?} ({})", to.as_deref().unwrap_or("not pushed")),
     }
 }
 

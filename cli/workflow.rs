@@ -326,12 +326,11 @@ fn previous_deploy(policy: &Policy, tag: &str, commit: &str) -> Result<Option<St
     Ok(None)
 }
 
-fn confirm(question: &str, tag: &str) -> Result<bool, Error> {
+/// Ask `question` on the terminal; `script` is the command a script runs instead.
+pub fn confirm(question: &str, script: &str) -> Result<bool, Error> {
     use std::io::{BufRead, IsTerminal, Write};
     if !std::io::stdin().is_terminal() {
-        return refuse(format!(
-            "not confirmed: stdin is not a terminal; from a script run: git signed approve {tag} --yes"
-        ));
+        return refuse(format!("not confirmed: stdin is not a terminal; from a script run: {script}"));
     }
     eprint!("{question} [y/N] ");
     std::io::stderr().flush()?;
@@ -352,7 +351,7 @@ pub fn approve(args: ApproveArgs) -> Result<Approved, Error> {
     let (commit, proposers) = read_proposal(&policy, tag, &proposal_ref)?;
     let previous = previous_deploy(&policy, tag, &commit)?;
     let commits = show_commits(tag, &proposers, &commit, previous.as_deref())?;
-    if !args.yes && !confirm(&format!("Sign and push {tag}?"), tag)? {
+    if !args.yes && !confirm(&format!("Sign and push {tag}?"), &format!("git signed approve {tag} --yes"))? {
         return refuse(format!("{tag} not approved; nothing was signed (run `git signed approve {tag}` again)"));
     }
     let message = args.message.clone().unwrap_or_else(|| format!("Approve {tag}"));

@@ -189,6 +189,12 @@ fn every_command_prints_one_schema_valid_json_document_on_success_and_on_failure
     s.t.w.git_ok(&history, &["update-ref", "refs/signed/policy", &commit]);
     let v = s.json(&history, &["policy", "log"], 1);
     assert_eq!(v["result"]["refused"]["commit"], commit);
+    assert_eq!(s.json(&history, &["policy", "init"], 1)["error"]["kind"], "refused", "it exists");
+    s.t.w.git_ok(&history, &["update-ref", "-d", "refs/signed/policy"]);
+    s.t.w.git_ok(&history, &["config", "user.signingKey", &keys().get("bob").fingerprint]);
+    let v = s.json(&history, &["policy", "init"], 0);
+    assert_eq!(v["result"]["step"], "founded");
+    assert_eq!(s.json(alice, &["policy", "approve", "--yes"], 1)["error"]["kind"], "refused", "nothing waiting");
     assert_eq!(s.json(alice, &["verify", "deploy/1", "--policy", broken], 2)["error"]["kind"], "policy");
     assert_eq!(s.json(alice, &["verify", "deploy/1", "-e", "prod"], 2)["error"]["kind"], "unknown_environment");
     assert_eq!(s.json(alice, &["propose", "deploy/4", "--remote", "nowhere"], 2)["error"]["kind"], "git");

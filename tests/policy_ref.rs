@@ -360,3 +360,75 @@ fn policy_log_and_show_tell_who_changed_what() {
     );
     assert!(text.contains(&format!("The policy of {} stays in force", &in_force[..12])), "{text}");
 }
+
+/// The people's commands for the policy kept in the repository, with real gpg: alice founds
+/// it (`policy init`), the mirror is pinned to it, alice proposes a change, bob approves it and
+/// it is in force; alice cannot approve her own change.
+#[test]
+fn policy_init_propose_approve_change_the_policy_with_two_admins() {
+    let w = World::new();
+    run_ok(w.git(w.path()).args(["init", "-q", "--bare", "mirror.git"]));
+    let mirror = w.path().join("mirror.git");
+    let admin = |name: &str| {
+        let dir = w.clone_of(&mirror, name);
+        let key = keys().get(name);
+        for (k, v) in
+            [("user.signingKey", key.fingerprint.as_str()), ("user.name", &key.name), ("user.email", &key.email)]
+        {
+            w.git_ok(&dir, &["config", k, v]);
+        }
+        std::fs::create_dir_all(dir.join("keys")).expect("keys");
+        for who in ["alice", "bob", "carol", "staging-ci"] {
+            std::fs::copy(w.path().join(format!("keys/{who}.asc")), dir.join(format!("keys/{who}.asc"))).expect("key");
+        }
+        dir
+    };
+    let alice = admin("alice");
+    let signed = |dir: &Path, args: &[&str]| {
+        let out = w.git(dir).arg("signed").args(args).output().expect("git signed");
+        let said = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), said)
+    };
+    std::fs::write(alice.join("policy.toml"), founding()).expect("policy");
+    let out = w.git(&alice).args(["signed", "policy", "init", "--format", "json"]).output().expect("init");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let root = v["result"]["commit"].as_str().expect("commit").to_owned();
+    assert_eq!(v["result"]["step"], "founded");
+    let out = w.install(&["--repo", mirror.to_str().expect("utf8"), "--root", &root]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (pushed, err) = w.push(&alice, &["origin", "refs/signed/policy"]);
+    assert!(pushed, "{err}");
+
+    // alice proposes a stricter rule: waiting for a second admin.
+    let bob = admin("bob");
+    for dir in [&alice, &bob] {
+        w.git_ok(dir, &["config", "signed.root", &root]);
+    }
+    std::fs::write(alice.join("policy.toml"), founding().replace("people = 2\n", "people = 3\n")).expect("policy");
+    let (code, said) = signed(&alice, &["policy", "propose", "-m", "three people for a deploy"]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("signed by alice, waiting on refs/signed/proposed/policy: 1 of the 2 admins"), "{said}");
+    let (code, said) = signed(&alice, &["policy", "approve", "--yes"]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("alice signed this change already"), "{said}");
+
+    // bob approves: in force.
+    let (code, said) = signed(&bob, &["policy", "approve", "--yes"]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("the waiting policy change") && said.contains("changes the rules"), "{said}");
+    assert!(said.contains("is in force on refs/signed/policy, signed by alice, bob"), "{said}");
+    assert!(
+        w.git(&mirror)
+            .args(["rev-parse", "-q", "--verify", "refs/signed/proposed/policy"])
+            .output()
+            .is_ok_and(|o| !o.status.success())
+    );
+    let (code, said) = signed(&bob, &["policy", "log"]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("bob: in force, signed by alice, bob: changes the rules"), "{said}");
+    // Nothing changed: nothing to propose.
+    let (code, said) = signed(&alice, &["policy", "propose"]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("is the policy in force already"), "{said}");
+}
