@@ -432,3 +432,35 @@ fn policy_init_propose_approve_change_the_policy_with_two_admins() {
     assert_eq!(code, Some(1), "{said}");
     assert!(said.contains("is the policy in force already"), "{said}");
 }
+
+/// Rotating an admin's key is a policy change the admins sign with the keys in force; from the
+/// next change on, only the new key signs for that admin, in the hook and in the history.
+#[test]
+fn t31_rotating_an_admin_key_is_a_change_signed_with_the_keys_in_force() {
+    let (a, root) = Admin::new();
+    assert!(a.push("main:refs/signed/policy").0);
+    std::fs::copy(a.w.path().join("keys/alice2.asc"), a.dir.join("keys/alice2.asc")).expect("key");
+    let rotated = founding().replace("keys = [\"keys/alice.asc\"]", "keys = [\"keys/alice2.asc\"]");
+    a.change(&rotated, "alice");
+    a.change(&rotated, "bob");
+    let (ok, err) = a.push("main:refs/signed/policy");
+    assert!(ok, "signed with the keys in force before the change: {err}");
+
+    let stricter = rotated.replace("people = 2\n", "people = 3\n");
+    a.change(&stricter, "alice");
+    a.change(&stricter, "bob");
+    let (ok, err) = a.push("main:refs/signed/policy");
+    assert!(!ok && err.contains("which is not in the policy"), "the old key signs nothing now: {err}");
+    a.w.git_ok(&a.dir, &["reset", "-q", "--hard", "HEAD~2"]);
+    a.change(&stricter, "alice2");
+    a.change(&stricter, "bob");
+    let (ok, err) = a.push("main:refs/signed/policy");
+    assert!(ok, "the new key signs for alice: {err}");
+
+    a.w.git_ok(&a.dir, &["config", "signed.root", &root]);
+    let log = a.w.git_ok(&a.dir, &["signed", "policy", "log", "main"]);
+    assert!(log.contains("bob: in force, signed by alice, bob: changes alice's keys"), "{log}");
+    let work = a.w.clone_of(&a.mirror, "work");
+    let (ok, err) = push_deploy(&a, &work, "deploy/1", &["alice2", "bob", "carol"]);
+    assert!(ok, "alice's new key counts for her: {err}");
+}
