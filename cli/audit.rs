@@ -44,10 +44,45 @@ pub struct PersonReport {
     pub expires: Option<String>,
     /// When it was granted or renewed (`granted`).
     pub granted: Option<String>,
+    /// The policy commit that last granted their access (added them, made them an admin or
+    /// renewed them), when the policy is kept in the repository: a fact of its history.
+    pub granted_in: Option<GrantedIn>,
     /// Their latest accepted signature (RFC 3339).
     pub last_signature: Option<String>,
     /// What needs attention, in words.
     pub findings: Vec<String>,
+}
+
+/// Where the policy history granted a person's access.
+pub struct GrantedIn {
+    /// The commit (the founding commit for those in the policy from the start).
+    pub commit: gix::ObjectId,
+    /// Its committer time (RFC 3339), as the commit claims it.
+    pub time: String,
+    /// The admins who signed that change (none for the founding commit, trusted by the pin).
+    pub signed_by: Vec<String>,
+}
+
+/// For each person, the last commit of the pinned policy history that granted their access.
+fn grants() -> Result<std::collections::HashMap<String, GrantedIn>, Error> {
+    use git_signed_policy::chain::{self, Step};
+    let mut grants = std::collections::HashMap::new();
+    let (repo, root, tip) = context::policy_history(None)?;
+    let log = chain::log(&repo.repo, root, tip, SystemTime::now())?;
+    let time = |t: i64| format_time(SystemTime::UNIX_EPOCH + Duration::from_secs(t.max(0).unsigned_abs()));
+    let founding = chain::policy_of(&repo.repo, root)?;
+    for entry in &log.entries {
+        let (names, signed_by): (Vec<String>, Vec<String>) = match &entry.step {
+            Step::Founded => (founding.people.keys().cloned().collect(), Vec::new()),
+            Step::InForce { granted, signed_by, .. } => (granted.clone(), signed_by.clone()),
+            _ => continue,
+        };
+        for name in names {
+            let signed_by = signed_by.clone();
+            grants.insert(name, GrantedIn { commit: entry.commit, time: time(entry.time), signed_by });
+        }
+    }
+    Ok(grants)
 }
 
 /// What `audit` found.
@@ -78,6 +113,10 @@ pub fn run(args: Args) -> Result<Audited, Error> {
     let repo = git_signed_policy::Repo::open(&git_dir, &[])?;
     let now = SystemTime::now();
     let activity = context::history(context::cache(&repo).as_mut(), &repo, &policy, now)?;
+    let mut grants = match (&args.policy, context::pinned_root()?) {
+        (None, Some(_)) => grants()?,
+        _ => Default::default(),
+    };
     let mut people = Vec::new();
     for person in policy.people.values() {
         let mut findings = Vec::new();
@@ -113,6 +152,7 @@ pub fn run(args: Args) -> Result<Audited, Error> {
             sponsor: person.sponsor.clone(),
             expires: person.expires.map(|d| d.to_string()),
             granted: person.granted.map(|d| d.to_string()),
+            granted_in: grants.remove(&person.name),
             last_signature: last.map(format_time),
             findings,
         });

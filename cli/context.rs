@@ -67,6 +67,11 @@ fn root(config: &Config) -> Result<Option<gix::ObjectId>, Error> {
     id.map(Some).map_err(bad)
 }
 
+/// Whether the policy is pinned in the repository (`signed.root` or `GIT_SIGNED_ROOT`).
+pub fn pinned_root() -> Result<Option<gix::ObjectId>, Error> {
+    root(&Config::read(None, &["signed.root"]).map_err(|e| Error::Git(e.to_string()))?)
+}
+
 /// The pinned policy history of this repository: the repository, the root, and the commit
 /// `rev` names (default: `refs/signed/policy`).
 pub fn policy_history(rev: Option<&str>) -> Result<(Repo, gix::ObjectId, gix::ObjectId), Error> {

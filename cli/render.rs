@@ -133,7 +133,7 @@ fn step_fields(step: &Step) -> StepFields<'_> {
     match step {
         Step::Founded => ("founded", None, None, None, None),
         Step::Waiting { have, needed } => ("waiting", None, None, Some(*have), Some(*needed)),
-        Step::InForce { signed_by, changes } => ("in_force", Some(signed_by), Some(changes), None, None),
+        Step::InForce { signed_by, changes, .. } => ("in_force", Some(signed_by), Some(changes), None, None),
         Step::Unchanged => ("unchanged", None, None, None, None),
     }
 }
@@ -250,6 +250,9 @@ fn audited(a: &Audited) -> Value {
             json!({
                 "name": p.name, "access": access_name(p.access), "sponsor": p.sponsor, "expires": p.expires,
                 "granted": p.granted, "last_signature": p.last_signature, "findings": p.findings,
+                "granted_in": p.granted_in.as_ref().map(|g| json!({
+                    "commit": g.commit.to_string(), "time": g.time, "signed_by": g.signed_by,
+                })),
             })
         })
         .collect();

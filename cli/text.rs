@@ -113,6 +113,14 @@ fn audited(a: &Audited) {
         let last = p.last_signature.as_deref().unwrap_or("never");
         let status = if p.findings.is_empty() { "ok".to_owned() } else { p.findings.join("; ") };
         println!("{} ({}, last signed {last}): {status}", p.name, access_name(p.access));
+        if let Some(g) = &p.granted_in {
+            let by = if g.signed_by.is_empty() {
+                "the founding commit".to_owned()
+            } else {
+                format!("signed by {}", g.signed_by.join(", "))
+            };
+            println!("  access granted {} in policy commit {} ({by})", g.time, short(&g.commit));
+        }
     }
     for k in &a.keys {
         println!("{k}");
@@ -131,7 +139,7 @@ fn policy_changed(c: &Changed) {
              and pin every environment: git config signed.root {0}",
             c.commit, c.remote
         ),
-        (Step::InForce { signed_by, changes }, Some(to)) => println!(
+        (Step::InForce { signed_by, changes, .. }, Some(to)) => println!(
             "policy change {commit} is in force on {to}, signed by {}: {}",
             signed_by.join(", "),
             if changes.is_empty() { "no visible change".to_owned() } else { changes.join("; ") }
@@ -152,7 +160,7 @@ fn policy_log(h: &History) {
         let what = match &e.step {
             Step::Founded => "founds the policy (the pinned signed.root)".to_owned(),
             Step::Waiting { have, needed } => format!("signs a change: {have} of the {needed} admins it needs"),
-            Step::InForce { signed_by, changes } => {
+            Step::InForce { signed_by, changes, .. } => {
                 let changes = if changes.is_empty() { "no change".to_owned() } else { changes.join("; ") };
                 format!("in force, signed by {}: {changes}", signed_by.join(", "))
             }

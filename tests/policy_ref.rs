@@ -464,3 +464,34 @@ fn t31_rotating_an_admin_key_is_a_change_signed_with_the_keys_in_force() {
     let (ok, err) = push_deploy(&a, &work, "deploy/1", &["alice2", "bob", "carol"]);
     assert!(ok, "alice's new key counts for her: {err}");
 }
+
+/// `audit` with the policy kept in the repository says when and by whom each person's access
+/// was granted, from the history (not from a field anyone could type).
+#[test]
+fn audit_reads_who_granted_access_from_the_policy_history() {
+    let (a, root) = Admin::new();
+    assert!(a.push("main:refs/signed/policy").0);
+    std::fs::copy(a.w.path().join("keys/mallory.asc"), a.dir.join("keys/mallory.asc")).expect("key");
+    let with_mallory = format!(
+        "{}\n[people.mallory]\nkeys = [\"keys/mallory.asc\"]\naccess = \"deploy\"\nsponsor = \"bob\"\n",
+        founding()
+    );
+    a.change(&with_mallory, "alice");
+    let granted = a.change(&with_mallory, "bob");
+    let (ok, err) = a.push("main:refs/signed/policy");
+    assert!(ok, "{err}");
+    let work = a.w.clone_of(&a.mirror, "work");
+    a.w.git_ok(&work, &["fetch", "-q", "origin", "+refs/signed/policy:refs/signed/policy"]);
+    a.w.git_ok(&work, &["config", "signed.root", &root]);
+    let out = a.w.git(&work).args(["signed", "audit", "--format", "json"]).output().expect("audit");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let person = |name: &str| {
+        v["result"]["people"].as_array().expect("people").iter().find(|p| p["name"] == name).cloned().expect(name)
+    };
+    assert_eq!(person("mallory")["granted_in"]["commit"], granted);
+    assert_eq!(person("mallory")["granted_in"]["signed_by"], serde_json::json!(["alice", "bob"]));
+    assert_eq!(person("carol")["granted_in"]["commit"], root, "in the policy from its founding");
+    let text = a.w.git(&work).args(["signed", "audit"]).output().expect("audit");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("access granted") && text.contains("signed by alice, bob"), "{text}");
+}

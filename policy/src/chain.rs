@@ -212,8 +212,8 @@ fn advance_seen(
         if let Err(message) = check_change(&in_force.policy, &policy, &signed_by) {
             return stop(in_force, at, ChainError::Access { commit: id, message });
         }
-        let changes = changes(&in_force.policy, &policy);
-        seen(entry(Step::InForce { signed_by: signed_by.clone(), changes }));
+        let (changes, granted) = (changes(&in_force.policy, &policy), granted(&in_force.policy, &policy));
+        seen(entry(Step::InForce { signed_by: signed_by.clone(), changes, granted }));
         tree_in_force = commit.tree;
         in_force = State { commit: id, policy, signed_by };
         pending = None;
@@ -304,7 +304,7 @@ pub enum Step {
     /// It edits the policy, or approves an edit, which needs more admins still.
     Waiting { have: usize, needed: usize },
     /// With it the change is signed by enough admins, and in force.
-    InForce { signed_by: Vec<String>, changes: Vec<String> },
+    InForce { signed_by: Vec<String>, changes: Vec<String>, granted: Vec<String> },
     /// It signs what is in force already: nothing changes.
     Unchanged,
 }
@@ -402,6 +402,18 @@ pub fn changes(old: &Policy, new: &Policy) -> Vec<String> {
     out
 }
 
+/// The people a change grants access: added, made an admin, or renewed (`granted` changed).
+/// Each must be signed for by their sponsor ([`check_change`]).
+pub fn granted(old: &Policy, new: &Policy) -> Vec<String> {
+    let granted = |(name, person): (&String, &crate::policy::Person)| {
+        let before = old.people.get(name);
+        let raised = before.is_none_or(|b| b.access == Access::Deploy && person.access == Access::Admin);
+        let renewed = before.is_some_and(|b| b.granted != person.granted);
+        (raised || renewed).then(|| name.clone())
+    };
+    new.people.iter().filter_map(granted).collect()
+}
+
 /// The trusted start of a policy history: the pinned `root` commit's policy, which must say
 /// how many admins sign a change.
 pub fn root_state(repo: &gix::Repository, root: ObjectId) -> Result<State, ChainError> {
@@ -458,13 +470,10 @@ pub fn check_change(old: &Policy, new: &Policy, signed_by: &[String]) -> Result<
     if new.admins.is_none() {
         return Err(NO_ADMINS.into());
     }
-    for (name, person) in &new.people {
-        let before = old.people.get(name);
+    for name in granted(old, new) {
+        let Some(person) = new.people.get(&name) else { continue };
+        let before = old.people.get(&name);
         let raised = before.is_none_or(|b| b.access == Access::Deploy && person.access == Access::Admin);
-        let renewed = before.is_some_and(|b| b.granted != person.granted);
-        if !raised && !renewed {
-            continue;
-        }
         let what = if before.is_none() {
             "adds"
         } else if raised {
