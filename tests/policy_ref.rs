@@ -495,3 +495,68 @@ fn audit_reads_who_granted_access_from_the_policy_history() {
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("access granted") && text.contains("signed by alice, bob"), "{text}");
 }
+
+/// T32, case by case: what a compromised mirror (written without its hook) serves a clone
+/// pinned by `signed.root` on top of the approved policy. A change only one admin signed waits
+/// (not in force, nothing to warn about); a change signed by a deploy-access person or by an
+/// outsider, and a rewritten history, are refused with a warning. In every case the approved
+/// policy stays in force: deploy/1 (two people) stays listed although each change would ask
+/// for three.
+#[test]
+fn t32_a_compromised_mirror_cannot_change_a_pinned_clones_policy() {
+    let (a, root) = Admin::new();
+    assert!(a.push("main:refs/signed/policy").0);
+    let approved = a.w.git_ok(&a.dir, &["rev-parse", "HEAD"]);
+    let work = a.w.clone_of(&a.mirror, "work");
+    assert!(push_deploy(&a, &work, "deploy/1", &["alice", "bob"]).0);
+    for (key, value) in [("signed.environment", "production"), ("signed.root", root.as_str())] {
+        a.w.git_ok(a.w.path(), &["config", "--global", key, value]);
+    }
+    let url = format!("signed::{}", a.mirror.display());
+    run_ok(a.w.git(a.w.path()).args(["clone", "-q", &url, "prod"]));
+    let prod = a.w.path().join("prod");
+    std::fs::copy(a.w.path().join("keys/mallory.asc"), a.dir.join("keys/mallory.asc")).expect("key");
+    let stricter = founding().replace("people = 2\n", "people = 3\n");
+    // The mirror serves the approved policy with a change by `signers` on top (nothing new
+    // when there are none); what the clone lists then, and what it said.
+    let serve = |signers: &[&str]| {
+        if !signers.is_empty() {
+            a.w.git_ok(&a.dir, &["reset", "-q", "--hard", &approved]);
+            for signer in signers {
+                a.change(&stricter, signer);
+            }
+            let dir = a.dir.to_str().expect("utf8");
+            a.w.git_ok(&a.mirror, &["fetch", "-q", dir, "+main:refs/signed/policy"]);
+        }
+        let out = a.w.git(&prod).args(["ls-remote", "origin", "refs/tags/deploy/*"]).output().expect("ls-remote");
+        let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+        (listed.contains("refs/tags/deploy/1\n"), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (listed, err) = serve(&["alice"]);
+    assert!(listed && !err.contains("refusing"), "one admin: waiting, not in force: {err}");
+    let (listed, err) = serve(&["carol", "bob"]);
+    assert!(listed && err.contains("carol, who is not an admin"), "deploy access: {err}");
+    let (listed, err) = serve(&["mallory", "bob"]);
+    assert!(listed && err.contains("which is not in the policy"), "an outsider: {err}");
+    // A history that does not build on the one trusted: an approved change the clone has
+    // seen, then rewritten.
+    let dir = a.dir.to_str().expect("utf8");
+    a.w.git_ok(&a.dir, &["reset", "-q", "--hard", &approved]);
+    a.w.git_ok(&a.mirror, &["fetch", "-q", dir, "+main:refs/signed/policy"]);
+    let edited = founding().replace("version = 1", "version = 1 # edited");
+    a.change(&edited, "alice");
+    a.change(&edited, "bob");
+    let (ok, err) = a.push("main:refs/signed/policy");
+    assert!(ok, "{err}");
+    let (listed, err) = serve(&[]);
+    assert!(listed && !err.contains("refusing"), "the approved change is followed: {err}");
+    a.w.git_ok(&a.dir, &["reset", "-q", "--hard", &root]);
+    let rewritten = founding().replace("version = 1", "version = 1 # rewritten");
+    a.change(&rewritten, "alice");
+    a.change(&rewritten, "bob");
+    a.w.git_ok(&a.mirror, &["fetch", "-q", dir, "+main:refs/signed/policy"]);
+    let out = a.w.git(&prod).args(["ls-remote", "origin"]).output().expect("ls-remote");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("refs/tags/deploy/1\n"), "{err}");
+    assert!(err.contains("rewound or rewrote it"), "a rewritten history: {err}");
+}

@@ -148,8 +148,10 @@ pub fn walk_from(
 pub struct Advanced {
     /// The policy in force at the newest valid commit.
     pub state: State,
-    /// How many commits of the line are valid (each signed by an admin of the policy in force).
-    pub valid: usize,
+    /// How many commits of the line are valid and settled: up to the last one after which no
+    /// change is waiting (a verifier trusts the history that far, and no further: a change
+    /// still waiting may yet be abandoned by an honest history).
+    pub settled: usize,
     /// Why it stops short of the line's end, if it does: the first invalid commit, or a last
     /// change still waiting for approvals ([`ChainError::Unapproved`], every commit valid).
     pub stopped: Option<ChainError>,
@@ -171,26 +173,28 @@ fn advance_seen(
     seen: &mut dyn FnMut(Entry),
 ) -> Advanced {
     let mut in_force = state;
-    let stop = |state, valid, e| Advanced { state, valid, stopped: Some(e) };
+    let mut settled = 0;
+    let stop = |state, settled, e| Advanced { state, settled, stopped: Some(e) };
     let mut tree_in_force = match read_commit(repo, in_force.commit) {
         Ok(commit) => commit.tree,
-        Err(e) => return stop(in_force, 0, e),
+        Err(e) => return stop(in_force, settled, e),
     };
     // The change waiting for approvals: its first commit, tree, and signers so far.
     let mut pending: Option<(ObjectId, ObjectId, BTreeSet<String>)> = None;
     for (at, &id) in line.iter().enumerate() {
         let commit = match read_commit(repo, id) {
             Ok(commit) => commit,
-            Err(e) => return stop(in_force, at, e),
+            Err(e) => return stop(in_force, settled, e),
         };
         let signer = match admin_signer(&in_force.policy, &commit, now) {
             Ok(signer) => signer,
-            Err(e) => return stop(in_force, at, e),
+            Err(e) => return stop(in_force, settled, e),
         };
         let entry = |step| Entry { commit: id, time: commit.time, signer: Some(signer.clone()), step };
         if commit.tree == tree_in_force {
             // Signing what is already in force approves nothing, and harms nothing.
             pending = None;
+            settled = at + 1;
             seen(entry(Step::Unchanged));
             continue;
         }
@@ -207,23 +211,24 @@ fn advance_seen(
         let signed_by: Vec<String> = signers.iter().cloned().collect();
         let policy = match policy_at(repo, &commit) {
             Ok(policy) => policy,
-            Err(e) => return stop(in_force, at, e),
+            Err(e) => return stop(in_force, settled, e),
         };
         if let Err(message) = check_change(&in_force.policy, &policy, &signed_by) {
-            return stop(in_force, at, ChainError::Access { commit: id, message });
+            return stop(in_force, settled, ChainError::Access { commit: id, message });
         }
         let (changes, granted) = (changes(&in_force.policy, &policy), granted(&in_force.policy, &policy));
         seen(entry(Step::InForce { signed_by: signed_by.clone(), changes, granted }));
         tree_in_force = commit.tree;
         in_force = State { commit: id, policy, signed_by };
         pending = None;
+        settled = at + 1;
     }
     let stopped = pending.map(|(commit, _, signers)| ChainError::Unapproved {
         commit,
         have: signers.into_iter().collect(),
         needed: in_force.policy.admins.unwrap_or(1),
     });
-    Advanced { state: in_force, valid: line.len(), stopped }
+    Advanced { state: in_force, settled, stopped }
 }
 
 /// Where a verifier that keeps what it trusted stands ([`follow`]).
@@ -268,19 +273,17 @@ pub fn follow(
         Err(e) => return Ok(Followed { state, at: trusted_tip, refused: Some(e) }),
     };
     let advanced = advance(repo, state, &line, now);
-    Ok(match advanced.stopped {
-        None | Some(ChainError::Unapproved { .. }) => Followed { state: advanced.state, at: tip, refused: None },
-        Some(e) => {
-            // The newest valid commit, never behind what was trusted before (a key that has
-            // expired since can make an old signature fail now: that moves nothing back).
-            let trusted_at = line.iter().position(|c| *c == trusted_tip).map_or(0, |i| i + 1);
-            let at = match advanced.valid.checked_sub(1).and_then(|i| line.get(i)) {
-                Some(newest) if advanced.valid > trusted_at => *newest,
-                _ => trusted_tip,
-            };
-            Followed { state: advanced.state, at, refused: Some(e) }
-        }
-    })
+    // Trusted from now on: up to the newest settled commit, never behind what was trusted
+    // before (a key that has expired since can make an old signature fail now: that moves
+    // nothing back), and never into a change still waiting, which an honest history may yet
+    // abandon.
+    let trusted_at = line.iter().position(|c| *c == trusted_tip).map_or(0, |i| i + 1);
+    let at = match advanced.settled.checked_sub(1).and_then(|i| line.get(i)) {
+        Some(newest) if advanced.settled > trusted_at => *newest,
+        _ => trusted_tip,
+    };
+    let refused = advanced.stopped.filter(|e| !matches!(e, ChainError::Unapproved { .. }));
+    Ok(Followed { state: advanced.state, at, refused })
 }
 
 /// One commit of a policy history, as [`log`] tells it.
