@@ -560,3 +560,40 @@ fn t32_a_compromised_mirror_cannot_change_a_pinned_clones_policy() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("refs/tags/deploy/1\n"), "{err}");
     assert!(err.contains("rewound or rewrote it"), "a rewritten history: {err}");
 }
+
+/// The hook refuses a policy change signed by an outsider, by an admin the policy in force has
+/// removed, and a commit that swaps a key file without admin signatures (T31).
+#[test]
+fn t31_outsiders_removed_admins_and_key_swaps_cannot_change_the_policy() {
+    let (a, _) = Admin::new();
+    assert!(a.push("main:refs/signed/policy").0);
+    let stricter = founding().replace("people = 2\n", "people = 3\n");
+    let reset = |to: &str| a.w.git_ok(&a.dir, &["reset", "-q", "--hard", to]);
+    let approved = a.w.git_ok(&a.dir, &["rev-parse", "HEAD"]);
+
+    a.change(&stricter, "mallory");
+    a.change(&stricter, "bob");
+    let (ok, err) = a.push("main:refs/signed/policy");
+    assert!(!ok && err.contains("which is not in the policy"), "an outsider: {err}");
+    reset(&approved);
+
+    // alice's key file swapped for mallory's, signed by carol (deploy access).
+    std::fs::copy(a.w.path().join("keys/mallory.asc"), a.dir.join("keys/alice.asc")).expect("swap");
+    a.change(&founding(), "carol");
+    let (ok, err) = a.push("main:refs/signed/policy");
+    assert!(!ok && err.contains("carol, who is not an admin"), "a key swap: {err}");
+    reset(&approved);
+
+    // bob removed (one admin signs from then on), then bob signs a change: refused.
+    let without_bob = founding()
+        .replace("admins = 2", "admins = 1")
+        .replace("[people.bob]\nkeys = [\"keys/bob.asc\"]\naccess = \"admin\"\n", "")
+        .replace("sponsor = \"bob\"", "sponsor = \"alice\"");
+    a.change(&without_bob, "alice");
+    a.change(&without_bob, "bob");
+    let (ok, err) = a.push("main:refs/signed/policy");
+    assert!(ok, "{err}");
+    a.change(&without_bob.replace("people = 2\n", "people = 1\n"), "bob");
+    let (ok, err) = a.push("main:refs/signed/policy");
+    assert!(!ok && err.contains("which is not in the policy"), "a removed admin: {err}");
+}
