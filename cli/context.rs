@@ -106,7 +106,7 @@ fn pinned(root: gix::ObjectId) -> Result<Policy, Error> {
     let trusted = cache.as_ref().and_then(|c| c.policy_trusted(&root));
     let followed = chain::follow(&repo.repo, root, trusted, tip, SystemTime::now())?;
     if let (Some(cache), true) = (&cache, trusted != Some((followed.at, followed.state.commit))) {
-        cache.remember_policy_in_force(&root, &followed.at, &followed.state.commit);
+        cache.advance_policy_trusted(&root, trusted, &followed.at, &followed.state.commit);
     }
     if let Some(why) = followed.refused {
         crate::text::warning(&format!(

@@ -199,7 +199,8 @@ fn policy_history(cx: &Context<'_>, update: &Update, proposed: bool) -> Decision
         };
         return Decision::reject(r, why);
     }
-    match chain::walk(repo, root, update.new, cx.now) {
+    // What this push adds is judged now: signed now, by admins valid now (no back-dating).
+    match chain::walk_pushed(repo, root, update.new, base, cx.now) {
         Ok(state) => {
             let signed = state.signed_by.join(", ");
             let message = if proposed {

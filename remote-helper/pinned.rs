@@ -43,7 +43,11 @@ pub fn in_force(
     advertised: &Advertisement,
     strict: bool,
 ) -> Result<Policy, Error> {
-    let tip = advertised.refs.iter().find(|r| r.name == chain::POLICY_REF).map_or(root, |r| r.id);
+    let listed = advertised.refs.iter().find(|r| r.name == chain::POLICY_REF).map(|r| r.id);
+    if listed.is_none() {
+        eprintln!("signed: warning: the mirror lists no {}: the policy of the pinned root applies", chain::POLICY_REF);
+    }
+    let tip = listed.unwrap_or(root);
     let cache = TagCache::open(url, hash)?;
     let (mut repo, dir) = cache.policy_repo()?;
     let present = |repo: &Repo, id: &ObjectId| matches!(repo.repo.objects.try_header(id), Ok(Some(_)));
@@ -57,7 +61,7 @@ pub fn in_force(
     let followed = chain::follow(&repo.repo, root, trusted, tip, SystemTime::now());
     let Followed { state, at, refused } = followed.map_err(|source| Error::Root { root, source })?;
     if trusted != Some((at, state.commit)) {
-        cache.store.remember_policy_in_force(&root, &at, &state.commit);
+        cache.store.advance_policy_trusted(&root, trusted, &at, &state.commit);
     }
     if let Some(why) = refused {
         let why = format!("refusing the mirror's {}: {why}", chain::POLICY_REF);

@@ -47,6 +47,11 @@ struct Admin {
 impl Admin {
     /// The founding commit (signed by alice), and a mirror installed with `--root` it.
     fn new() -> (Admin, String) {
+        Admin::new_with(&founding(), &[])
+    }
+
+    /// [`Admin::new`] with another founding `policy`, and more key files (name, armored text).
+    fn new_with(policy: &str, extra_keys: &[(&str, &str)]) -> (Admin, String) {
         let w = World::new();
         run_ok(w.git(w.path()).args(["init", "-q", "admin"]));
         let dir = w.path().join("admin");
@@ -55,10 +60,13 @@ impl Admin {
             std::fs::copy(w.path().join(format!("keys/{name}.asc")), dir.join(format!("keys/{name}.asc")))
                 .expect("key");
         }
+        for (name, text) in extra_keys {
+            std::fs::write(dir.join(format!("keys/{name}.asc")), text).expect("key");
+        }
         run_ok(w.git(w.path()).args(["init", "-q", "--bare", "mirror.git"]));
         let mirror = w.path().join("mirror.git");
         let admin = Admin { w, dir, mirror };
-        let root = admin.change(&founding(), "alice");
+        let root = admin.change(policy, "alice");
         let out = admin.w.install(&["--repo", admin.mirror.to_str().expect("utf8"), "--root", &root]);
         assert!(out.status.success(), "install.sh --root: {}", String::from_utf8_lossy(&out.stderr));
         (admin, root)
@@ -67,26 +75,23 @@ impl Admin {
     /// Commit `policy` signed by `signer` (`git commit -S`; `--allow-empty` approves what is
     /// there); returns the commit id.
     fn change(&self, policy: &str, signer: &str) -> String {
+        let key = keys().get(signer);
+        let (fpr, name, email) = (
+            format!("user.signingKey={}", key.fingerprint),
+            format!("user.name={}", key.name),
+            format!("user.email={}", key.email),
+        );
+        self.change_with(policy, &["-c", &fpr, "-c", &name, "-c", &email])
+    }
+
+    /// Commit `policy` with `git commit -S` and these `-c` settings (the signing key, or
+    /// another `gpg.program`).
+    fn change_with(&self, policy: &str, config: &[&str]) -> String {
         std::fs::write(self.dir.join("policy.toml"), policy).expect("policy");
         self.w.git_ok(&self.dir, &["add", "policy.toml", "keys"]);
-        let key = keys().get(signer);
-        self.w.git_ok(
-            &self.dir,
-            &[
-                "-c",
-                &format!("user.signingKey={}", key.fingerprint),
-                "-c",
-                &format!("user.name={}", key.name),
-                "-c",
-                &format!("user.email={}", key.email),
-                "commit",
-                "-q",
-                "-S",
-                "--allow-empty",
-                "-m",
-                &format!("policy change signed by {signer}"),
-            ],
-        );
+        let mut args: Vec<&str> = config.to_vec();
+        args.extend(["commit", "-q", "-S", "--allow-empty", "-m", "policy change"]);
+        self.w.git_ok(&self.dir, &args);
         self.w.git_ok(&self.dir, &["rev-parse", "HEAD"])
     }
 
@@ -596,4 +601,99 @@ fn t31_outsiders_removed_admins_and_key_swaps_cannot_change_the_policy() {
     a.change(&without_bob.replace("people = 2\n", "people = 1\n"), "bob");
     let (ok, err) = a.push("main:refs/signed/policy");
     assert!(!ok && err.contains("which is not in the policy"), "a removed admin: {err}");
+}
+
+/// An executable wrapper around gpg with `args` first (another clock, another signature
+/// expiry), for `git -c gpg.program=…`.
+fn gpg_wrapper(w: &World, name: &str, args: &str) -> PathBuf {
+    let path = w.path().join(name);
+    std::fs::write(&path, format!("#!/bin/sh\nexec gpg {args} \"$@\"\n")).expect("wrapper");
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    path
+}
+
+/// T33: an admin whose access has ended cannot change the policy with a signature dated back
+/// to when it was valid: what a push adds must be signed now, by admins valid now.
+#[test]
+fn t33_an_admin_whose_access_ended_cannot_backdate_a_policy_change() {
+    // dave: an admin key made in 2024, access ended 2025-01-01.
+    let w0 = World::new();
+    let home = w0.path().join("davehome");
+    std::fs::create_dir(&home).expect("home");
+    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod");
+    let homedir = format!("--homedir {} --batch --passphrase '' --pinentry-mode loopback", home.display());
+    let gpg = |args: &[&str]| {
+        let mut c = std::process::Command::new("gpg");
+        c.args(["--homedir", home.to_str().expect("utf8"), "--batch", "--quiet", "--passphrase", ""]);
+        run_ok(c.args(["--pinentry-mode", "loopback"]).args(args))
+    };
+    gpg(&[
+        "--faked-system-time",
+        "20240101T000000",
+        "--quick-gen-key",
+        "dave <dave@example.org>",
+        "ed25519",
+        "sign",
+        "never",
+    ]);
+    let listing = String::from_utf8(gpg(&["--with-colons", "--list-keys", "dave@example.org"]).stdout).expect("utf8");
+    let fpr =
+        listing.lines().find(|l| l.starts_with("fpr:")).and_then(|l| l.split(':').nth(9)).expect("fpr").to_owned();
+    let public = String::from_utf8(gpg(&["--armor", "--export", &fpr]).stdout).expect("utf8");
+    let backdated = gpg_wrapper(&w0, "gpg-backdated", &format!("{homedir} --faked-system-time 20240601T000000"));
+
+    let policy = founding().replace("admins = 2", "admins = 1")
+        + "\n[people.dave]\nkeys = [\"keys/dave.asc\"]\naccess = \"admin\"\nexpires = 2025-01-01\n";
+    let (a, _) = Admin::new_with(&policy, &[("dave", &public)]);
+    assert!(a.push("main:refs/signed/policy").0);
+    // dave drops his own expiry, signing as of June 2024.
+    let takeover = policy.replace("expires = 2025-01-01\n", "");
+    let (key, program) = (format!("user.signingKey={fpr}"), format!("gpg.program={}", backdated.display()));
+    a.change_with(&takeover, &["-c", &program, "-c", &key]);
+    let (ok, err) = a.push("main:refs/signed/policy");
+    let _ = std::process::Command::new("gpgconf")
+        .args(["--homedir", home.to_str().expect("utf8"), "--kill", "all"])
+        .status();
+    assert!(!ok, "a back-dated change is refused: {err}");
+    assert!(err.contains("dave"), "{err}");
+}
+
+/// T33: a signature in the policy history that expires after it was accepted (or a key
+/// algorithm the standard policy stops accepting later) does not undo the history: a fresh
+/// verifier still sees the revocation it made, and the admins can still change the policy.
+#[test]
+fn t33_a_signature_that_expires_later_does_not_undo_the_policy_history() {
+    let (a, root) = Admin::new();
+    assert!(a.push("main:refs/signed/policy").0);
+    let work = a.w.clone_of(&a.mirror, "work");
+    assert!(push_deploy(&a, &work, "deploy/2", &["alice", "carol"]).0);
+    let expiring = gpg_wrapper(&a.w, "gpg-expiring", "--default-sig-expire seconds=3");
+    let without_carol =
+        founding().replace("[people.carol]\nkeys = [\"keys/carol.asc\"]\naccess = \"deploy\"\nsponsor = \"bob\"\n", "");
+    a.change(&without_carol, "alice");
+    let bob = format!("user.signingKey={}", keys().get("bob").fingerprint);
+    let program = format!("gpg.program={}", expiring.display());
+    a.change_with(&without_carol, &["-c", &bob, "-c", &program]);
+    let (ok, err) = a.push("main:refs/signed/policy");
+    assert!(ok, "{err}");
+    std::thread::sleep(std::time::Duration::from_secs(5));
+
+    // A verifier with nothing remembered still follows the history to the revocation.
+    for (key, value) in [("signed.environment", "staging"), ("signed.root", root.as_str())] {
+        a.w.git_ok(a.w.path(), &["config", "--global", key, value]);
+    }
+    let url = format!("signed::{}", a.mirror.display());
+    let out = a.w.git(a.w.path()).args(["clone", "-q", &url, "later"]).output().expect("clone");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !err.contains("refusing"), "{err}");
+    assert_eq!(a.w.git_ok(&a.w.path().join("later"), &["tag", "--list"]), "", "deploy/2 stays hidden");
+    // And the admins can still change the policy; pushes still work.
+    let qa = without_carol.replace("\"production\"]", "\"production\", \"qa\"]");
+    a.change(&qa, "alice");
+    a.change(&qa, "bob");
+    let (ok, err) = a.push("main:refs/signed/policy");
+    assert!(ok, "{err}");
+    let _ = std::fs::remove_dir_all(a.mirror.join("git-signed"));
+    let (ok, err) = push_deploy(&a, &work, "deploy/3", &["alice", "bob"]);
+    assert!(ok, "{err}");
 }

@@ -123,9 +123,40 @@ struct Commit {
 /// `tip`. Every commit must be valid and the last change approved (the hook's and a verifier's
 /// rule alike: an unapproved change waits on [`PROPOSED_POLICY_REF`]).
 pub fn walk(repo: &gix::Repository, root: ObjectId, tip: ObjectId, now: SystemTime) -> Result<State, ChainError> {
+    walk_pushed(repo, root, tip, tip, now)
+}
+
+/// [`walk`] for a push: the commits after `old` (the ref's value before the push, or where a
+/// new ref starts) are new, so each must be signed now (within the default `max_age`) by an
+/// admin whose key and access are valid now, not only at the time the signature claims (T31:
+/// an admin whose access ended cannot back-date a signature). The commits before it were
+/// accepted when they were pushed, and are judged at their signatures' time.
+pub fn walk_pushed(
+    repo: &gix::Repository,
+    root: ObjectId,
+    tip: ObjectId,
+    old: ObjectId,
+    now: SystemTime,
+) -> Result<State, ChainError> {
     let root_state = root_state(repo, root)?;
     let line = line_from(repo, root, tip)?;
-    walk_from(repo, root_state, &line, now)
+    let new_from = line.iter().position(|c| *c == old).map_or(0, |i| i + 1);
+    let new_from = if old == tip { line.len() } else { new_from };
+    let advanced = advance_seen(repo, root_state, &line, When { now, new_from }, &mut |_| {});
+    match advanced.stopped {
+        Some(e) => Err(e),
+        None => Ok(advanced.state),
+    }
+}
+
+/// The time a walk judges signatures at: `now`, for the commits from `new_from` on in the
+/// line (pushed now: valid now and fresh); the others at the time each signature claims
+/// (accepted before: a signature that has expired since, or an algorithm the standard policy
+/// stops accepting later, does not undo a history).
+#[derive(Clone, Copy)]
+struct When {
+    now: SystemTime,
+    new_from: usize,
 }
 
 /// Verify `line` (commits after `state.commit`, oldest first, each the child of the one before)
@@ -161,7 +192,7 @@ pub struct Advanced {
 /// `line` is valid, and why it stops, instead of all or nothing. A commit that is not valid,
 /// and everything after it, is never in force.
 pub fn advance(repo: &gix::Repository, state: State, line: &[ObjectId], now: SystemTime) -> Advanced {
-    advance_seen(repo, state, line, now, &mut |_| {})
+    advance_seen(repo, state, line, When { now, new_from: line.len() }, &mut |_| {})
 }
 
 /// [`advance`], telling `seen` what each valid commit did.
@@ -169,7 +200,7 @@ fn advance_seen(
     repo: &gix::Repository,
     state: State,
     line: &[ObjectId],
-    now: SystemTime,
+    when: When,
     seen: &mut dyn FnMut(Entry),
 ) -> Advanced {
     let mut in_force = state;
@@ -186,7 +217,7 @@ fn advance_seen(
             Ok(commit) => commit,
             Err(e) => return stop(in_force, settled, e),
         };
-        let signer = match admin_signer(&in_force.policy, &commit, now) {
+        let signer = match admin_signer(&in_force.policy, &commit, when.now, at >= when.new_from) {
             Ok(signer) => signer,
             Err(e) => return stop(in_force, settled, e),
         };
@@ -335,7 +366,8 @@ pub fn log(repo: &gix::Repository, root: ObjectId, tip: ObjectId, now: SystemTim
         Ok(line) => line,
         Err(e) => return Ok(Log { entries, state, stopped: Some(e) }),
     };
-    let advanced = advance_seen(repo, state, &line, now, &mut |e| entries.push(e));
+    let when = When { now, new_from: line.len() };
+    let advanced = advance_seen(repo, state, &line, when, &mut |e| entries.push(e));
     Ok(Log { entries, state: advanced.state, stopped: advanced.stopped })
 }
 
@@ -405,16 +437,38 @@ pub fn changes(old: &Policy, new: &Policy) -> Vec<String> {
     out
 }
 
-/// The people a change grants access: added, made an admin, or renewed (`granted` changed).
-/// Each must be signed for by their sponsor ([`check_change`]).
-pub fn granted(old: &Policy, new: &Policy) -> Vec<String> {
-    let granted = |(name, person): (&String, &crate::policy::Person)| {
-        let before = old.people.get(name);
-        let raised = before.is_none_or(|b| b.access == Access::Deploy && person.access == Access::Admin);
-        let renewed = before.is_some_and(|b| b.granted != person.granted);
-        (raised || renewed).then(|| name.clone())
+/// What a change grants a person, in words ("adds", "renews", …), if anything: added, made an
+/// admin, renewed (`granted`), access extended or made lasting (`expires`), new keys, a new
+/// sponsor. Each must be signed for by their sponsor ([`check_change`]).
+fn grant(old: &Policy, name: &str, person: &crate::policy::Person) -> Option<&'static str> {
+    let Some(before) = old.people.get(name) else { return Some("adds") };
+    let later = |b: Option<jiff::civil::Date>, a: Option<jiff::civil::Date>| match (b, a) {
+        (Some(b), Some(a)) => a > b,
+        (Some(_), None) => true,
+        _ => false,
     };
-    new.people.iter().filter_map(granted).collect()
+    if before.access == Access::Deploy && person.access == Access::Admin {
+        Some("makes an admin of")
+    } else if before.granted != person.granted {
+        Some("renews")
+    } else if later(before.expires, person.expires) {
+        Some("extends the access of")
+    } else if before.keys != person.keys {
+        Some("changes the keys of")
+    } else if before.sponsor != person.sponsor {
+        Some("changes the sponsor of")
+    } else {
+        None
+    }
+}
+
+/// The people a change grants something ([`grant`]), each of whom its sponsor must sign for.
+pub fn granted(old: &Policy, new: &Policy) -> Vec<String> {
+    new.people
+        .iter()
+        .filter(|(name, person)| grant(old, name, person).is_some())
+        .map(|(name, _)| name.clone())
+        .collect()
 }
 
 /// The trusted start of a policy history: the pinned `root` commit's policy, which must say
@@ -447,12 +501,22 @@ pub fn line_from(repo: &gix::Repository, root: ObjectId, tip: ObjectId) -> Resul
 }
 
 /// The admin of `policy` whose valid signature `commit` carries.
-fn admin_signer(policy: &Policy, commit: &Commit, now: SystemTime) -> Result<String, ChainError> {
+fn admin_signer(policy: &Policy, commit: &Commit, now: SystemTime, new: bool) -> Result<String, ChainError> {
     let fail = |problem| ChainError::Signature { commit: commit.id, problem: Box::new(problem) };
     let Some((format, block, payload)) = &commit.signature else {
         return Err(fail(signature::Problem::Unsigned));
     };
-    let check = signature::check(policy, Some((*format, block)), payload, Timing { now, fresh_within: None });
+    let fact = signature::crypto(policy, Some((*format, block)), payload).map_err(|check| match check.problem {
+        Some(problem) => fail(problem),
+        None => fail(signature::Problem::UnknownKey(Vec::new())),
+    })?;
+    // New: valid now and fresh. Accepted before: valid when made (never later than now, so a
+    // signature dated ahead waits until it comes due).
+    let timing = match new {
+        true => Timing { now, fresh_within: Some(crate::policy::DEFAULT_MAX_AGE) },
+        false => Timing { now: fact.created.min(now), fresh_within: None },
+    };
+    let check = signature::judge(policy, &fact, timing);
     if let Some(problem) = check.problem {
         return Err(fail(problem));
     }
@@ -473,20 +537,16 @@ pub fn check_change(old: &Policy, new: &Policy, signed_by: &[String]) -> Result<
     if new.admins.is_none() {
         return Err(NO_ADMINS.into());
     }
-    for name in granted(old, new) {
-        let Some(person) = new.people.get(&name) else { continue };
-        let before = old.people.get(&name);
-        let raised = before.is_none_or(|b| b.access == Access::Deploy && person.access == Access::Admin);
-        let what = if before.is_none() {
-            "adds"
-        } else if raised {
-            "makes an admin of"
-        } else {
-            "renews"
-        };
+    for (name, person) in &new.people {
+        let Some(what) = grant(old, name, person) else { continue };
         let at = format!("policy.toml:{}", person.line);
         let Some(sponsor) = &person.sponsor else {
-            return Err(format!("{what} {name} ({at}) without a sponsor; add sponsor = \"<who grants it>\""));
+            // Access given or renewed names who grants it; a founding admin's new key or
+            // longer access, with no sponsor to ask, rests on the admins who signed.
+            if matches!(what, "adds" | "makes an admin of" | "renews") {
+                return Err(format!("{what} {name} ({at}) without a sponsor; add sponsor = \"<who grants it>\""));
+            }
+            continue;
         };
         let sponsor_is_admin = old.people.get(sponsor).is_some_and(|s| s.access == Access::Admin);
         if person.access == Access::Admin && !sponsor_is_admin {

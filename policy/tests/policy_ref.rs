@@ -149,3 +149,29 @@ fn t31_the_access_rules_hold_at_every_change() {
     let renewed = FOUNDING.replace("sponsor = \"alice\"", "sponsor = \"alice\"\ngranted = 2026-01-01");
     assert!(approved(&renewed).is_ok(), "alice, the sponsor, signed the renewal");
 }
+
+/// T31: access extended and a sponsor changed count as granting access: the (new) sponsor
+/// signs the change, as for a person added or renewed.
+#[test]
+fn t31_extending_access_or_changing_a_sponsor_needs_the_sponsors_signature() {
+    let f = Fixture::new();
+    let with_expiry = FOUNDING.replace("sponsor = \"alice\"", "sponsor = \"alice\"\nexpires = 2027-01-01");
+    let old = f.policy_commit(&[], &with_expiry, Some("alice"));
+    let policy = |text: &str| {
+        let commit = f.policy_commit(&[old], text, Some("alice"));
+        chain::policy_of(&f.repo().repo, commit).expect("policy")
+    };
+    let before = chain::policy_of(&f.repo().repo, old).expect("policy");
+    let extended = policy(&with_expiry.replace("2027-01-01", "2028-01-01"));
+    let err = chain::check_change(&before, &extended, &["bob".to_owned()]).expect_err("alice did not sign");
+    assert!(err.contains("extends the access of mallory") && err.contains("alice did not sign"), "{err}");
+    assert!(chain::check_change(&before, &extended, &["alice".to_owned()]).is_ok());
+    let shortened = policy(&with_expiry.replace("2027-01-01", "2026-06-01"));
+    assert!(
+        chain::check_change(&before, &shortened, &["bob".to_owned()]).is_ok(),
+        "ending access sooner grants nothing"
+    );
+    let moved = policy(&with_expiry.replace("sponsor = \"alice\"", "sponsor = \"bob\""));
+    let err = chain::check_change(&before, &moved, &["alice".to_owned()]).expect_err("bob did not sign");
+    assert!(err.contains("changes the sponsor of mallory") && err.contains("bob did not sign"), "{err}");
+}

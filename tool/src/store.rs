@@ -211,6 +211,26 @@ impl Cache {
             let _ = replace(&self.dir, POLICY_STATE, &format!("{line} {sum}\n"));
         }
     }
+
+    /// [`Cache::remember_policy_in_force`], only if what is remembered for `root` is still
+    /// `was` (what the caller followed the history from): a verifier that ran meanwhile and
+    /// trusted more is never moved back.
+    pub fn advance_policy_trusted(
+        &self,
+        root: &ObjectId,
+        was: Option<(ObjectId, ObjectId)>,
+        tip: &ObjectId,
+        state: &ObjectId,
+    ) {
+        let Ok(_lock) = lock(&self.dir) else { return };
+        if self.policy_trusted(root) != was {
+            return;
+        }
+        let line = format!("{root} {tip} {state}");
+        if let Some(sum) = checksum(&line) {
+            let _ = write_private(&self.dir.join(POLICY_STATE), &format!("{line} {sum}\n"));
+        }
+    }
 }
 
 const POLICY_STATE: &str = "policy-in-force";
