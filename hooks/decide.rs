@@ -200,7 +200,13 @@ fn policy_history(cx: &Context<'_>, update: &Update, proposed: bool) -> Decision
         return Decision::reject(r, why);
     }
     // What this push adds is judged now: signed now, by admins valid now (no back-dating).
-    match chain::walk_pushed(repo, root, update.new, base, cx.now) {
+    // Commits of the waiting proposal were judged so when they were pushed there: an approval
+    // days later completes them.
+    let proposal = if proposed { None } else { cx.repo.resolve(chain::PROPOSED_POLICY_REF).ok().flatten() };
+    let judged_before = proposal
+        .filter(|p| chain::line_from(repo, base, *p).is_ok() && chain::line_from(repo, *p, update.new).is_ok())
+        .unwrap_or(base);
+    match chain::walk_pushed(repo, root, update.new, judged_before, cx.now) {
         Ok(state) => {
             let signed = state.signed_by.join(", ");
             let message = if proposed {

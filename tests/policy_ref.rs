@@ -697,3 +697,69 @@ fn t33_a_signature_that_expires_later_does_not_undo_the_policy_history() {
     let (ok, err) = push_deploy(&a, &work, "deploy/3", &["alice", "bob"]);
     assert!(ok, "{err}");
 }
+
+/// A change waiting on refs/signed/proposed/policy was judged fresh when it was pushed there;
+/// an approval days later completes it (only the approval is judged now).
+#[test]
+fn t33_an_approval_days_after_the_proposal_completes_it() {
+    // erin, an admin whose key was made a month ago, signs with her clock ten days back.
+    let w0 = World::new();
+    let home = w0.path().join("erinhome");
+    std::fs::create_dir(&home).expect("home");
+    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod");
+    let at = |hours: i64| {
+        (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(hours)).strftime("%Y%m%dT%H%M%S").to_string()
+    };
+    let gpg = |args: &[&str]| {
+        let mut c = std::process::Command::new("gpg");
+        c.args(["--homedir", home.to_str().expect("utf8"), "--batch", "--quiet", "--passphrase", ""]);
+        run_ok(c.args(["--pinentry-mode", "loopback"]).args(args))
+    };
+    gpg(&[
+        "--faked-system-time",
+        &at(24 * 30),
+        "--quick-gen-key",
+        "erin <erin@example.org>",
+        "ed25519",
+        "sign",
+        "never",
+    ]);
+    let listing = String::from_utf8(gpg(&["--with-colons", "--list-keys", "erin@example.org"]).stdout).expect("utf8");
+    let fpr =
+        listing.lines().find(|l| l.starts_with("fpr:")).and_then(|l| l.split(':').nth(9)).expect("fpr").to_owned();
+    let public = String::from_utf8(gpg(&["--armor", "--export", &fpr]).stdout).expect("utf8");
+    let homedir = format!("--homedir {} --batch --passphrase '' --pinentry-mode loopback", home.display());
+    let ten_days_ago = gpg_wrapper(&w0, "gpg-ten-days-ago", &format!("{homedir} --faked-system-time {}", at(240)));
+    let policy = founding() + "\n[people.erin]\nkeys = [\"keys/erin.asc\"]\naccess = \"admin\"\n";
+    let (a, _) = Admin::new_with(&policy, &[("erin", &public)]);
+    assert!(a.push("main:refs/signed/policy").0);
+    let erin = [
+        "-c".to_owned(),
+        format!("user.signingKey={fpr}"),
+        "-c".to_owned(),
+        format!("gpg.program={}", ten_days_ago.display()),
+    ];
+    let erin: Vec<&str> = erin.iter().map(String::as_str).collect();
+
+    let stricter = policy.replace("people = 2\n", "people = 3\n");
+    let proposal = a.change_with(&stricter, &erin);
+    // On the mirror's proposal ref since then (its hook accepted it, fresh, ten days ago).
+    let dir = a.dir.to_str().expect("utf8");
+    a.w.git_ok(&a.mirror, &["fetch", "-q", dir, &format!("{proposal}:refs/signed/proposed/policy")]);
+    a.change(&stricter, "bob");
+    let (ok, err) = a.push("main:refs/signed/policy");
+    assert!(ok, "bob's approval today completes erin's proposal: {err}");
+    let _ = std::process::Command::new("gpgconf")
+        .args(["--homedir", home.to_str().expect("utf8"), "--kill", "all"])
+        .status();
+
+    // A ten-day-old commit that was never on the proposal ref is new to the push: refused.
+    let strictest = policy.replace("people = 2\n", "people = 4\n");
+    a.change_with(&strictest, &erin);
+    a.change(&strictest, "bob");
+    let (ok, err) = a.push("main:refs/signed/policy");
+    let _ = std::process::Command::new("gpgconf")
+        .args(["--homedir", home.to_str().expect("utf8"), "--kill", "all"])
+        .status();
+    assert!(!ok && err.contains("erin"), "{err}");
+}
