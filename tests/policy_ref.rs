@@ -543,6 +543,14 @@ fn t32_a_compromised_mirror_cannot_change_a_pinned_clones_policy() {
     assert!(listed && err.contains("carol, who is not an admin"), "deploy access: {err}");
     let (listed, err) = serve(&["mallory", "bob"]);
     assert!(listed && err.contains("which is not in the policy"), "an outsider: {err}");
+    // alice's key file swapped for mallory's, signed by carol.
+    a.w.git_ok(&a.dir, &["reset", "-q", "--hard", &approved]);
+    std::fs::copy(a.w.path().join("keys/mallory.asc"), a.dir.join("keys/alice.asc")).expect("swap");
+    a.change(&founding(), "carol");
+    a.w.git_ok(&a.mirror, &["fetch", "-q", a.dir.to_str().expect("utf8"), "+main:refs/signed/policy"]);
+    let (listed, err) = serve(&[]);
+    assert!(listed && err.contains("carol, who is not an admin"), "a key swap: {err}");
+    a.w.git_ok(&a.dir, &["reset", "-q", "--hard", &approved]);
     // A history that does not build on the one trusted: an approved change the clone has
     // seen, then rewritten.
     let dir = a.dir.to_str().expect("utf8");
