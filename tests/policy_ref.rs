@@ -771,3 +771,35 @@ fn t33_an_approval_days_after_the_proposal_completes_it() {
         .status();
     assert!(!ok && err.contains("erin"), "{err}");
 }
+
+/// T32: a change signed by an admin the policy has since removed, served by a compromised
+/// mirror, is refused by a pinned clone; the policy without them stays in force.
+#[test]
+fn t32_a_removed_admin_cannot_change_a_pinned_clones_policy() {
+    let (a, root) = Admin::new();
+    let without_bob = founding()
+        .replace("admins = 2", "admins = 1")
+        .replace("[people.bob]\nkeys = [\"keys/bob.asc\"]\naccess = \"admin\"\n", "")
+        .replace("sponsor = \"bob\"", "sponsor = \"alice\"");
+    a.change(&without_bob, "alice");
+    a.change(&without_bob, "bob");
+    assert!(a.push("main:refs/signed/policy").0);
+    let work = a.w.clone_of(&a.mirror, "work");
+    assert!(push_deploy(&a, &work, "deploy/1", &["alice", "carol"]).0);
+    for (key, value) in [("signed.environment", "production"), ("signed.root", root.as_str())] {
+        a.w.git_ok(a.w.path(), &["config", "--global", key, value]);
+    }
+    let url = format!("signed::{}", a.mirror.display());
+    run_ok(a.w.git(a.w.path()).args(["clone", "-q", &url, "prod"]));
+    let prod = a.w.path().join("prod");
+    // bob, removed, makes the rule stricter; the mirror serves it without its hook.
+    a.change(&without_bob.replace("people = 2\n", "people = 3\n"), "bob");
+    a.w.git_ok(&a.mirror, &["fetch", "-q", a.dir.to_str().expect("utf8"), "+main:refs/signed/policy"]);
+    let out = a.w.git(&prod).args(["ls-remote", "origin", "refs/tags/*"]).output().expect("ls-remote");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("refs/tags/deploy/1\n"), "still two people: {err}");
+    assert!(
+        err.contains("refusing the mirror's refs/signed/policy") && err.contains("which is not in the policy"),
+        "{err}"
+    );
+}
