@@ -611,6 +611,61 @@ fn t31_outsiders_removed_admins_and_key_swaps_cannot_change_the_policy() {
     assert!(!ok && err.contains("which is not in the policy"), "a removed admin: {err}");
 }
 
+/// A key in its own gpg home, made at `made` (gpg's `--faked-system-time` form): an admin whose
+/// key is older than the test's. Its gpg-agent is stopped when it is dropped, however the test
+/// ends.
+struct OldKey {
+    w: World,
+    home: PathBuf,
+    fpr: String,
+    public: String,
+}
+
+impl OldKey {
+    fn new(name: &str, made: &str) -> OldKey {
+        let w = World::new();
+        let home = w.path().join("gnupg-old");
+        std::fs::create_dir(&home).expect("home");
+        std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod");
+        let gpg = |args: &[&str]| {
+            let mut c = std::process::Command::new("gpg");
+            c.args(["--homedir", home.to_str().expect("utf8"), "--batch", "--quiet", "--passphrase", ""]);
+            run_ok(c.args(["--pinentry-mode", "loopback"]).args(args))
+        };
+        let uid = format!("{name} <{name}@example.org>");
+        gpg(&["--faked-system-time", made, "--quick-gen-key", &uid, "ed25519", "sign", "never"]);
+        let listing = String::from_utf8(gpg(&["--with-colons", "--list-keys", &uid]).stdout).expect("utf8");
+        let fpr = listing.lines().find(|l| l.starts_with("fpr:")).and_then(|l| l.split(':').nth(9));
+        let fpr = fpr.expect("fpr").to_owned();
+        let public = String::from_utf8(gpg(&["--armor", "--export", &fpr]).stdout).expect("utf8");
+        OldKey { w, home, fpr, public }
+    }
+
+    /// The `-c` settings for `git commit -S` signing with it, gpg's clock set to `at`.
+    fn signing_at(&self, at: &str) -> Vec<String> {
+        let home = format!("--homedir {} --batch --passphrase '' --pinentry-mode loopback", self.home.display());
+        let program = gpg_wrapper(&self.w, &format!("gpg-at-{at}"), &format!("{home} --faked-system-time {at}"));
+        vec![
+            "-c".into(),
+            format!("user.signingKey={}", self.fpr),
+            "-c".into(),
+            format!("gpg.program={}", program.display()),
+        ]
+    }
+}
+
+impl Drop for OldKey {
+    fn drop(&mut self) {
+        let home = self.home.to_string_lossy().into_owned();
+        let _ = std::process::Command::new("gpgconf").args(["--homedir", &home, "--kill", "all"]).status();
+    }
+}
+
+/// gpg's `--faked-system-time` for `hours` ago.
+fn hours_ago(hours: i64) -> String {
+    (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(hours)).strftime("%Y%m%dT%H%M%S").to_string()
+}
+
 /// An executable wrapper around gpg with `args` first (another clock, another signature
 /// expiry), for `git -c gpg.program=…`.
 fn gpg_wrapper(w: &World, name: &str, args: &str) -> PathBuf {
@@ -625,43 +680,16 @@ fn gpg_wrapper(w: &World, name: &str, args: &str) -> PathBuf {
 #[test]
 fn t33_an_admin_whose_access_ended_cannot_backdate_a_policy_change() {
     // dave: an admin key made in 2024, access ended 2025-01-01.
-    let w0 = World::new();
-    let home = w0.path().join("davehome");
-    std::fs::create_dir(&home).expect("home");
-    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod");
-    let homedir = format!("--homedir {} --batch --passphrase '' --pinentry-mode loopback", home.display());
-    let gpg = |args: &[&str]| {
-        let mut c = std::process::Command::new("gpg");
-        c.args(["--homedir", home.to_str().expect("utf8"), "--batch", "--quiet", "--passphrase", ""]);
-        run_ok(c.args(["--pinentry-mode", "loopback"]).args(args))
-    };
-    gpg(&[
-        "--faked-system-time",
-        "20240101T000000",
-        "--quick-gen-key",
-        "dave <dave@example.org>",
-        "ed25519",
-        "sign",
-        "never",
-    ]);
-    let listing = String::from_utf8(gpg(&["--with-colons", "--list-keys", "dave@example.org"]).stdout).expect("utf8");
-    let fpr =
-        listing.lines().find(|l| l.starts_with("fpr:")).and_then(|l| l.split(':').nth(9)).expect("fpr").to_owned();
-    let public = String::from_utf8(gpg(&["--armor", "--export", &fpr]).stdout).expect("utf8");
-    let backdated = gpg_wrapper(&w0, "gpg-backdated", &format!("{homedir} --faked-system-time 20240601T000000"));
-
+    let dave = OldKey::new("dave", "20240101T000000");
     let policy = founding().replace("admins = 2", "admins = 1")
         + "\n[people.dave]\nkeys = [\"keys/dave.asc\"]\naccess = \"admin\"\nexpires = 2025-01-01\n";
-    let (a, _) = Admin::new_with(&policy, &[("dave", &public)]);
+    let (a, _) = Admin::new_with(&policy, &[("dave", &dave.public)]);
     assert!(a.push("main:refs/signed/policy").0);
     // dave drops his own expiry, signing as of June 2024.
     let takeover = policy.replace("expires = 2025-01-01\n", "");
-    let (key, program) = (format!("user.signingKey={fpr}"), format!("gpg.program={}", backdated.display()));
-    a.change_with(&takeover, &["-c", &program, "-c", &key]);
+    let backdated = dave.signing_at("20240601T000000");
+    a.change_with(&takeover, &backdated.iter().map(String::as_str).collect::<Vec<_>>());
     let (ok, err) = a.push("main:refs/signed/policy");
-    let _ = std::process::Command::new("gpgconf")
-        .args(["--homedir", home.to_str().expect("utf8"), "--kill", "all"])
-        .status();
     assert!(!ok, "a back-dated change is refused: {err}");
     assert!(err.contains("dave"), "{err}");
 }
@@ -711,42 +739,11 @@ fn t33_a_signature_that_expires_later_does_not_undo_the_policy_history() {
 #[test]
 fn t33_an_approval_days_after_the_proposal_completes_it() {
     // erin, an admin whose key was made a month ago, signs with her clock ten days back.
-    let w0 = World::new();
-    let home = w0.path().join("erinhome");
-    std::fs::create_dir(&home).expect("home");
-    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod");
-    let at = |hours: i64| {
-        (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(hours)).strftime("%Y%m%dT%H%M%S").to_string()
-    };
-    let gpg = |args: &[&str]| {
-        let mut c = std::process::Command::new("gpg");
-        c.args(["--homedir", home.to_str().expect("utf8"), "--batch", "--quiet", "--passphrase", ""]);
-        run_ok(c.args(["--pinentry-mode", "loopback"]).args(args))
-    };
-    gpg(&[
-        "--faked-system-time",
-        &at(24 * 30),
-        "--quick-gen-key",
-        "erin <erin@example.org>",
-        "ed25519",
-        "sign",
-        "never",
-    ]);
-    let listing = String::from_utf8(gpg(&["--with-colons", "--list-keys", "erin@example.org"]).stdout).expect("utf8");
-    let fpr =
-        listing.lines().find(|l| l.starts_with("fpr:")).and_then(|l| l.split(':').nth(9)).expect("fpr").to_owned();
-    let public = String::from_utf8(gpg(&["--armor", "--export", &fpr]).stdout).expect("utf8");
-    let homedir = format!("--homedir {} --batch --passphrase '' --pinentry-mode loopback", home.display());
-    let ten_days_ago = gpg_wrapper(&w0, "gpg-ten-days-ago", &format!("{homedir} --faked-system-time {}", at(240)));
+    let erin_key = OldKey::new("erin", &hours_ago(24 * 30));
     let policy = founding() + "\n[people.erin]\nkeys = [\"keys/erin.asc\"]\naccess = \"admin\"\n";
-    let (a, _) = Admin::new_with(&policy, &[("erin", &public)]);
+    let (a, _) = Admin::new_with(&policy, &[("erin", &erin_key.public)]);
     assert!(a.push("main:refs/signed/policy").0);
-    let erin = [
-        "-c".to_owned(),
-        format!("user.signingKey={fpr}"),
-        "-c".to_owned(),
-        format!("gpg.program={}", ten_days_ago.display()),
-    ];
+    let erin = erin_key.signing_at(&hours_ago(240));
     let erin: Vec<&str> = erin.iter().map(String::as_str).collect();
 
     let stricter = policy.replace("people = 2\n", "people = 3\n");
@@ -757,18 +754,12 @@ fn t33_an_approval_days_after_the_proposal_completes_it() {
     a.change(&stricter, "bob");
     let (ok, err) = a.push("main:refs/signed/policy");
     assert!(ok, "bob's approval today completes erin's proposal: {err}");
-    let _ = std::process::Command::new("gpgconf")
-        .args(["--homedir", home.to_str().expect("utf8"), "--kill", "all"])
-        .status();
 
     // A ten-day-old commit that was never on the proposal ref is new to the push: refused.
     let strictest = policy.replace("people = 2\n", "people = 4\n");
     a.change_with(&strictest, &erin);
     a.change(&strictest, "bob");
     let (ok, err) = a.push("main:refs/signed/policy");
-    let _ = std::process::Command::new("gpgconf")
-        .args(["--homedir", home.to_str().expect("utf8"), "--kill", "all"])
-        .status();
     assert!(!ok && err.contains("erin"), "{err}");
 }
 
