@@ -103,7 +103,7 @@ impl Prefetch {
 
 /// Each of `ids` once, in their order (a clone of 100,000 tags asks for as many).
 fn unique(ids: impl IntoIterator<Item = ObjectId>) -> Vec<ObjectId> {
-    let mut seen = HashSet::new();
+    let mut seen = gix::hashtable::HashSet::default();
     ids.into_iter().filter(|id| seen.insert(*id)).collect()
 }
 

@@ -9,7 +9,7 @@
 //! ([`verify`](crate::verify)); [`decide`] turns the advertisement and those verdicts into
 //! what git sees. No I/O here, and nothing is printed: the session reports what was hidden.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use git_signed_policy::{Forbidden, Policy, RefClass, refs};
 use gix::ObjectId;
@@ -28,7 +28,7 @@ pub struct Listing {
     pub hash: gix::hash::Kind,
     /// Every tag object of every listed, verified tag whose chain is known: the only tag
     /// objects a fetch may store (see [`Listing::resolve`] for the others).
-    pub allowed_tags: HashSet<ObjectId>,
+    pub allowed_tags: gix::hashtable::HashSet,
     /// The listed tags, for tag-following.
     pub followed: Vec<Followed>,
 }
@@ -118,7 +118,7 @@ pub fn decide(
     mut hidden: HashMap<String, Hidden>,
     verdicts: Vec<(String, TagVerdict)>,
 ) -> (Listing, Vec<(String, Hidden)>) {
-    let mut accepted = HashMap::new();
+    let mut accepted = HashMap::with_capacity(verdicts.len());
     for (name, verdict) in verdicts {
         match verdict {
             Ok(chain) => {
@@ -144,7 +144,7 @@ pub fn decide(
         refs: Vec::new(),
         symrefs,
         hash: advertised.hash,
-        allowed_tags: HashSet::new(),
+        allowed_tags: gix::hashtable::HashSet::default(),
         followed: Vec::new(),
     };
     // Each name is judged once, so a name listed twice (the upstream refuses that already) is
@@ -319,7 +319,7 @@ mod tests {
         let listed: Vec<&str> = listing.refs.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(listed, ["HEAD", "refs/heads/main", "refs/tags/deploy/1"]);
         assert_eq!(listing.symrefs.len(), 1, "HEAD -> main passes");
-        assert_eq!(listing.allowed_tags, HashSet::from([id(1)]));
+        assert_eq!(listing.allowed_tags, [id(1)].into_iter().collect());
         let hidden: Vec<&str> = reasons.iter().map(|(name, _)| name.as_str()).collect();
         assert_eq!(hidden, ["refs/heads/deploy/1", "refs/tags/deploy/2", "refs/tags/v1"]);
         assert!(matches!(&reasons[0].1, Hidden::Failed(why) if why.contains("refs/tags/deploy/1")));

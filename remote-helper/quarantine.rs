@@ -6,7 +6,6 @@
 //!
 //! It never decides which tag objects are verified: the caller says which ones are allowed.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use git_signed_policy::{Repo, RepoError};
@@ -120,13 +119,23 @@ impl Quarantine {
 
     /// Refuse what must not enter `repo` (opened by [`Quarantine::repo`]): any tag object not in
     /// `allowed`, or an incomplete fetch (`wanted`: (object id, ref name)).
-    pub fn scan(&self, repo: &Repo, allowed: &HashSet<ObjectId>, wanted: &[(ObjectId, String)]) -> Result<(), Error> {
+    pub fn scan(
+        &self,
+        repo: &Repo,
+        allowed: &gix::hashtable::HashSet,
+        wanted: &[(ObjectId, String)],
+    ) -> Result<(), Error> {
         let mut refused = Vec::new();
-        for id in self.arrived(repo.hash())? {
-            match repo.repo.objects.try_header(&id) {
-                Ok(Some(h)) if h.kind == Kind::Tag && !allowed.contains(&id) => refused.push(id),
-                Ok(Some(_)) => {}
-                _ => return Err(Error::Unreadable(id)),
+        for (id, kind) in self.arrived(repo.hash())? {
+            let kind = match kind {
+                Some(kind) => kind,
+                None => match repo.repo.objects.try_header(&id) {
+                    Ok(Some(h)) => h.kind,
+                    _ => return Err(Error::Unreadable(id)),
+                },
+            };
+            if kind == Kind::Tag && !allowed.contains(&id) {
+                refused.push(id);
             }
         }
         if !refused.is_empty() {
@@ -159,18 +168,32 @@ impl Quarantine {
         Ok(fresh)
     }
 
-    /// Every object id in the quarantine: loose objects and pack indexes.
-    fn arrived(&self, hash: gix::hash::Kind) -> Result<HashSet<ObjectId>, Error> {
-        let mut ids = HashSet::new();
+    /// Every object id in the quarantine (loose objects and pack indexes), with its kind where
+    /// its pack entry says it (not for deltas, whose kind is their base's).
+    fn arrived(&self, hash: gix::hash::Kind) -> Result<Vec<(ObjectId, Option<Kind>)>, Error> {
+        let mut ids = Vec::new();
         for id in gix::odb::loose::Store::at(self.dir.path(), hash).iter() {
-            ids.insert(id.map_err(|e| Error::List(e.into()))?);
+            ids.push((id.map_err(|e| Error::List(e.into()))?, None));
         }
         for entry in std::fs::read_dir(self.dir.path().join("pack")).map_err(|e| Error::List(e.into()))? {
             let path = entry.map_err(|e| Error::List(e.into()))?.path();
             if path.extension().is_some_and(|e| e == "idx") {
                 let index = gix::odb::pack::index::File::at(&path, hash)
                     .map_err(|source| Error::PackIndex { path: path.clone(), source })?;
-                ids.extend(index.iter().map(|e| e.oid));
+                // The pack beside it, if it reads, tells each whole object's kind; index-pack
+                // hashed the kind into the id, so the two agree.
+                let pack = gix::odb::pack::data::File::at(path.with_extension("pack"), hash).ok();
+                let kind_at = |offset| {
+                    use gix::odb::pack::data::entry::Header;
+                    match pack.as_ref()?.entry(offset).ok()?.header {
+                        Header::Commit => Some(Kind::Commit),
+                        Header::Tree => Some(Kind::Tree),
+                        Header::Blob => Some(Kind::Blob),
+                        Header::Tag => Some(Kind::Tag),
+                        Header::RefDelta { .. } | Header::OfsDelta { .. } => None,
+                    }
+                };
+                ids.extend(index.iter().map(|e| (e.oid, kind_at(e.pack_offset))));
             }
         }
         Ok(ids)

@@ -114,8 +114,10 @@ fn report(hidden: &[(String, Hidden)], strict: bool, verbosity: u32) -> Result<(
 
 /// Write `reply`; false when git is no longer reading.
 fn send(out: &mut impl Write, reply: Reply<'_>) -> bool {
-    // In one write: stdout is line-buffered, and a listing has thousands of lines.
-    out.write_all(reply.to_string().as_bytes()).and_then(|()| out.flush()).is_ok()
+    // In large writes: stdout is line-buffered, and a listing has thousands of lines, which
+    // git reads while the rest are written.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
+    write!(out, "{reply}").and_then(|()| out.flush()).is_ok()
 }
 
 impl Session {
@@ -157,7 +159,9 @@ impl Session {
                 let listing = self.list()?;
                 let listing = self.listing.insert(listing);
                 let object_format = self.options.object_format.then_some(listing.hash);
-                send(out, Reply::List { object_format, symrefs: &listing.symrefs, refs: &listing.refs })
+                let r = send(out, Reply::List { object_format, symrefs: &listing.symrefs, refs: &listing.refs });
+                trace("sent");
+                r
             }
             Command::ListForPush => {
                 let refs = push::list_for_push(&self.url, self.git_dir.as_deref())?;
@@ -255,7 +259,9 @@ impl Session {
             progress: opts.progress,
             arrived: prefetched.as_ref().map(fetch::Prefetch::quarantine),
         };
+        trace("sorted");
         let (verdicts, keeping) = tags.verdicts(&protected, &unprotected)?;
+        trace("verdicts");
         let (listing, hidden) = listing::decide(advertised, policy, hidden, verdicts);
         report(&hidden, settings.strict, opts.verbosity)?;
         self.prefetched = prefetched;

@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use foldhash::{HashMap, HashMapExt};
 use gix::ObjectId;
 
 use crate::git::{self, RunError};
@@ -54,6 +55,7 @@ pub fn advertisement(url: &str, git_dir: Option<&Path>) -> Result<Advertisement,
     let mut cmd = git::git(url, git_dir);
     cmd.args(["ls-remote", "--symref", url]);
     let out = git::run(cmd, None, "git ls-remote")?;
+    crate::trace("ls-remote ran");
     parse_advertisement(&String::from_utf8(out).map_err(|_| Error::NotUtf8)?)
 }
 
@@ -83,18 +85,19 @@ fn parse_advertisement(text: &str) -> Result<Advertisement, Error> {
     }
     // A name once: the same ref repeated (git prints a helper's `HEAD` twice) is dropped; the
     // same name with another value is a lie, and every decision by name would be ambiguous.
-    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::with_capacity(refs.len());
-    let mut unique: Vec<Ref> = Vec::with_capacity(refs.len());
-    for r in refs {
-        match seen.get(&r.name) {
-            Some(&first) if unique[first] == r => {}
-            Some(_) => return Err(Error::Duplicate { name: r.name }),
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(refs.len());
+    let mut repeated = vec![false; refs.len()];
+    for (i, r) in refs.iter().enumerate() {
+        match seen.get(r.name.as_str()) {
+            Some(&first) if refs[first] == *r => repeated[i] = true,
+            Some(_) => return Err(Error::Duplicate { name: r.name.clone() }),
             None => {
-                seen.insert(r.name.clone(), unique.len());
-                unique.push(r);
+                seen.insert(&r.name, i);
             }
         }
     }
+    drop(seen);
+    let unique = refs.into_iter().zip(repeated).filter_map(|(r, repeated)| (!repeated).then_some(r)).collect();
     Ok(Advertisement { refs: unique, symrefs, hash: hash.unwrap_or(gix::hash::Kind::Sha1) })
 }
 

@@ -193,8 +193,11 @@ impl Tags<'_> {
         let mut until = until;
         let mut later = None;
         if !pending.is_empty() {
+            crate::trace("remembered");
             let repo = self.objects(cache, tags)?;
+            crate::trace("objects");
             let (checked, accepted, checked_until) = self.check(&repo, &mut cache.store, tags, &pending)?;
+            crate::trace("checked");
             verdicts.extend(checked);
             until = until.into_iter().chain(checked_until).min();
             // What a clone brought and verified goes into the tag cache once it is stored.
@@ -303,9 +306,12 @@ impl Tags<'_> {
                 })
                 .collect();
             let progress = Progress::new("verifying tags", requests.len()).only_if(self.progress);
+            crate::trace("requests");
             repo.verify_all_counted(policy, &requests, &|| progress.tick())?
         };
+        crate::trace("verified");
         store.learn(&checked);
+        crate::trace("learned");
         let history_until = history.as_ref().and_then(|h| h.holds_until());
         let until = checked.iter().filter_map(|v| v.holds_until()).chain(history_until).min();
         let mut verdicts = Vec::new();
