@@ -284,10 +284,11 @@ impl TagCache {
 
     /// Cached accepted verdicts for `policy_digest`, by (tag name, object id): the chain and
     /// the commit it reaches. Lines of older versions (no commit) are not reused.
-    pub fn verdicts(&self, policy_digest: &str) -> HashMap<(String, ObjectId), Remembered> {
+    pub fn verdicts(&self, policy_digest: &str) -> foldhash::HashMap<(String, ObjectId), Remembered> {
+        use foldhash::HashMapExt as _;
         let now = seconds(SystemTime::now());
         let text = std::fs::read_to_string(&self.verdicts_file).unwrap_or_default();
-        let mut out = HashMap::new();
+        let mut out = foldhash::HashMap::new();
         // Only whole lines: a write cut short (a full disk, a killed process) leaves a last
         // line without its newline, whose tag name may be cut too.
         for line in text.split_inclusive('\n').filter_map(|l| l.strip_suffix('\n')) {

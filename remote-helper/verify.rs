@@ -5,7 +5,6 @@
 //! only gathers the objects and remembers accepted verdicts, so a fetch with nothing new stays
 //! cheap.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -250,7 +249,7 @@ impl Tags<'_> {
         digest: &str,
         tags: &[&'t Ref],
     ) -> Result<(Verdicts, Vec<&'t Ref>, Standing), cache::Error> {
-        let known = if self.policy.inactivity.is_none() { cache.verdicts(digest) } else { HashMap::new() };
+        let known = if self.policy.inactivity.is_none() { cache.verdicts(digest) } else { Default::default() };
         let cached = cache.repo()?;
         let present = |id: &ObjectId| matches!(cached.repo.objects.try_header(id), Ok(Some(_)));
         let mut verdicts = Vec::new();
