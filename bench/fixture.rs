@@ -6,6 +6,10 @@
 //! straight into the object store: signing 30,000 layers through `git tag -s` would take
 //! longer than the benchmark itself.
 //!
+//! `fixture ssh-repo DIR N` builds the same with SSH signatures: ed25519 keys made by
+//! `ssh-keygen` (DIR/keys/NAME and NAME.pub), each layer an SSHSIG for the namespace `git`, as
+//! `git tag -s` with `gpg.format=ssh` makes it, and DIR/allowed_signers for `git verify-tag`.
+//!
 //! `fixture key DIR NAME` writes DIR/keys/NAME.asc: a fresh ed25519 certificate for NAME (public
 //! part only), e.g. a new signer to add to a policy (`bench/scale.sh`).
 //!
@@ -78,23 +82,66 @@ fn key(dir: &Path, name: &str) -> Result<()> {
     Ok(())
 }
 
-fn build(dir: &Path, n: usize) -> Result<()> {
-    std::fs::create_dir_all(dir.join("keys"))?;
-    let created = SystemTime::now() - Duration::from_secs(86_400);
-    let mut keypairs = Vec::new();
+/// Signs a layer's payload; returns the armored signature to append.
+type Signer = Box<dyn FnMut(&[u8]) -> Result<Vec<u8>>>;
+
+/// OpenPGP signers (sequoia), their certificates in DIR/keys/NAME.asc.
+fn openpgp_signers(dir: &Path, t: SystemTime) -> Result<Vec<Signer>> {
+    let created = t - Duration::from_secs(86_400);
+    let mut signers: Vec<Signer> = Vec::new();
     for name in SIGNERS {
         let cert = new_cert(name, created)?;
         std::fs::write(dir.join(format!("keys/{name}.asc")), cert.armored().to_vec()?)?;
         std::fs::write(dir.join(format!("keys/{name}.secret.asc")), cert.as_tsk().armored().to_vec()?)?;
         let key = cert.keys().subkeys().unencrypted_secret().next().ok_or("no signing subkey")?;
-        keypairs.push(key.key().clone().role_into_unspecified().into_keypair()?);
+        let mut keypair = key.key().clone().role_into_unspecified().into_keypair()?;
+        signers.push(Box::new(move |payload: &[u8]| {
+            let sig = SignatureBuilder::new(SignatureType::Binary)
+                .set_signature_creation_time(t)?
+                .sign_message(&mut keypair, payload)?;
+            armor(sig)
+        }));
     }
+    Ok(signers)
+}
+
+/// SSH signers: ed25519 keys made by ssh-keygen in DIR/keys/NAME(.pub), signing as `git tag -s`
+/// with `gpg.format=ssh` does (`ssh-keygen -Y sign -n git`: SHA-512, namespace `git`).
+fn ssh_signers(dir: &Path) -> Result<Vec<Signer>> {
+    let mut signers: Vec<Signer> = Vec::new();
+    let mut allowed = String::new();
+    for name in SIGNERS {
+        let path = dir.join(format!("keys/{name}"));
+        let status = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", &format!("{name}@example.org"), "-f"])
+            .arg(&path)
+            .status()?;
+        if !status.success() {
+            return Err("ssh-keygen failed".into());
+        }
+        let key = ssh_key::PrivateKey::read_openssh_file(&path)?;
+        allowed.push_str(&format!("{name}@example.org {}\n", key.public_key().to_openssh()?));
+        signers.push(Box::new(move |payload: &[u8]| {
+            let sig = ssh_key::SshSig::sign(&key, "git", ssh_key::HashAlg::Sha512, payload)?;
+            Ok(sig.to_pem(ssh_key::LineEnding::LF)?.into_bytes())
+        }));
+    }
+    std::fs::write(dir.join("allowed_signers"), allowed)?;
+    Ok(signers)
+}
+
+fn build(dir: &Path, n: usize, ssh: bool) -> Result<()> {
+    std::fs::create_dir_all(dir.join("keys"))?;
+    let t = SystemTime::now();
+    let (mut signers, ext) = if ssh { (ssh_signers(dir)?, "pub") } else { (openpgp_signers(dir, t)?, "asc") };
     std::fs::write(
         dir.join("policy.toml"),
-        "version = 1\nenvironments = [\"ci\", \"staging\", \"production\"]\n\n[people.alice]\nkeys = [\"keys/alice.asc\"]\naccess = \"deploy\"\nsponsor = \"bob\"\n\n\
-         [people.bob]\nkeys = [\"keys/bob.asc\"]\naccess = \"admin\"\n\n[machines.staging-ci]\n\
-         keys = [\"keys/staging-ci.asc\"]\n\n[[rule]]\ntags = [\"deploy/*\"]\npeople = 2\n\n[[rule]]\n\
-         tags = [\"deploy/*\"]\nenvironments = [\"production\"]\nmachines = [\"staging-ci\"]\n",
+        format!(
+            "version = 1\nenvironments = [\"ci\", \"staging\", \"production\"]\n\n[people.alice]\nkeys = [\"keys/alice.{ext}\"]\naccess = \"deploy\"\nsponsor = \"bob\"\n\n\
+         [people.bob]\nkeys = [\"keys/bob.{ext}\"]\naccess = \"admin\"\n\n[machines.staging-ci]\n\
+         keys = [\"keys/staging-ci.{ext}\"]\n\n[[rule]]\ntags = [\"deploy/*\"]\npeople = 2\n\n[[rule]]\n\
+         tags = [\"deploy/*\"]\nenvironments = [\"production\"]\nmachines = [\"staging-ci\"]\n"
+        ),
     )?;
 
     let repo = dir.join("repo.git");
@@ -121,21 +168,18 @@ fn build(dir: &Path, n: usize) -> Result<()> {
 
     let store = gix::odb::loose::Store::at(repo.join("objects"), gix::hash::Kind::Sha1);
     let mut updates = String::new();
-    let t = SystemTime::now();
     let secs = t.duration_since(SystemTime::UNIX_EPOCH)?.as_secs();
     for (i, commit) in commits.iter().enumerate() {
         let name = format!("deploy/{i}");
         let mut target = commit.clone();
         let mut kind = "commit";
-        for (signer, keypair) in SIGNERS.iter().zip(keypairs.iter_mut()) {
+        for (signer, sign) in SIGNERS.iter().zip(signers.iter_mut()) {
             let mut object = format!(
                 "object {target}\ntype {kind}\ntag {name}\ntagger {signer} <{signer}@example.org> {secs} +0000\n\nsigned by {signer}\n"
             )
             .into_bytes();
-            let sig = SignatureBuilder::new(SignatureType::Binary)
-                .set_signature_creation_time(t)?
-                .sign_message(keypair, &object)?;
-            object.extend_from_slice(&armor(sig)?);
+            let signature = sign(&object)?;
+            object.extend_from_slice(&signature);
             target = store.write_buf(gix::objs::Kind::Tag, &object)?.to_string();
             kind = "tag";
         }
@@ -231,10 +275,11 @@ fn raw(dir: &Path) -> Result<()> {
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1..).unwrap_or_default() {
-        [cmd, dir, n] if cmd == "repo" => build(Path::new(dir), n.parse()?),
+        [cmd, dir, n] if cmd == "repo" => build(Path::new(dir), n.parse()?, false),
+        [cmd, dir, n] if cmd == "ssh-repo" => build(Path::new(dir), n.parse()?, true),
         [cmd, dir, name] if cmd == "key" => key(Path::new(dir), name),
         [cmd, dir, n] if cmd == "policy" => policy_history(Path::new(dir), n.parse()?),
         [cmd, dir] if cmd == "raw" => raw(Path::new(dir)),
-        _ => Err("usage: fixture repo DIR N | fixture key DIR NAME | fixture policy DIR N | fixture raw DIR".into()),
+        _ => Err("usage: fixture repo DIR N | fixture ssh-repo DIR N | fixture key DIR NAME | fixture policy DIR N | fixture raw DIR".into()),
     }
 }

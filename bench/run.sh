@@ -6,7 +6,9 @@
 #
 # Generates its own repositories (bench/fixture.rs), then measures with hyperfine:
 #   1. bulk: `git signed verify --all` over BULK_TAGS deploy tags of 3 layers, vs
-#      `git verify-tag` (gpg) on every layer, vs the raw sequoia signature checks;
+#      `git verify-tag` (gpg) on every layer, vs the raw sequoia signature checks; then the
+#      same tags signed with SSH (ed25519, namespace git): `git signed verify --all` on both
+#      side by side, and `git verify-tag` with gpg.ssh.allowedSignersFile;
 #   2. hook: the whole pre-receive process for a push of one 3-layer tag, and a push with
 #      vs without the hook;
 #   3. helper: `git clone signed::` of a repository with CLONE_TAGS deploy tags vs a plain
@@ -27,10 +29,10 @@ BULK=${1:-10000}
 CLONE=${2:-1000}
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-for tool in hyperfine /usr/bin/time gpg; do
+for tool in hyperfine /usr/bin/time gpg ssh-keygen; do
     if ! command -v "$tool" >/dev/null; then
-        [ "$(id -u)" = 0 ] || { echo "bench: install hyperfine, time and gnupg first" >&2; exit 2; }
-        apt-get update -qq && apt-get install -y -qq hyperfine time gnupg >/dev/null
+        [ "$(id -u)" = 0 ] || { echo "bench: install hyperfine, time, gnupg and openssh-client first" >&2; exit 2; }
+        apt-get update -qq && apt-get install -y -qq hyperfine time gnupg openssh-client >/dev/null
     fi
 done
 (cd "$ROOT" && cargo build --release -q --bins --example fixture)
@@ -85,6 +87,32 @@ for _ in 1 2 3 4 5; do "$FIXTURE" raw "$W/bulk"; done
 echo '```'
 echo
 echo "Peak memory: git signed verify --all $(maxrss sh -c "cd $W/bulk/repo.git && git signed verify --all --policy ../policy.toml"); one git verify-tag $(maxrss git -C "$W/bulk/repo.git" verify-tag "$(head -1 "$W/layers")")."
+echo
+
+# 1b. The same with SSH signatures: the layers of the same sample, by position.
+"$FIXTURE" ssh-repo "$W/bulk-ssh" "$BULK"
+git -C "$W/bulk-ssh/repo.git" config gpg.ssh.allowedSignersFile "$W/bulk-ssh/allowed_signers"
+git -C "$W/bulk-ssh/repo.git" for-each-ref --count=$SAMPLE --format='%(objectname)' refs/tags/ > "$W/outer-ssh"
+: > "$W/layers-ssh"
+while read -r id; do
+    echo "$id" >> "$W/layers-ssh"
+    inner=$(git -C "$W/bulk-ssh/repo.git" cat-file tag "$id" | sed -n 's/^object //p;1q')
+    echo "$inner" >> "$W/layers-ssh"
+    git -C "$W/bulk-ssh/repo.git" cat-file tag "$inner" | sed -n 's/^object //p;1q' >> "$W/layers-ssh"
+done < "$W/outer-ssh"
+sed "s|$W/bulk/repo.git|$W/bulk-ssh/repo.git|; s|$W/layers|$W/layers-ssh|" "$W/verify-tag-loop" > "$W/verify-tag-loop-ssh"
+chmod +x "$W/verify-tag-loop-ssh"
+echo "### Bulk, SSH signatures: the same $BULK deploy tags × 3 layers signed with ssh-ed25519"
+echo
+hyperfine --warmup 1 --runs 5 --export-markdown "$W/bulk-ssh.md" \
+    -n "git signed verify --all, OpenPGP ($((BULK * 3)) layers)" \
+    "cd $W/bulk/repo.git && git signed verify --all --policy ../policy.toml >/dev/null" \
+    -n "git signed verify --all, SSH ($((BULK * 3)) layers)" \
+    "cd $W/bulk-ssh/repo.git && git signed verify --all --policy ../policy.toml >/dev/null" \
+    -n "git verify-tag (ssh-keygen, allowedSignersFile), sample of $LAYERS layers" \
+    "$W/verify-tag-loop-ssh" >/dev/null
+md "$W/bulk-ssh.md"
+echo "Peak memory: git signed verify --all (SSH) $(maxrss sh -c "cd $W/bulk-ssh/repo.git && git signed verify --all --policy ../policy.toml")."
 echo
 
 # 2. The hook ------------------------------------------------------------------------------

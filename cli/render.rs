@@ -217,7 +217,15 @@ fn layer(l: &LayerReport) -> Value {
         "id": l.id.to_string(),
         "new": l.new,
         "signer": l.signer.as_ref().map(principal),
-        "key": l.key.as_ref().map(|k| k.to_hex()),
+        "format": l.format,
+        "key": l.key.as_ref().map(ToString::to_string),
+        "key_type": l.key_type,
+        "touch": l.touch.map(|t| json!({
+            "presence": t.presence(),
+            "verification": t.verification(),
+            "flags": t.flags,
+            "counter": t.counter,
+        })),
         "signed_at": l.signed_at.map(format_time),
         "tagger": l.tagger.as_ref().map(ToString::to_string),
         "valid": l.valid(),
@@ -271,14 +279,14 @@ fn policy(p: &Policy) -> Value {
                 "sponsor": person.sponsor,
                 "expires": person.expires.map(|d| d.to_string()),
                 "granted": person.granted.map(|d| d.to_string()),
-                "keys": person.keys.iter().map(|k| k.to_hex()).collect::<Vec<_>>(),
+                "keys": person.keys.iter().map(ToString::to_string).collect::<Vec<_>>(),
             })
         })
         .collect();
     let machines: Vec<Value> = p
         .machines
         .values()
-        .map(|m| json!({"name": m.name, "keys": m.keys.iter().map(|k| k.to_hex()).collect::<Vec<_>>()}))
+        .map(|m| json!({"name": m.name, "keys": m.keys.iter().map(ToString::to_string).collect::<Vec<_>>()}))
         .collect();
     let rules: Vec<Value> = p
         .rules

@@ -92,12 +92,22 @@ fn print_verdict(v: &Verdict) {
     println!("{}: {head} for environment {}{commit}", v.tag(), v.environment());
     for l in v.layers() {
         let who = l.signer.as_ref().map_or_else(|| "unknown signer".to_owned(), ToString::to_string);
-        let when = l.signed_at.map_or_else(|| "-".to_owned(), format_time);
+        let when = match (l.signed_at, l.format) {
+            (Some(t), _) => format_time(t),
+            (None, Some("ssh")) => "(SSH: no time)".to_owned(),
+            (None, _) => "-".to_owned(),
+        };
+        let touch = match l.touch {
+            Some(t) if t.presence() && t.verification() => ", security key touched and PIN-verified",
+            Some(t) if t.presence() => ", security key touched",
+            Some(_) => ", security key NOT touched",
+            None => "",
+        };
         let status = match &l.problem {
             None => "ok".to_owned(),
             Some(p) => format!("INVALID: {p}"),
         };
-        println!("  layer {} {} {who}, signed {when}: {status}", l.number, short(&l.id));
+        println!("  layer {} {} {who}, signed {when}{touch}: {status}", l.number, short(&l.id));
     }
     for r in v.rules() {
         let mark = if r.holds() { "ok" } else { "FAILS" };

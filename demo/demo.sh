@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The scripted demo behind `./install.sh --demo`: a policy founded in the repository, a
 # mirror with the hook pinned to it, a rejected one-person deploy tag, an accepted two-person
-# tag, and signed:: clones per environment that need only signed.root and signed.environment.
+# tag (alice signs with SSH, bob with OpenPGP), and signed:: clones per environment that need only signed.root and signed.environment.
 # Usage: demo/demo.sh BINDIR [DIR]   (BINDIR holds the three binaries; everything the demo
 # makes goes into DIR, a new temporary directory by default)
 set -euo pipefail
+for tool in gpg ssh-keygen; do
+    command -v "$tool" >/dev/null || { echo "the demo needs $tool (e.g. apt-get install gnupg openssh-client)" >&2; exit 1; }
+done
 
 BINDIR="$(cd "${1:?usage: demo.sh BINDIR [DIR]}" && pwd)"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,21 +31,24 @@ if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then bold=$'\033[1m' plain=$'\033[0m'; el
 say() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 
-say "Keys for two people (alice, bob) and the staging CI, made with gpg --batch"
-for who in alice bob staging-ci; do
+say "Keys: alice signs with SSH (ssh-keygen), bob and the staging CI with OpenPGP (gpg --batch)"
+mkdir -p "$DEMO/ssh"
+ssh-keygen -q -t ed25519 -N '' -C alice@laptop -f "$DEMO/ssh/alice"
+cp "$DEMO/ssh/alice.pub" "$DEMO/keys/alice.pub"
+for who in bob staging-ci; do
     gpg --batch --quiet --passphrase '' --quick-gen-key "$who <$who@example.org>" ed25519 sign never
     gpg --armor --export "$who@example.org" > "$DEMO/keys/$who.asc"
 done
 ls "$DEMO/keys"
 
-mkdir -p "$DEMO/policy/keys" && cp "$DEMO"/keys/*.asc "$DEMO/policy/keys/"
+mkdir -p "$DEMO/policy/keys" && cp "$DEMO"/keys/* "$DEMO/policy/keys/"
 cat > "$DEMO/policy/policy.toml" <<'TOML'
 version = 1
 admins = 1
 environments = ["ci", "staging", "production"]
 
 [people.alice]
-keys = ["keys/alice.asc"]
+keys = ["keys/alice.pub"]
 access = "deploy"
 sponsor = "bob"
 
@@ -95,6 +101,8 @@ seen_by() { # seen_by ENV: the tags a signed:: clone for ENV gets, and why other
 }
 
 member alice
+git -C "$DEMO/alice" config gpg.format ssh            # alice signs with her SSH key
+git -C "$DEMO/alice" config user.signingKey "$DEMO/ssh/alice"
 member bob
 member staging-ci
 cd "$DEMO/alice"

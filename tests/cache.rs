@@ -101,7 +101,10 @@ fn t30_concurrent_pushes_keep_the_cache_whole() {
     let (code, out, _) = w.verify(&mirror, "deploy/2", &[]);
     assert_eq!(code, 0, "{out}");
     let text = std::fs::read_to_string(cache_file(&mirror, "facts")).expect("facts");
-    assert!(text.lines().skip(1).all(|l| l.split(' ').count() == 6), "only whole facts: {text}");
+    assert!(
+        text.lines().skip(1).all(|l| l.split(' ').count() == 7),
+        "only whole facts (id, certificate, key, created, expires, touch, checksum): {text}"
+    );
     let (ok, err) = push_deploy(&w, &work, "deploy/4", &["alice", "bob"]);
     assert!(ok, "{err}");
 }

@@ -10,7 +10,12 @@ use gix::objs::Kind;
 use sequoia_openpgp::cert::CertBuilder;
 use sequoia_openpgp::serialize::SerializeInto;
 
-/// A valid policy (one person, one rule), its key file in a temporary directory.
+/// An OpenSSH public key in the fuzz policy, so SSH signatures reach the verification itself.
+const SSH_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHUT+xC2fa2nDN6VmDuKrD1Z3yQTIhVVseT/iPbVv1aW fuzz@example.org\n";
+
+/// A valid policy (one person with an OpenPGP and an SSH key, one rule), its key files in a
+/// temporary directory.
 pub fn policy() -> &'static Policy {
     static POLICY: OnceLock<(tempfile::TempDir, Policy)> = OnceLock::new();
     &POLICY
@@ -18,7 +23,9 @@ pub fn policy() -> &'static Policy {
             let dir = tempfile::tempdir().expect("tempdir");
             let (cert, _) = CertBuilder::general_purpose(Some("fuzz <fuzz@example.org>")).generate().expect("cert");
             std::fs::write(dir.path().join("fuzz.asc"), cert.armored().to_vec().expect("armor")).expect("write");
-            let text = "version = 1\n[people.fuzz]\nkeys = [\"fuzz.asc\"]\naccess = \"admin\"\n\
+            // The key that signed fuzz/seeds/ssh_signature/ed25519-tag.
+            std::fs::write(dir.path().join("fuzz.pub"), SSH_KEY).expect("write");
+            let text = "version = 1\n[people.fuzz]\nkeys = [\"fuzz.asc\", \"fuzz.pub\"]\naccess = \"admin\"\n\
                         [[rule]]\ntags = [\"deploy/*\"]\npeople = 1\n";
             let policy = Policy::parse(&dir.path().join("policy.toml"), text).expect("policy");
             (dir, policy)

@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let now = std::time::SystemTime::now();
     for fresh in [None, Some(std::time::Duration::from_secs(3600))] {
-        let check = signature::check(common::policy(), sig, payload, Timing { now, fresh_within: fresh });
+        let check = signature::check(common::policy(), sig, payload, Timing { now, fresh_within: fresh, claimed: Some(now) });
         let _ = check.problem.map(|p| p.to_string());
     }
     let _ = signature::parse_single(data);

@@ -512,9 +512,12 @@ fn admin_signer(policy: &Policy, commit: &Commit, now: SystemTime, new: bool) ->
     })?;
     // New: valid now and fresh. Accepted before: valid when made (never later than now, so a
     // signature dated ahead waits until it comes due).
+    let Some(created) = fact.created else {
+        return Err(fail(signature::Problem::NeedsTime));
+    };
     let timing = match new {
-        true => Timing { now, fresh_within: Some(crate::policy::DEFAULT_MAX_AGE) },
-        false => Timing { now: fact.created.min(now), fresh_within: None },
+        true => Timing { now, fresh_within: Some(crate::policy::DEFAULT_MAX_AGE), claimed: None },
+        false => Timing { now: created.min(now), fresh_within: None, claimed: None },
     };
     let check = signature::judge(policy, &fact, timing);
     if let Some(problem) = check.problem {

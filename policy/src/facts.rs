@@ -26,10 +26,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use gix::ObjectId;
 use sequoia_openpgp::Fingerprint;
 
+use crate::ssh::Touch;
+
 /// The first line of a facts file: the format and the version of the checks (a release that
 /// changes what passes, [`crate::RULES`] or [`crate::OPENPGP`], starts from an empty cache).
 pub fn header() -> String {
-    format!("git-signed facts 1 rules {} {}\n", crate::RULES, crate::OPENPGP.replace(' ', "/"))
+    format!("git-signed facts 2 rules {} {}\n", crate::RULES, crate::OPENPGP.replace(' ', "/"))
 }
 
 /// A certificate as the policy holds it: a digest of its owner and its exact bytes.
@@ -61,17 +63,63 @@ impl CertDigest {
     }
 }
 
+/// The key that made a signature: an OpenPGP (sub)key by fingerprint, or an SSH key by its
+/// SHA-256 fingerprint as `ssh-keygen -l` prints it (`SHA256:…`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SigningKey {
+    /// An OpenPGP primary key or subkey.
+    OpenPgp(Fingerprint),
+    /// An OpenSSH public key.
+    Ssh(String),
+}
+
+impl SigningKey {
+    /// The signature format the key signs in: `openpgp` or `ssh`.
+    pub fn format(&self) -> &'static str {
+        match self {
+            SigningKey::OpenPgp(_) => "openpgp",
+            SigningKey::Ssh(_) => "ssh",
+        }
+    }
+
+    fn parse(text: &str) -> Option<SigningKey> {
+        match text.strip_prefix("ssh:") {
+            Some(fpr) => fpr.starts_with("SHA256:").then(|| SigningKey::Ssh(fpr.to_owned())),
+            None => text.parse::<Fingerprint>().ok().map(SigningKey::OpenPgp),
+        }
+    }
+
+    fn to_field(&self) -> String {
+        match self {
+            SigningKey::OpenPgp(fpr) => fpr.to_hex(),
+            SigningKey::Ssh(fpr) => format!("ssh:{fpr}"),
+        }
+    }
+}
+
+/// The fingerprint as people compare it: hex for OpenPGP, `SHA256:…` for SSH.
+impl std::fmt::Display for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SigningKey::OpenPgp(fpr) => f.write_str(&fpr.to_hex()),
+            SigningKey::Ssh(fpr) => f.write_str(fpr),
+        }
+    }
+}
+
 /// What a passing cryptographic check of one layer's signature established.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignatureFact {
-    /// The certificate that made it.
+    /// The certificate (OpenPGP) or public key (SSH) that made it.
     pub cert: CertDigest,
-    /// The (sub)key that made it.
-    pub key: Fingerprint,
-    /// The signature's creation time.
-    pub created: SystemTime,
+    /// The key that made it.
+    pub key: SigningKey,
+    /// The signature's creation time; `None` for SSH signatures, which carry none.
+    pub created: Option<SystemTime>,
     /// When the signature itself stops being valid, if it says so.
     pub expires: Option<SystemTime>,
+    /// What a FIDO authenticator claimed when it made the signature (`sk-*` SSH keys).
+    pub touch: Option<Touch>,
 }
 
 /// Facts by layer object id.
@@ -155,11 +203,15 @@ impl Facts {
     }
 }
 
-/// One fact as a line of a facts file, newline included:
-/// `<layer id> <cert digest> <key fingerprint> <created> <expires or -> <checksum>`.
+/// One fact as a line of a facts file, newline included: `<layer id> <cert digest> <key>
+/// <created or -> <expires or -> <FIDO flags:counter or -> <checksum>`, the key as an OpenPGP
+/// fingerprint in hex or `ssh:SHA256:…`.
 pub fn line(id: &ObjectId, fact: &SignatureFact) -> String {
-    let expires = fact.expires.map_or_else(|| "-".to_owned(), |t| seconds(t).to_string());
-    let body = format!("{id} {} {} {} {expires}", fact.cert.to_hex(), fact.key.to_hex(), seconds(fact.created));
+    let time = |t: Option<SystemTime>| t.map_or_else(|| "-".to_owned(), |t| seconds(t).to_string());
+    let touch = fact.touch.map_or_else(|| "-".to_owned(), |t| format!("{:02x}:{}", t.flags, t.counter));
+    let (cert, key, created, expires) =
+        (fact.cert.to_hex(), fact.key.to_field(), time(fact.created), time(fact.expires));
+    let body = format!("{id} {cert} {key} {created} {expires} {touch}");
     let sum = line_sum(&body);
     format!("{body} {sum}\n")
 }
@@ -172,13 +224,22 @@ fn parse_line(line: &str) -> Option<(ObjectId, SignatureFact)> {
     let mut f = body.split(' ');
     let id = ObjectId::from_hex(f.next()?.as_bytes()).ok()?;
     let cert = CertDigest::from_hex(f.next()?)?;
-    let key = f.next()?.parse::<Fingerprint>().ok()?;
-    let created = time(f.next()?)?;
-    let expires = match f.next()? {
-        "-" => None,
-        t => Some(time(t)?),
+    let key = SigningKey::parse(f.next()?)?;
+    let optional = |t: &str| match t {
+        "-" => Some(None),
+        t => time(t).map(Some),
     };
-    f.next().is_none().then_some((id, SignatureFact { cert, key, created, expires }))
+    let created = optional(f.next()?)?;
+    let expires = optional(f.next()?)?;
+    let touch = match f.next()? {
+        "-" => None,
+        t => {
+            let (flags, counter) = t.split_once(':')?;
+            Some(Touch { flags: u8::from_str_radix(flags, 16).ok()?, counter: counter.parse().ok()? })
+        }
+    };
+    let fact = SignatureFact { cert, key, created, expires, touch };
+    f.next().is_none().then_some((id, fact))
 }
 
 /// The first 16 hex digits of the SHA-1 of a line's body.
@@ -231,9 +292,10 @@ mod tests {
         let id = ObjectId::from_hex(b"0123456789abcdef0123456789abcdef01234567").expect("hex");
         let fact = SignatureFact {
             cert: CertDigest::new(&crate::Principal::Person("alice".into()), b"cert bytes"),
-            key: "C9A4 B5D6 7E8F 9012 3456 7890 ABCD EF01 2345 6789".parse().expect("fingerprint"),
-            created: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            key: SigningKey::OpenPgp("C9A4 B5D6 7E8F 9012 3456 7890 ABCD EF01 2345 6789".parse().expect("fingerprint")),
+            created: Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
             expires: Some(UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
+            touch: None,
         };
         (id, fact)
     }
@@ -249,6 +311,20 @@ mod tests {
     }
 
     #[test]
+    fn an_ssh_fact_reads_back_with_its_touch_and_no_time() {
+        let (id, f) = fact();
+        let f = SignatureFact {
+            key: SigningKey::Ssh("SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s".into()),
+            created: None,
+            expires: None,
+            touch: Some(Touch { flags: 0x05, counter: 7 }),
+            ..f
+        };
+        let (facts, stats) = Facts::parse(&(header() + &line(&id, &f)));
+        assert_eq!((facts.get(&id), stats), (Some(&f), ReadStats::default()));
+    }
+
+    #[test]
     fn altered_cut_or_foreign_lines_are_never_believed() {
         let (id, f) = fact();
         let good = line(&id, &f);
@@ -261,7 +337,7 @@ mod tests {
             header() + &good[..good.len() / 2] + "\n",
             header() + &altered,
             header() + &later,
-            header().replace("facts 1", "facts 9") + &good,
+            header().replace("facts 2", "facts 9") + &good,
             good.clone(),
         ] {
             let (facts, stats) = Facts::parse(&text);

@@ -9,7 +9,7 @@
 /// The version of the checks themselves. Part of every policy's fingerprint, so anything
 /// remembered under a fingerprint (the helper's verdicts) is judged again when a release
 /// changes what is accepted: bump it with any such change.
-pub const RULES: u32 = 2;
+pub const RULES: u32 = 3;
 
 /// The OpenPGP implementation the checks run on, which decides what passes too (its standard
 /// policy's algorithm cutoffs change between releases). Part of every policy's fingerprint and
@@ -24,6 +24,7 @@ pub mod policy;
 pub mod refs;
 pub mod repo;
 pub mod signature;
+pub mod ssh;
 pub mod verdict;
 
 pub use facts::{Facts, SignatureFact};

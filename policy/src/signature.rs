@@ -19,8 +19,9 @@ use openpgp::types::RevocationStatus;
 use openpgp::{Fingerprint, KeyHandle, Packet};
 use sequoia_openpgp as openpgp;
 
-use crate::facts::SignatureFact;
-use crate::policy::{KnownCert, Policy, Principal};
+use crate::facts::{SignatureFact, SigningKey};
+use crate::policy::{Known, KnownCert, KnownSshKey, Policy, Principal};
+use crate::ssh::{self, Touch};
 
 /// How far in the future a signature may be dated before it is rejected (T11).
 pub const CLOCK_SKEW: Duration = Duration::from_secs(10 * 60);
@@ -35,9 +36,24 @@ pub enum Problem {
     /// No signature at all (T1).
     #[error("is not signed")]
     Unsigned,
-    /// SSH or X.509 signatures are not checked yet.
-    #[error("carries an {0} signature; git-signed checks OpenPGP signatures only for now")]
+    /// X.509 signatures are not checked.
+    #[error("carries an {0} signature; git-signed checks OpenPGP and SSH signatures")]
     UnsupportedFormat(&'static str),
+    /// An SSH signature made for another namespace than `git`: not a tag signature (T34).
+    #[error("carries an SSH signature made for the namespace {0:?}, not \"git\": it was not made to sign a tag")]
+    SshNamespace(String),
+    /// An SSH signature algorithm that is not accepted.
+    #[error("carries an SSH signature made with {0}, which is not accepted (supported: {list})", list = ssh::SUPPORTED.join(", "))]
+    SshAlgorithm(String),
+    /// An SSH signature where the time of signing matters (a change of the policy kept in the
+    /// repository, whose history is judged at each signature's time).
+    #[error(
+        "carries an SSH signature, which records no time; changes of the policy must be signed with an OpenPGP key"
+    )]
+    NeedsTime,
+    /// No SSH key in the policy made it: its fingerprint and type.
+    #[error("is signed by SSH key {0} ({1}), which is not in the policy")]
+    UnknownSshKey(String, String),
     /// The block cannot be parsed.
     #[error("has a signature block that cannot be parsed: {0}")]
     Malformed(String),
@@ -66,11 +82,15 @@ pub enum Problem {
     #[error("{principal}'s access expired on {expires}; the signature made {} does not count", format_time(*at))]
     AccessExpired { principal: Principal, expires: jiff::civil::Date, at: SystemTime },
     /// At push time: the key is expired or revoked now (T8).
-    #[error("{principal}'s key {} is not valid now: {reason}", key.as_ref().map(Fingerprint::to_hex).unwrap_or_default())]
-    NotValidNow { principal: Principal, key: Option<Fingerprint>, reason: String },
+    #[error("{principal}'s key {} is not valid now: {reason}", key.as_ref().map(ToString::to_string).unwrap_or_default())]
+    NotValidNow { principal: Principal, key: Option<SigningKey>, reason: String },
     /// At push time: the signature is older than the rule's `max_age`.
     #[error("{principal}'s signature was made {}, more than {} ago; sign again", format_time(*at), crate::duration::format(*max_age))]
     TooOld { principal: Principal, at: SystemTime, max_age: Duration },
+    /// At push time: an SSH layer's tag is dated before `max_age` (an SSH signature carries no
+    /// time of its own; the tag's date, which the signer chose, can only count against it).
+    #[error("{principal}'s SSH-signed layer is dated {}, more than {} ago; sign again", format_time(*at), crate::duration::format(*max_age))]
+    TaggedTooLongAgo { principal: Principal, at: SystemTime, max_age: Duration },
 }
 
 /// The issuers a signature names, for messages.
@@ -86,10 +106,12 @@ fn issuers(handles: &[KeyHandle]) -> String {
 pub struct SignatureCheck {
     /// Who made it, when the key is in the policy.
     pub signer: Option<Principal>,
-    /// The (sub)key that made it.
-    pub key: Option<Fingerprint>,
-    /// The signature's creation time.
+    /// The key that made it.
+    pub key: Option<SigningKey>,
+    /// The signature's creation time (none for SSH signatures).
     pub created: Option<SystemTime>,
+    /// What a FIDO security key claimed when it made the signature.
+    pub touch: Option<Touch>,
     /// Why it does not count, if it doesn't.
     pub problem: Option<Problem>,
     /// When the answer can change by time alone, if that lies ahead: the signature expires, a
@@ -101,7 +123,7 @@ pub struct SignatureCheck {
 
 impl SignatureCheck {
     fn problem(problem: Problem) -> Self {
-        SignatureCheck { signer: None, key: None, created: None, problem: Some(problem), until: None }
+        SignatureCheck { signer: None, key: None, created: None, touch: None, problem: Some(problem), until: None }
     }
 
     /// Whether the signature counts.
@@ -117,6 +139,9 @@ pub struct Timing {
     pub now: SystemTime,
     /// `Some(max_age)` for a layer new at push time: valid now and at most this old.
     pub fresh_within: Option<Duration>,
+    /// The date the signed object gives itself (a tag's tagger line), which its signer chose:
+    /// never trusted to accept, only to refuse an SSH layer at push that says it is too old.
+    pub claimed: Option<SystemTime>,
 }
 
 /// Format a time as RFC 3339 UTC seconds, for messages and JSON.
@@ -219,14 +244,25 @@ pub fn check(policy: &Policy, signature: Option<(Format, &[u8])>, payload: &[u8]
 /// person's `expires` (T12), and at push time validity now and `max_age` (T8). A fact whose
 /// certificate is not in the policy any more is a caller's error, reported as an unknown key.
 pub fn judge(policy: &Policy, fact: &SignatureFact, timing: Timing) -> SignatureCheck {
-    let Some(known) = policy.cert_for_fact(fact) else {
-        return SignatureCheck::problem(Problem::UnknownKey(vec![KeyHandle::from(fact.key.clone())]));
+    let known = match (policy.known_for_fact(fact), &fact.key) {
+        (Some(Known::OpenPgp(known)), SigningKey::OpenPgp(key)) => (known, key),
+        (Some(Known::Ssh(known)), _) => return judge_ssh(policy, known, fact, timing),
+        (_, SigningKey::OpenPgp(key)) => {
+            return SignatureCheck::problem(Problem::UnknownKey(vec![KeyHandle::from(key.clone())]));
+        }
+        (_, SigningKey::Ssh(key)) => {
+            return SignatureCheck::problem(Problem::UnknownSshKey(key.clone(), "removed from the policy".into()));
+        }
     };
-    let created = fact.created;
+    let (known, key) = known;
+    let Some(created) = fact.created else {
+        return SignatureCheck::problem(Problem::NoCreationTime);
+    };
     let mut out = SignatureCheck {
         signer: Some(known.principal.clone()),
         key: Some(fact.key.clone()),
         created: Some(created),
+        touch: None,
         problem: None,
         until: None,
     };
@@ -237,18 +273,67 @@ pub fn judge(policy: &Policy, fact: &SignatureFact, timing: Timing) -> Signature
     if fact.expires.is_some_and(|end| end <= timing.now) {
         let reason = "the signature itself has expired".to_owned();
         let problem =
-            Problem::KeyNotValid { principal: known.principal.clone(), key: fact.key.clone(), at: created, reason };
+            Problem::KeyNotValid { principal: known.principal.clone(), key: key.clone(), at: created, reason };
         return with_problem(out, problem);
     }
     // The standard policy judges a key's algorithm at the real time, not the signature's, so
     // a remembered fact must be judged again against it.
-    let cutoff = algorithm_cutoff(known, &fact.key);
+    let cutoff = algorithm_cutoff(known, key);
     if let Some(cutoff) = cutoff.filter(|c| *c <= timing.now) {
         let reason = format!("the key's algorithm is not accepted since {}", format_time(cutoff));
         return with_problem(out, Problem::WeakAlgorithm { principal: known.principal.clone(), reason });
     }
     out.until = [fact.expires, cutoff].into_iter().flatten().min();
     access_and_freshness(policy, known, out, created, timing)
+}
+
+/// Judge an SSH signature, which carries no time: wherever it is judged, it is judged *now*.
+/// The key must be in the policy now and the signer's access (`expires`) valid now, so access
+/// that ends ends the signatures with it; the verdict holds until then. At push, the tag's own
+/// date can only refuse it: dated before `max_age`, or in the future. (`inactivity`, which needs
+/// to know when people signed, cannot be combined with SSH keys for people: a policy error.)
+fn judge_ssh(policy: &Policy, known: &KnownSshKey, fact: &SignatureFact, timing: Timing) -> SignatureCheck {
+    let principal = known.principal.clone();
+    let mut out = SignatureCheck {
+        signer: Some(principal.clone()),
+        key: Some(fact.key.clone()),
+        created: None,
+        touch: fact.touch,
+        problem: None,
+        until: None,
+    };
+    let now = timing.now;
+    if let Principal::Person(name) = &principal
+        && let Some(person) = policy.people.get(name)
+        && let Some(end) = Policy::access_end(person)
+    {
+        let end = SystemTime::from(end);
+        match (now >= end, person.expires) {
+            (true, Some(expires)) => return with_problem(out, Problem::AccessExpired { principal, expires, at: now }),
+            _ => out.until = Some(end),
+        }
+    }
+    if let (Some(max_age), Some(claimed)) = (timing.fresh_within, timing.claimed) {
+        if claimed.checked_sub(CLOCK_SKEW).is_some_and(|earliest| earliest > now) {
+            return with_problem(out, Problem::Future { principal, at: claimed });
+        }
+        if now.duration_since(claimed).is_ok_and(|age| age > max_age) {
+            return with_problem(out, Problem::TaggedTooLongAgo { principal, at: claimed, max_age });
+        }
+    }
+    out
+}
+
+/// The type of the key a fact names, as its format names it: OpenSSH's key type
+/// (`sk-ssh-ed25519@openssh.com`), or the OpenPGP public-key algorithm (`EdDSA`, `RSA`).
+pub fn key_type(policy: &Policy, fact: &SignatureFact) -> Option<String> {
+    match (policy.known_for_fact(fact)?, &fact.key) {
+        (Known::Ssh(known), _) => Some(known.key_type()),
+        (Known::OpenPgp(known), SigningKey::OpenPgp(fpr)) => {
+            known.cert.keys().map(|ka| ka.key()).find(|k| k.fingerprint() == *fpr).map(|k| k.pk_algo().to_string())
+        }
+        _ => None,
+    }
 }
 
 /// When the standard policy stops accepting the algorithm of `known`'s primary key or of its
@@ -321,7 +406,7 @@ pub fn crypto(
     let block = match signature {
         None => return Err(Box::new(SignatureCheck::problem(Problem::Unsigned))),
         Some((Format::OpenPgp, block)) => block,
-        Some((Format::Ssh, _)) => return Err(Box::new(SignatureCheck::problem(Problem::UnsupportedFormat("SSH")))),
+        Some((Format::Ssh, block)) => return crypto_ssh(policy, block, payload),
         Some((Format::X509, _)) => return Err(Box::new(SignatureCheck::problem(Problem::UnsupportedFormat("X.509")))),
     };
     let sig = parse_single(block).map_err(|p| Box::new(SignatureCheck::problem(p)))?;
@@ -345,6 +430,50 @@ pub fn crypto(
     Err(last.unwrap_or_else(|| Box::new(SignatureCheck::problem(Problem::UnknownKey(Vec::new())))))
 }
 
+/// [`crypto`] for an SSH signature block: an `SSHSIG` for the namespace `git`, with an accepted
+/// algorithm, by a key the policy lists (found by the key the blob names), verifying over
+/// `payload`; for FIDO keys, with what the authenticator claimed.
+fn crypto_ssh(policy: &Policy, block: &[u8], payload: &[u8]) -> Result<SignatureFact, Box<SignatureCheck>> {
+    let fail = |problem| Box::new(SignatureCheck::problem(problem));
+    if block.len() > MAX_SIGNATURE_SIZE {
+        return Err(fail(Problem::Malformed(format!(
+            "{} bytes, more than the {MAX_SIGNATURE_SIZE}-byte limit",
+            block.len()
+        ))));
+    }
+    // Nothing may follow the armor: it would be text no one signed inside a signed tag.
+    let text = std::str::from_utf8(block).map_err(|_| fail(Problem::Malformed("the SSH armor is not text".into())))?;
+    if !text.trim_end().ends_with("-----END SSH SIGNATURE-----") {
+        return Err(fail(Problem::Malformed(
+            "the SSH armor must end with its -----END SSH SIGNATURE----- line".into(),
+        )));
+    }
+    let signed = ssh::Signed::parse(block).map_err(|e| {
+        fail(match e {
+            ssh::Unreadable::Malformed(why) => Problem::Malformed(why),
+            ssh::Unreadable::Namespace(ns) => Problem::SshNamespace(ns),
+            ssh::Unreadable::Algorithm(name) => Problem::SshAlgorithm(name),
+        })
+    })?;
+    let Some(known) = policy.ssh_key_for(signed.key()) else {
+        return Err(fail(Problem::UnknownSshKey(ssh::fingerprint(signed.key()), ssh::key_type(signed.key()))));
+    };
+    let principal = known.principal.clone();
+    let touch = signed.verify(&known.key, payload).map_err(|reason| {
+        let mut out = SignatureCheck::problem(Problem::BadSignature { principal: principal.clone(), reason });
+        out.signer = Some(principal.clone());
+        out.key = Some(SigningKey::Ssh(known.fingerprint.clone()));
+        Box::new(out)
+    })?;
+    Ok(SignatureFact {
+        cert: known.digest,
+        key: SigningKey::Ssh(known.fingerprint.clone()),
+        created: None,
+        expires: None,
+        touch,
+    })
+}
+
 fn crypto_with(
     known: &KnownCert,
     sig: &Signature,
@@ -357,6 +486,7 @@ fn crypto_with(
         signer: Some(principal.clone()),
         key: None,
         created: Some(created),
+        touch: None,
         problem: None,
         until: None,
     };
@@ -393,9 +523,10 @@ fn crypto_with(
             Problem::WeakAlgorithm { principal: principal.clone(), reason: e.to_string() }
         } else {
             let expires = sig.signature_validity_period().filter(|p| !p.is_zero()).map(|p| created + p);
-            return Ok(SignatureFact { cert: known.digest, key: key_fpr, created, expires });
+            let key = SigningKey::OpenPgp(key_fpr);
+            return Ok(SignatureFact { cert: known.digest, key, created: Some(created), expires, touch: None });
         };
-        out.key = Some(key_fpr);
+        out.key = Some(SigningKey::OpenPgp(key_fpr));
     }
     Err(Box::new(with_problem(out, problem)))
 }
@@ -435,10 +566,12 @@ fn access_and_freshness(
     if let RevocationStatus::Revoked(_) = vc.revocation_status() {
         return with_problem(out, not_now("the certificate is revoked".to_owned()));
     }
-    let key_ok = out
-        .key
-        .as_ref()
-        .is_some_and(|fpr| vc.keys().key_handle(fpr.clone()).for_signing().alive().revoked(false).next().is_some());
+    let key_ok = match &out.key {
+        Some(SigningKey::OpenPgp(fpr)) => {
+            vc.keys().key_handle(fpr.clone()).for_signing().alive().revoked(false).next().is_some()
+        }
+        _ => false,
+    };
     if !key_ok {
         return with_problem(out, not_now("the signing key has expired or is revoked".to_owned()));
     }

@@ -1,5 +1,6 @@
-//! The certificates a policy lists: loaded from key files (public parts only), and indexed
-//! by every key's fingerprint and key id so a signature's issuer finds its owner.
+//! The keys a policy lists: OpenPGP certificates and OpenSSH public keys, loaded from key
+//! files (public parts only) and told apart by their content; certificates indexed by every
+//! key's fingerprint and key id, SSH keys by their bytes, so a signature finds its owner.
 
 use std::collections::HashMap;
 
@@ -11,7 +12,8 @@ use toml::Spanned;
 
 use super::parse::Locator;
 use super::{Policy, PolicyError, Principal};
-use crate::facts::CertDigest;
+use crate::facts::{CertDigest, SignatureFact, SigningKey};
+use crate::ssh;
 
 /// A certificate listed in the policy and the signer it belongs to.
 #[derive(Debug)]
@@ -24,19 +26,115 @@ pub struct KnownCert {
     pub digest: CertDigest,
 }
 
-/// Every certificate of a policy, indexed by each (sub)key's fingerprint and key id.
+/// An OpenSSH public key listed in the policy and the signer it belongs to.
+#[derive(Debug)]
+pub struct KnownSshKey {
+    /// Whose key this is.
+    pub principal: Principal,
+    /// The key.
+    pub key: ssh_key::PublicKey,
+    /// Its `SHA256:…` fingerprint.
+    pub fingerprint: String,
+    /// Its owner and exact bytes, which remembered signature facts depend on.
+    pub digest: CertDigest,
+}
+
+impl KnownSshKey {
+    /// The key's type as OpenSSH names it.
+    pub fn key_type(&self) -> String {
+        ssh::key_type(self.key.key_data())
+    }
+}
+
+/// A key the policy holds, of either format: who made a signature, as a remembered fact
+/// names it.
+#[derive(Debug, Clone, Copy)]
+pub enum Known<'a> {
+    /// An OpenPGP certificate.
+    OpenPgp(&'a KnownCert),
+    /// An OpenSSH public key.
+    Ssh(&'a KnownSshKey),
+}
+
+impl Known<'_> {
+    /// Whose key it is.
+    pub fn principal(&self) -> &Principal {
+        match self {
+            Known::OpenPgp(k) => &k.principal,
+            Known::Ssh(k) => &k.principal,
+        }
+    }
+}
+
+/// What a key file holds. Few per policy, and moved once into the keyring: not boxed.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Material {
+    OpenPgp(Cert),
+    Ssh(ssh_key::PublicKey),
+}
+
+impl Material {
+    /// The key's name in the policy model.
+    pub(super) fn id(&self) -> SigningKey {
+        match self {
+            Material::OpenPgp(cert) => SigningKey::OpenPgp(cert.fingerprint()),
+            Material::Ssh(key) => SigningKey::Ssh(ssh::fingerprint(key.key_data())),
+        }
+    }
+
+    /// Whether it is a FIDO security key (an `sk-*` SSH key).
+    pub(super) fn is_hardware(&self) -> bool {
+        matches!(self, Material::Ssh(key) if ssh::is_hardware(key.key_data()))
+    }
+}
+
+/// Every key of a policy: certificates indexed by each (sub)key's fingerprint and key id, SSH
+/// keys by their encoded bytes.
 #[derive(Debug, Default)]
 pub(super) struct Keyring {
     certs: Vec<KnownCert>,
     by_fingerprint: HashMap<Fingerprint, usize>,
     by_keyid: HashMap<KeyID, Vec<usize>>,
     by_digest: HashMap<CertDigest, usize>,
+    ssh: Vec<KnownSshKey>,
+    ssh_by_blob: HashMap<Vec<u8>, usize>,
 }
 
 impl Keyring {
-    /// Add `principal`'s certificates; a key may belong to one signer only (the error says
-    /// which key and whose).
-    pub(super) fn add(&mut self, principal: &Principal, certs: Vec<Cert>) -> Result<(), String> {
+    /// Add `principal`'s keys; a key may belong to one signer only (the error says which key
+    /// and whose).
+    pub(super) fn add(&mut self, principal: &Principal, keys: Vec<Material>) -> Result<(), String> {
+        let mut certs = Vec::new();
+        for key in keys {
+            match key {
+                Material::OpenPgp(cert) => certs.push(cert),
+                Material::Ssh(key) => self.add_ssh(principal, key)?,
+            }
+        }
+        self.add_certs(principal, certs)
+    }
+
+    fn add_ssh(&mut self, principal: &Principal, key: ssh_key::PublicKey) -> Result<(), String> {
+        let blob = ssh_key::PublicKey::from(key.key_data().clone())
+            .to_bytes()
+            .map_err(|e| format!("{principal}: cannot encode SSH key: {e}"))?;
+        let fingerprint = ssh::fingerprint(key.key_data());
+        if let Some(&other) = self.ssh_by_blob.get(&blob) {
+            let owner = &self.ssh[other].principal;
+            if owner == principal {
+                return Ok(());
+            }
+            return Err(format!(
+                "SSH key {fingerprint} belongs to both {owner} and {principal}; a key must belong to one signer"
+            ));
+        }
+        let digest = CertDigest::new(principal, &blob);
+        self.ssh_by_blob.insert(blob, self.ssh.len());
+        self.ssh.push(KnownSshKey { principal: principal.clone(), key, fingerprint, digest });
+        Ok(())
+    }
+
+    fn add_certs(&mut self, principal: &Principal, certs: Vec<Cert>) -> Result<(), String> {
         for cert in certs {
             // Two copies of one certificate for the same signer (an updated export beside the
             // old file, a revocation in one of them) are one certificate: merged, so the
@@ -99,17 +197,37 @@ impl Policy {
         found.into_iter().filter_map(|i| self.keyring.certs.get(i)).collect()
     }
 
-    /// The certificate a remembered signature fact still stands on: the one the policy holds
-    /// with the fact's digest, and the one its signing key belongs to now (so the fact is
-    /// judged against exactly the certificate a full check would use).
-    pub fn cert_for_fact(&self, fact: &crate::facts::SignatureFact) -> Option<&KnownCert> {
-        let i = *self.keyring.by_digest.get(&fact.cert)?;
-        (self.keyring.by_fingerprint.get(&fact.key) == Some(&i)).then(|| self.keyring.certs.get(i)).flatten()
+    /// The SSH key in the policy with exactly the key data a signature names.
+    pub fn ssh_key_for(&self, key: &ssh_key::public::KeyData) -> Option<&KnownSshKey> {
+        let blob = ssh_key::PublicKey::from(key.clone()).to_bytes().ok()?;
+        self.keyring.ssh_by_blob.get(&blob).and_then(|&i| self.keyring.ssh.get(i))
+    }
+
+    /// The key a remembered signature fact still stands on: the one the policy holds with the
+    /// fact's digest, and the one its signing key belongs to now (so the fact is judged
+    /// against exactly the key a full check would use).
+    pub fn known_for_fact(&self, fact: &SignatureFact) -> Option<Known<'_>> {
+        match &fact.key {
+            SigningKey::OpenPgp(fpr) => {
+                let i = *self.keyring.by_digest.get(&fact.cert)?;
+                (self.keyring.by_fingerprint.get(fpr) == Some(&i))
+                    .then(|| self.keyring.certs.get(i).map(Known::OpenPgp))
+                    .flatten()
+            }
+            SigningKey::Ssh(fpr) => {
+                self.keyring.ssh.iter().find(|k| k.digest == fact.cert && k.fingerprint == *fpr).map(Known::Ssh)
+            }
+        }
     }
 
     /// Every certificate in the policy with its owner.
     pub fn certs(&self) -> &[KnownCert] {
         &self.keyring.certs
+    }
+
+    /// Every SSH key in the policy with its owner.
+    pub fn ssh_keys(&self) -> &[KnownSshKey] {
+        &self.keyring.ssh
     }
 
     /// Keys that cannot make a valid signature today (expired, revoked, no signing-capable key
@@ -145,12 +263,12 @@ pub(super) fn load(
     owner: &Principal,
     keys: &Spanned<Vec<Spanned<String>>>,
     digest: &mut gix::hash::Hasher,
-) -> Result<Vec<Cert>, PolicyError> {
+) -> Result<Vec<Material>, PolicyError> {
     if keys.get_ref().is_empty() {
         return Err(loc.span(
             keys,
             format!(
-                "{owner} has no keys, so nothing they sign could ever be checked; list at least one certificate file"
+                "{owner} has no keys, so nothing they sign could ever be checked; list at least one key file (an OpenPGP certificate or an OpenSSH .pub file)"
             ),
         ));
     }
@@ -160,6 +278,12 @@ pub(super) fn load(
         let bytes = read_key(path).map_err(|e| loc.span(key, format!("{owner}: cannot read key file {path}: {e}")))?;
         digest.update(&(bytes.len() as u64).to_be_bytes());
         digest.update(&bytes);
+        // Told apart by content, not by name: `alice.pub` may hold either.
+        if ssh::looks_like_ssh(&bytes) {
+            let keys = ssh::parse_keys(&bytes).map_err(|e| loc.span(key, format!("{owner}: {path} {e}")))?;
+            certs.extend(keys.into_iter().map(Material::Ssh));
+            continue;
+        }
         let mut found = 0;
         for cert in CertParser::from_bytes(&bytes)
             .map_err(|e| loc.span(key, format!("{owner}: {} is not an OpenPGP certificate: {e}", path)))?
@@ -171,11 +295,13 @@ pub(super) fn load(
                     path
                 )));
             }
-            certs.push(cert);
+            certs.push(Material::OpenPgp(cert));
             found += 1;
         }
         if found == 0 {
-            return Err(loc.span(key, format!("{owner}: {} contains no OpenPGP certificate", path)));
+            return Err(
+                loc.span(key, format!("{owner}: {path} contains no OpenPGP certificate and no OpenSSH public key"))
+            );
         }
     }
     Ok(certs)

@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::facts::SigningKey;
 use jiff::Timestamp;
-use sequoia_openpgp::Fingerprint;
 
 mod environment;
 mod keys;
@@ -23,8 +23,8 @@ mod rule;
 
 pub use environment::UnknownEnvironment;
 use keys::Keyring;
-pub use keys::KnownCert;
-pub use rule::Rule;
+pub use keys::{Known, KnownCert, KnownSshKey};
+pub use rule::{Presence, Rule};
 
 /// The environment the mirror's hook checks as.
 pub const PUSH_ENVIRONMENT: &str = "push";
@@ -95,8 +95,10 @@ pub struct Person {
     pub expires: Option<jiff::civil::Date>,
     /// When the access was (last) granted or renewed; resets the inactivity clock.
     pub granted: Option<jiff::civil::Date>,
-    /// Primary fingerprints of the person's certificates.
-    pub keys: Vec<Fingerprint>,
+    /// The person's keys: primary fingerprints of OpenPGP certificates, SSH key fingerprints.
+    pub keys: Vec<SigningKey>,
+    /// Only FIDO security keys may sign for them (`hardware = true`).
+    pub hardware: bool,
     /// The line of the policy file the person's table starts on, for messages.
     pub line: usize,
 }
@@ -106,8 +108,10 @@ pub struct Person {
 pub struct Machine {
     /// The name under `[machines]`.
     pub name: String,
-    /// Primary fingerprints of the machine's certificates.
-    pub keys: Vec<Fingerprint>,
+    /// The machine's keys: primary fingerprints of OpenPGP certificates, SSH key fingerprints.
+    pub keys: Vec<SigningKey>,
+    /// Only FIDO security keys may sign for it (`hardware = true`).
+    pub hardware: bool,
 }
 
 /// A loaded, validated policy with its certificates parsed once.

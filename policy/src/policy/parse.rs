@@ -4,13 +4,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use sequoia_openpgp::cert::Cert;
 use serde::Deserialize;
 use toml::Spanned;
 
 use super::keys::{self, Keyring};
 use super::{Access, Machine, Person, Policy, PolicyError, Principal, environment, rule};
 use crate::duration;
+use crate::facts::SigningKey;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,12 +35,14 @@ struct RawPerson {
     sponsor: Option<Spanned<String>>,
     expires: Option<Spanned<toml::value::Datetime>>,
     granted: Option<Spanned<toml::value::Datetime>>,
+    hardware: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawMachine {
     keys: Spanned<Vec<Spanned<String>>>,
+    hardware: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -52,6 +54,7 @@ pub(super) struct RawRule {
     #[serde(default)]
     pub(super) machines: Vec<Spanned<String>>,
     pub(super) max_age: Option<Spanned<String>>,
+    pub(super) presence: Option<Spanned<String>>,
 }
 
 /// Turns byte offsets into line/column errors for one file.
@@ -136,6 +139,17 @@ impl Policy {
         }
         let inactivity =
             raw.inactivity.as_ref().map(|d| duration::parse(d.get_ref()).map_err(|e| loc.span(d, e))).transpose()?;
+        if let Some(d) = &raw.inactivity
+            && let Some(person) = people.values().find(|p| p.keys.iter().any(|k| matches!(k, SigningKey::Ssh(_))))
+        {
+            return Err(loc.span(
+                d,
+                format!(
+                    "inactivity needs to know when each person signed, and SSH signatures carry no time; {} (line {}) has an SSH key. Remove inactivity, or list only OpenPGP keys for people",
+                    person.name, person.line
+                ),
+            ));
+        }
         let admins = raw.admins.as_ref().map(|a| admins(&loc, a, &people)).transpose()?;
         let fingerprint =
             signers.digest.try_finalize().map(|id| id.to_string()).map_err(|e| loc.at(0, e.to_string()))?;
@@ -175,7 +189,8 @@ impl Signers<'_> {
         };
         let expires = p.expires.as_ref().map(|d| toml_date(loc, d)).transpose()?;
         let granted = p.granted.as_ref().map(|d| toml_date(loc, d)).transpose()?;
-        let keys = self.keys(&Principal::Person(name.to_owned()), &p.keys)?;
+        let hardware = p.hardware.as_ref().is_some_and(|h| *h.get_ref());
+        let keys = self.keys(&Principal::Person(name.to_owned()), &p.keys, hardware)?;
         Ok(Person {
             name: name.to_owned(),
             access,
@@ -183,6 +198,7 @@ impl Signers<'_> {
             expires,
             granted,
             keys,
+            hardware,
             line: loc.at(spanned.span().start, "").line,
         })
     }
@@ -198,20 +214,37 @@ impl Signers<'_> {
                 .loc
                 .span(spanned, format!("{name} is both a person and a machine; give the machine another name")));
         }
-        let keys = self.keys(&Principal::Machine(name.to_owned()), &spanned.get_ref().keys)?;
-        Ok(Machine { name: name.to_owned(), keys })
+        let m = spanned.get_ref();
+        let hardware = m.hardware.as_ref().is_some_and(|h| *h.get_ref());
+        let keys = self.keys(&Principal::Machine(name.to_owned()), &m.keys, hardware)?;
+        Ok(Machine { name: name.to_owned(), keys, hardware })
     }
 
-    /// Load `owner`'s key files; returns their primary fingerprints.
+    /// Load `owner`'s key files; returns their keys' names (primary fingerprints for OpenPGP).
+    /// With `hardware`, every key must be a FIDO security key.
     fn keys(
         &mut self,
         owner: &Principal,
         files: &Spanned<Vec<Spanned<String>>>,
-    ) -> Result<Vec<sequoia_openpgp::Fingerprint>, PolicyError> {
-        let certs = keys::load(self.loc, self.read_key, owner, files, &mut self.digest)?;
-        let fingerprints = certs.iter().map(Cert::fingerprint).collect();
-        self.keyring.add(owner, certs).map_err(|message| self.loc.at(0, message))?;
-        Ok(fingerprints)
+        hardware: bool,
+    ) -> Result<Vec<SigningKey>, PolicyError> {
+        let keys = keys::load(self.loc, self.read_key, owner, files, &mut self.digest)?;
+        if hardware && let Some(soft) = keys.iter().find(|k| !k.is_hardware()) {
+            let kind = match soft {
+                keys::Material::OpenPgp(_) => "an OpenPGP key".to_owned(),
+                keys::Material::Ssh(k) => format!("an {} key", crate::ssh::key_type(k.key_data())),
+            };
+            return Err(self.loc.span(
+                files,
+                format!(
+                    "{owner} has hardware = true, but key {} is {kind}; only FIDO security keys (sk-ssh-ed25519@openssh.com, sk-ecdsa-sha2-nistp256@openssh.com) prove a touch. Remove it, or make one with ssh-keygen -t ed25519-sk",
+                    soft.id()
+                ),
+            ));
+        }
+        let names = keys.iter().map(keys::Material::id).collect();
+        self.keyring.add(owner, keys).map_err(|message| self.loc.at(0, message))?;
+        Ok(names)
     }
 }
 

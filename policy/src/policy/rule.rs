@@ -36,6 +36,8 @@ pub struct Rule {
     pub machines: Vec<String>,
     /// At push, a new layer's signature may be at most this old.
     pub max_age: Option<std::time::Duration>,
+    /// What a person's security key must have seen for their signature to count here.
+    pub presence: Option<Presence>,
     /// `rule 1 (deploy/*: 2 people)`, written once when the policy is read.
     description: Arc<str>,
 }
@@ -75,7 +77,8 @@ impl Rule {
     fn describe_now(&self) -> String {
         let mut needs = Vec::new();
         if self.people > 0 {
-            needs.push(format!("{} {}", self.people, plural(self.people, "person", "people")));
+            let with = self.presence.map(|p| format!(" with {}", p.as_str())).unwrap_or_default();
+            needs.push(format!("{} {}{with}", self.people, plural(self.people, "person", "people")));
         }
         for m in &self.machines {
             needs.push(format!("machine {m}"));
@@ -85,6 +88,39 @@ impl Rule {
             None => String::new(),
         };
         format!("rule {} ({}{scope}: {})", self.number, self.tags.join(", "), needs.join(" + "))
+    }
+}
+
+/// What a FIDO security key claims it saw when a person signed, weakest first: nothing (or a
+/// key that is no security key), a touch (user presence, flag 0x01), or a touch and a PIN or
+/// biometric (user presence and user verification, flags 0x01 and 0x04).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Presence {
+    /// No security key vouches for the person.
+    Unproven,
+    /// A touch.
+    Touch,
+    /// A touch and a PIN.
+    Pin,
+}
+
+impl Presence {
+    /// What a signature's [`Touch`](crate::ssh::Touch) evidence proves.
+    pub fn of(touch: Option<crate::ssh::Touch>) -> Presence {
+        match touch {
+            Some(t) if t.presence() && t.verification() => Presence::Pin,
+            Some(t) if t.presence() => Presence::Touch,
+            _ => Presence::Unproven,
+        }
+    }
+
+    /// The policy's word for it: `touch`, `pin` (`unproven` is no requirement).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Presence::Unproven => "unproven",
+            Presence::Touch => "touch",
+            Presence::Pin => "pin",
+        }
     }
 }
 
@@ -146,6 +182,27 @@ pub(super) fn parse(
         .as_ref()
         .map(|d| duration::parse(d.get_ref()).map_err(|e| loc.span(d, format!("rule {number}: max_age: {e}"))))
         .transpose()?;
+    let presence = match &raw.presence {
+        None => None,
+        Some(p) => match p.get_ref().as_str() {
+            "touch" => Some(Presence::Touch),
+            "pin" => Some(Presence::Pin),
+            other => {
+                return Err(loc.span(
+                    p,
+                    format!("rule {number}: unknown presence {other:?}; use \"touch\" (a security key was touched) or \"pin\" (touched and PIN-verified)"),
+                ));
+            }
+        },
+    };
+    if let (Some(p), 0) = (&raw.presence, people) {
+        return Err(loc.span(
+            p,
+            format!(
+                "rule {number}: presence applies to people's signatures, and this rule requires no people; set `people`"
+            ),
+        ));
+    }
     let mut rule = Rule {
         number,
         line,
@@ -157,6 +214,7 @@ pub(super) fn parse(
         people,
         machines: raw.machines.iter().map(|m| m.get_ref().clone()).collect(),
         max_age,
+        presence,
         description: Arc::from(""),
     };
     rule.description = Arc::from(rule.describe_now());

@@ -9,7 +9,7 @@
 //! and rules as data, `activity.rs` the signing history; renderings for people and pipelines
 //! live with the adapters, which only read a verdict.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 
 use gix::ObjectId;
@@ -17,7 +17,7 @@ use gix::objs::{Find, FindHeader};
 
 use crate::facts::{Facts, SignatureFact};
 use crate::layer::{self, Chain, Layer};
-use crate::policy::{DEFAULT_MAX_AGE, Policy, Principal};
+use crate::policy::{DEFAULT_MAX_AGE, Policy, Presence, Principal};
 use crate::signature::{self, Timing};
 
 mod activity;
@@ -241,7 +241,12 @@ fn judge_layers<O>(
     let mut machines = BTreeSet::new();
     for (i, layer) in layers.iter().enumerate() {
         let new = request.push.is_some() && !known.contains(&layer.id);
-        let timing = Timing { now: request.now, fresh_within: new.then_some(max_age.unwrap_or(DEFAULT_MAX_AGE)) };
+        let claimed = layer.tagger.as_ref().and_then(|t| {
+            let secs = u64::try_from(t.time).ok()?;
+            SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+        });
+        let fresh_within = new.then_some(max_age.unwrap_or(DEFAULT_MAX_AGE));
+        let timing = Timing { now: request.now, fresh_within, claimed };
         let (mut report, until) = check_layer(policy, request.facts, (i + 1, layer, new), timing, &mut verdict.learned);
         verdict.until = verdict.until.into_iter().chain(until).min();
         if let (Some(limit), Some(activity)) = (policy.inactivity, request.activity) {
@@ -267,10 +272,27 @@ fn judge_layers<O>(
 
 /// Evaluate every rule that applies to the tag in the environment.
 fn judge_rules(policy: &Policy, request: &Request<'_>, verdict: &mut Verdict) {
+    // What each person's security key proved at best, over their valid layers.
+    let mut proven: BTreeMap<&str, Presence> = BTreeMap::new();
+    for l in verdict.layers.iter().filter(|l| l.valid()) {
+        if let Some(Principal::Person(name)) = &l.signer {
+            let level = proven.entry(name).or_insert(Presence::Unproven);
+            *level = (*level).max(Presence::of(l.touch));
+        }
+    }
     for rule in policy.rules_for(request.tag, request.environment) {
         let mut missing = Vec::new();
-        if verdict.people.len() < rule.people {
-            missing.push(Missing::People { needed: rule.people, have: verdict.people.clone() });
+        let required = rule.presence.unwrap_or(Presence::Unproven);
+        let (counted, short): (Vec<&String>, Vec<&String>) =
+            verdict.people.iter().partition(|p| proven.get(p.as_str()).is_some_and(|l| *l >= required));
+        if counted.len() < rule.people {
+            let have = counted.into_iter().cloned().collect();
+            missing.push(Missing::People { needed: rule.people, have });
+            missing.extend(short.into_iter().map(|person| Missing::Presence {
+                person: person.clone(),
+                proven: proven.get(person.as_str()).copied().unwrap_or(Presence::Unproven),
+                required,
+            }));
         }
         missing.extend(rule.machines.iter().filter(|m| !verdict.machines.contains(m)).cloned().map(Missing::Machine));
         let description = rule.description();
@@ -314,16 +336,17 @@ fn check_layer(
     timing: Timing,
     learned: &mut Vec<(ObjectId, SignatureFact)>,
 ) -> (LayerReport, Option<SystemTime>) {
-    let remembered = facts.and_then(|f| f.get(&layer.id)).filter(|f| policy.cert_for_fact(f).is_some());
-    let check = match remembered {
-        Some(fact) => signature::judge(policy, fact, timing),
+    let remembered = facts.and_then(|f| f.get(&layer.id)).filter(|f| policy.known_for_fact(f).is_some());
+    let (check, key_type) = match remembered {
+        Some(fact) => (signature::judge(policy, fact, timing), signature::key_type(policy, fact)),
         None => match signature::crypto(policy, layer.signature(), layer.payload()) {
             Ok(fact) => {
                 let check = signature::judge(policy, &fact, timing);
+                let key_type = signature::key_type(policy, &fact);
                 learned.push((layer.id, fact));
-                check
+                (check, key_type)
             }
-            Err(check) => *check,
+            Err(check) => (*check, None),
         },
     };
     let report = LayerReport {
@@ -331,7 +354,10 @@ fn check_layer(
         id: layer.id,
         new,
         signer: check.signer,
+        format: layer.signature().map(|(format, _)| signature_format(format)),
         key: check.key,
+        key_type,
+        touch: check.touch,
         signed_at: check.created,
         tagger: layer.tagger.clone(),
         problem: check.problem.map(LayerProblem::Signature),
@@ -361,6 +387,16 @@ fn apply_inactivity(policy: &Policy, limit: Duration, activity: &Activity, repor
     let previous = previous.into_iter().chain(granted).filter(|p| *p <= t).max();
     if previous.is_none_or(|p| t.duration_since(p).is_ok_and(|gap| gap > limit)) {
         report.problem = Some(LayerProblem::Lapsed { person: name.clone(), since: previous, limit });
+    }
+}
+
+/// The signature format's name in reports: `openpgp`, `ssh`, `x509`.
+fn signature_format(format: gix::objs::signature::Format) -> &'static str {
+    use gix::objs::signature::Format;
+    match format {
+        Format::OpenPgp => "openpgp",
+        Format::Ssh => "ssh",
+        Format::X509 => "x509",
     }
 }
 

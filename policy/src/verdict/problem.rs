@@ -8,7 +8,7 @@ use gix::ObjectId;
 
 use super::short;
 use crate::layer::WalkError;
-use crate::policy::{UnknownEnvironment, plural};
+use crate::policy::{Presence, UnknownEnvironment, plural};
 use crate::signature::{self, format_time};
 
 /// Why one layer's signature does not count.
@@ -46,6 +46,16 @@ pub enum Missing {
     },
     /// A machine that must have signed.
     Machine(String),
+    /// A person whose signature counts, but not for this rule: their security key did not
+    /// prove what the rule's `presence` requires.
+    Presence {
+        /// Who signed.
+        person: String,
+        /// What their security key proved at best.
+        proven: Presence,
+        /// What the rule requires.
+        required: Presence,
+    },
 }
 
 impl std::fmt::Display for Missing {
@@ -62,6 +72,14 @@ impl std::fmt::Display for Missing {
                 have.join(", ")
             ),
             Missing::Machine(m) => write!(f, "needs machine {m}'s signature"),
+            Missing::Presence { person, proven, required } => {
+                let made = match proven {
+                    Presence::Unproven => "without a touch on a security key",
+                    Presence::Touch => "with a touch but without a PIN",
+                    Presence::Pin => "with a touch and a PIN",
+                };
+                write!(f, "{person}'s signature was made {made}; this rule requires `{}`", required.as_str())
+            }
         }
     }
 }

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::facts::SigningKey;
+use crate::ssh::Touch;
 use gix::ObjectId;
-use sequoia_openpgp::Fingerprint;
 
 use super::{Expected, LayerProblem, Missing};
 use crate::layer::Tagger;
@@ -22,8 +23,14 @@ pub struct LayerReport {
     pub new: bool,
     /// Who signed it, if the key is in the policy.
     pub signer: Option<Principal>,
-    /// The signing (sub)key.
-    pub key: Option<Fingerprint>,
+    /// The signature's format (`openpgp`, `ssh`, `x509`), when the layer is signed.
+    pub format: Option<&'static str>,
+    /// The signing key, when the policy holds it.
+    pub key: Option<SigningKey>,
+    /// The signing key's type (`sk-ssh-ed25519@openssh.com`, `EdDSA`, …).
+    pub key_type: Option<String>,
+    /// What a FIDO security key claimed when it made the signature.
+    pub touch: Option<Touch>,
     /// The signature's creation time.
     pub signed_at: Option<SystemTime>,
     /// The tagger line.
