@@ -3,7 +3,7 @@
 //! real push and a `signed::` clone. FIDO (`sk-*`) signatures need a token this machine does
 //! not have, so they are built here byte by byte as PROTOCOL.sshsig and PROTOCOL.u2f describe,
 //! signed with an in-process key, and `ssh-keygen -Y verify` checks every one of them: the
-//! fixtures are signatures OpenSSH itself accepts. T34–T36 (docs/threats.md).
+//! fixtures are signatures OpenSSH itself accepts. T34–T38 (docs/threats.md).
 
 mod support;
 
@@ -220,6 +220,26 @@ fn an_ssh_layer_counts_and_with_an_openpgp_layer_makes_two_people() {
     assert!(out.contains("alice, signed (SSH: no time): ok"), "{out}");
 }
 
+/// One person may hold OpenPGP and SSH keys side by side; two layers of one person, one of
+/// each format, are still one person.
+#[test]
+fn one_person_with_an_openpgp_and_an_ssh_key_counts_once() {
+    let (w, repo, alice) = setup("", None);
+    let text = std::fs::read_to_string(w.path().join("policy.toml")).expect("policy");
+    w.write(
+        "policy.toml",
+        &text.replace("keys = [\"keys/alice.pub\"]", "keys = [\"keys/alice.asc\", \"keys/alice.pub\"]"),
+    );
+    sign_ssh(&w, &repo, &alice, "alice", "deploy/1", "HEAD");
+    w.sign(&repo, "alice", "deploy/1", "deploy/1");
+    let (code, tag) = verify_json(&w, &repo, "deploy/1", "ci");
+    assert_eq!(code, 1, "{tag}");
+    assert_eq!(tag["people"], serde_json::json!(["alice"]));
+    assert!(tag["layers"].as_array().is_some_and(|l| l.iter().all(|l| l["valid"] == true)), "{tag}");
+    w.sign(&repo, "bob", "deploy/1", "deploy/1");
+    assert_eq!(verify_json(&w, &repo, "deploy/1", "ci").0, 0);
+}
+
 #[test]
 fn rsa_and_ecdsa_ssh_keys_sign_too() {
     let w = World::new();
@@ -278,7 +298,7 @@ fn unsupported_ssh_key_types_are_refused_by_name() {
     sign_ssh(&w, &repo, &p384, "alice", "deploy/1", "HEAD");
     let (code, out, _) = w.verify(&repo, "deploy/1", &[]);
     assert_eq!(code, 1);
-    assert!(out.contains("made with ecdsa-sha2-nistp384, which is not accepted"), "{out}");
+    assert!(out.contains("made with \"ecdsa-sha2-nistp384\", which is not accepted"), "{out}");
 }
 
 /// T34: a signature OpenSSH made for another namespace (`ssh-keygen -Y sign -n file`, as for
@@ -480,4 +500,122 @@ fn ssh_layers_pass_the_hook_and_a_signed_clone() {
             .arg("prod"),
     );
     assert_eq!(w.git_ok(&w.path().join("prod"), &["tag", "-l"]), "deploy/1");
+}
+
+/// A policy where alice holds `alice` and bob holds `bob` (key file texts), one rule of two
+/// people; returns `git signed verify`'s exit code and stderr for a tag that does not exist
+/// (enough to read the policy).
+fn two_people(w: &World, alice: &str, bob: &str) -> (i32, String) {
+    w.write("keys/a.key", alice);
+    w.write("keys/b.key", bob);
+    w.write(
+        "policy.toml",
+        "version = 1\n[people.alice]\nkeys = [\"keys/a.key\"]\naccess = \"admin\"\n\n[people.bob]\nkeys = [\"keys/b.key\"]\naccess = \"admin\"\n\n[[rule]]\ntags = [\"deploy/*\"]\npeople = 2\n",
+    );
+    let repo = w.path().join("work");
+    if !repo.exists() {
+        w.repo("work");
+    }
+    let (code, _, err) = w.verify(&repo, "deploy/1", &[]);
+    (code, err)
+}
+
+/// One private key is one signer, however its public key is written: as OpenSSH writes it
+/// and with its EC point compressed, as a plain ed25519 key and dressed as a security key, as
+/// an OpenPGP certificate and as `gpg --export-ssh-key` exports it. Two people listing the
+/// two forms would let one key holder sign as both.
+#[test]
+fn t37_one_key_written_two_ways_belongs_to_one_signer() {
+    let w = World::new();
+    ssh_keygen(&w, "ec", &["-t", "ecdsa", "-b", "256"]);
+    let text = std::fs::read_to_string(w.path().join("keys/ec.pub")).expect("ec.pub");
+    let public = ssh_key::PublicKey::from_openssh(text.trim()).expect("key");
+    let ssh_key::public::KeyData::Ecdsa(ssh_key::public::EcdsaPublicKey::NistP256(point)) = public.key_data() else {
+        panic!("a P-256 key")
+    };
+    let compressed = ssh_key::public::KeyData::Ecdsa(ssh_key::public::EcdsaPublicKey::NistP256(point.compress()));
+    let compressed = ssh_key::PublicKey::from(compressed).to_openssh().expect("openssh") + "\n";
+    let (code, err) = two_people(&w, &text, &compressed);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("EC point is not written as OpenSSH writes it"), "{err}");
+
+    let ssh_key::public::KeyData::SkEd25519(sk) = SkKey::carol().key_data() else { panic!("an sk key") };
+    let plain = ssh_key::PublicKey::from(ssh_key::public::KeyData::Ed25519(*sk.public_key())).to_openssh().expect("o");
+    let (code, err) = two_people(&w, &SkKey::carol().public(), &(plain + "\n"));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("bob's key SHA256:") && err.contains("is the same key as alice's key SHA256:"), "{err}");
+
+    let alice = keys().get("alice");
+    let exported = run_ok(w.cmd("gpg").args(["--batch", "--export-ssh-key", &format!("{}!", alice.fingerprint)]));
+    let (code, err) = two_people(&w, &alice.public, &String::from_utf8_lossy(&exported.stdout));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(&format!("is the same key as alice's key {}", alice.fingerprint)), "{err}");
+}
+
+/// A signature's encoding is OpenSSH's own: a valid SSHSIG re-encoded with a longer public-key
+/// field (padding the key data) still verifies under a lax parser, and so would let anyone
+/// mint another tag object carrying alice's signature. It is refused, as `ssh-keygen -Y
+/// verify` refuses it.
+#[test]
+fn t38_a_signature_encoded_another_way_is_refused() {
+    use base64::Engine as _;
+    let (w, repo, alice) = setup("", None);
+    sign_ssh(&w, &repo, &alice, "alice", "deploy/1", "HEAD");
+    let id = w.git_ok(&repo, &["rev-parse", "deploy/1"]);
+    let bytes = w.cat(&repo, &id);
+    let at = bytes.windows(10).position(|w| w == b"-----BEGIN").expect("armor");
+    let (payload, armored) = bytes.split_at(at);
+    let body: String = String::from_utf8_lossy(armored).lines().filter(|l| !l.starts_with("-----")).collect();
+    let mut blob = base64::engine::general_purpose::STANDARD.decode(body).expect("base64");
+    // "SSHSIG", version (4 bytes), then the public key as a string: claim it is 7 bytes longer.
+    blob[13] = blob[13].wrapping_add(7);
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&blob);
+    let lines: Vec<&str> = encoded.as_bytes().chunks(70).map(|c| std::str::from_utf8(c).expect("ascii")).collect();
+    let padded = format!("-----BEGIN SSH SIGNATURE-----\n{}\n-----END SSH SIGNATURE-----\n", lines.join("\n"));
+    let public = std::fs::read_to_string(w.path().join("keys/alice.pub")).expect("alice.pub");
+    assert!(!openssh_accepts(&w, "alice", public.trim(), "git", payload, &padded), "OpenSSH refuses it");
+    let forged = w.mktag(&repo, &[payload, padded.as_bytes()].concat());
+    w.force_tag_ref(&repo, "deploy/1", &forged);
+    w.sign(&repo, "bob", "deploy/1", "deploy/1");
+    let (code, out, _) = w.verify(&repo, "deploy/1", &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("not encoded as OpenSSH encodes it"), "{out}");
+
+    // carol's security-key signature relabelled as an RSA one: the algorithm must be the key's.
+    let head = w.git_ok(&repo, &["rev-parse", "HEAD"]);
+    let payload = tag_payload(&head, "commit", "deploy/2", "carol", SystemTime::now());
+    let good = ssh_key::SshSig::from_pem(SkKey::carol().sign(&payload, "git", 0x05, 41)).expect("sshsig");
+    let rsa = ssh_key::Algorithm::Rsa { hash: Some(ssh_key::HashAlg::Sha256) };
+    let relabelled = ssh_key::Signature::new(rsa, good.signature_bytes().to_vec()).expect("signature");
+    let relabelled = ssh_key::SshSig::new(SkKey::carol().key_data(), "git", good.hash_alg(), relabelled)
+        .and_then(|s| s.to_pem(ssh_key::LineEnding::LF))
+        .expect("armor");
+    let id = w.mktag(&repo, &[payload, relabelled.into_bytes()].concat());
+    w.force_tag_ref(&repo, "deploy/2", &id);
+    w.sign(&repo, "bob", "deploy/2", "deploy/2");
+    let (code, out, _) = w.verify(&repo, "deploy/2", &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("made with \"rsa-sha2-256\", which is not accepted"), "{out}");
+}
+
+/// What `git signed policy approve` shows before an admin signs: a change that drops a rule's
+/// `presence` or a person's `hardware` says so, even beside other changes.
+#[test]
+fn a_change_that_weakens_presence_or_hardware_says_so() {
+    let w = World::new();
+    w.write("keys/carol-sk.pub", &SkKey::carol().public());
+    ssh_keygen(&w, "alice", &["-t", "ed25519"]);
+    let rules = "[[rule]]\ntags = [\"deploy/*\"]\npeople = 2\npresence = \"pin\"\n";
+    let load = |text: &str| git_signed_policy::Policy::load(&w.write("policy.toml", text)).expect("policy");
+    let text = std::fs::read_to_string(ssh_policy(&w, "", Some(rules))).expect("policy");
+    let carol = "keys = [\"keys/carol-sk.pub\"]\n";
+    let old = load(&text.replace(carol, &format!("{carol}hardware = true\n")));
+    let dave =
+        "[people.dave]\nkeys = [\"keys/carol.asc\"]\naccess = \"deploy\"\nsponsor = \"bob\"\n\n[machines.staging-ci]";
+    let new = load(&text.replace("presence = \"pin\"\n", "").replace("[machines.staging-ci]", dave));
+    let changes = git_signed_policy::chain::changes(&old, &new);
+    assert!(changes.iter().any(|c| c == "rule 1: presence pin -> none"), "{changes:?}");
+    assert!(changes.iter().any(|c| c == "no longer requires security keys for carol (hardware)"), "{changes:?}");
+    assert!(changes.iter().any(|c| c.starts_with("adds dave")), "{changes:?}");
+    assert!(git_signed_policy::chain::granted(&old, &new).contains(&"carol".to_owned()), "carol's sponsor must sign");
 }

@@ -401,6 +401,10 @@ pub fn changes(old: &Policy, new: &Policy) -> Vec<String> {
                     let date = p.expires.map_or("never".to_owned(), |d| d.to_string());
                     out.push(format!("sets {name}'s access to expire {date}"));
                 }
+                if before.hardware != p.hardware {
+                    let does = if p.hardware { "requires" } else { "no longer requires" };
+                    out.push(format!("{does} security keys for {name} (hardware)"));
+                }
             }
         }
     }
@@ -408,8 +412,15 @@ pub fn changes(old: &Policy, new: &Policy) -> Vec<String> {
     for (name, m) in &new.machines {
         match old.machines.get(name) {
             None => out.push(format!("adds machine {name}")),
-            Some(before) if before.keys != m.keys => out.push(format!("changes machine {name}'s keys")),
-            Some(_) => {}
+            Some(before) => {
+                if before.keys != m.keys {
+                    out.push(format!("changes machine {name}'s keys"));
+                }
+                if before.hardware != m.hardware {
+                    let does = if m.hardware { "requires" } else { "no longer requires" };
+                    out.push(format!("{does} security keys for machine {name} (hardware)"));
+                }
+            }
         }
     }
     out.extend(old.machines.keys().filter(|n| !new.machines.contains_key(*n)).map(|n| format!("removes machine {n}")));
@@ -422,14 +433,27 @@ pub fn changes(old: &Policy, new: &Policy) -> Vec<String> {
     }
     // What a rule asks, not where it is written.
     let rules = |p: &Policy| {
-        let rule =
-            |r: &crate::policy::Rule| (r.tags.clone(), r.environments.clone(), r.people, r.machines.clone(), r.max_age);
+        let rule = |r: &crate::policy::Rule| {
+            (r.tags.clone(), r.environments.clone(), r.people, r.machines.clone(), r.max_age, r.presence)
+        };
         p.rules.iter().map(rule).collect::<Vec<_>>()
     };
     if old.rules.len() != new.rules.len() {
         out.push(format!("rules: {} -> {}", old.rules.len(), new.rules.len()));
     } else if rules(old) != rules(new) {
         out.push("changes the rules".to_owned());
+    }
+    // What a rule asks of security keys is said on its own, whatever else changes.
+    let word = |p: Option<crate::policy::Presence>| p.map_or("none", |p| p.as_str());
+    if old.rules.len() == new.rules.len() {
+        for (before, after) in old.rules.iter().zip(&new.rules).filter(|(b, a)| b.presence != a.presence) {
+            out.push(format!("rule {}: presence {} -> {}", after.number, word(before.presence), word(after.presence)));
+        }
+    } else {
+        let strongest = |p: &Policy| p.rules.iter().filter_map(|r| r.presence).max();
+        if strongest(old) != strongest(new) {
+            out.push(format!("presence required: {} -> {}", word(strongest(old)), word(strongest(new))));
+        }
     }
     if out.is_empty() && old.fingerprint != new.fingerprint {
         out.push("edits policy.toml or its key files".to_owned());
@@ -455,6 +479,8 @@ fn grant(old: &Policy, name: &str, person: &crate::policy::Person) -> Option<&'s
         Some("extends the access of")
     } else if before.keys != person.keys {
         Some("changes the keys of")
+    } else if before.hardware && !person.hardware {
+        Some("lifts the security-key requirement of")
     } else if before.sponsor != person.sponsor {
         Some("changes the sponsor of")
     } else {

@@ -43,7 +43,7 @@ pub enum Problem {
     #[error("carries an SSH signature made for the namespace {0:?}, not \"git\": it was not made to sign a tag")]
     SshNamespace(String),
     /// An SSH signature algorithm that is not accepted.
-    #[error("carries an SSH signature made with {0}, which is not accepted (supported: {list})", list = ssh::SUPPORTED.join(", "))]
+    #[error("carries an SSH signature made with {0:?}, which is not accepted (supported: {list})", list = ssh::SUPPORTED.join(", "))]
     SshAlgorithm(String),
     /// An SSH signature where the time of signing matters (a change of the policy kept in the
     /// repository, whose history is judged at each signature's time).

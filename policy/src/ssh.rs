@@ -20,6 +20,8 @@ pub const NAMESPACE: &str = "git";
 
 /// The smallest RSA modulus accepted, in bits.
 const MIN_RSA_BITS: usize = 2048;
+/// The largest RSA modulus the verifier checks, in bits (the `rsa` crate's limit).
+const MAX_RSA_BITS: usize = 4096;
 
 /// Key types a policy may list, as OpenSSH names them.
 pub const SUPPORTED: &[&str] = &[
@@ -97,21 +99,55 @@ pub fn parse_keys(text: &[u8]) -> Result<Vec<PublicKey>, String> {
     Ok(keys)
 }
 
-/// A key a policy may hold: a supported type, and RSA of at least 2048 bits.
+/// A key a policy may hold: a supported type, EC points as OpenSSH writes them
+/// (uncompressed), and RSA of 2048 to 4096 bits.
 fn check_key(key: &KeyData) -> Result<(), String> {
+    let uncompressed = |point: &[u8]| {
+        if point.len() == 65 && point[0] == 0x04 {
+            Ok(())
+        } else {
+            Err("the key's EC point is not written as OpenSSH writes it (uncompressed)".to_owned())
+        }
+    };
     match key {
-        KeyData::Ed25519(_) | KeyData::SkEd25519(_) | KeyData::SkEcdsaSha2NistP256(_) => Ok(()),
-        KeyData::Ecdsa(k) if k.curve() == EcdsaCurve::NistP256 => Ok(()),
+        KeyData::Ed25519(_) | KeyData::SkEd25519(_) => Ok(()),
+        KeyData::SkEcdsaSha2NistP256(k) => uncompressed(k.ec_point().as_bytes()),
+        KeyData::Ecdsa(k) if k.curve() == EcdsaCurve::NistP256 => uncompressed(k.as_sec1_bytes()),
         KeyData::Rsa(k) => {
-            let n = k.n.as_positive_bytes().unwrap_or_default();
-            let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
-            if bits >= MIN_RSA_BITS {
-                Ok(())
-            } else {
-                Err(format!("the RSA key has {bits} bits; at least {MIN_RSA_BITS} are required"))
+            let n = k.n.as_positive_bytes().filter(|n| !n.is_empty()).ok_or("the RSA key has no modulus")?;
+            let bits = (n.len() * 8).saturating_sub(n.first().map_or(8, |b| b.leading_zeros() as usize));
+            match bits {
+                ..MIN_RSA_BITS => Err(format!("the RSA key has {bits} bits; at least {MIN_RSA_BITS} are required")),
+                MIN_RSA_BITS..=MAX_RSA_BITS => Ok(()),
+                _ => Err(format!("the RSA key has {bits} bits; at most {MAX_RSA_BITS} are supported")),
             }
         }
         other => Err(format!("the key type {} is not supported", other.algorithm())),
+    }
+}
+
+/// The public key itself, however it is written (OpenSSH or OpenPGP, a security key's or a
+/// plain one): what "a key belongs to one signer" compares.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Material {
+    /// An ed25519 public key.
+    Ed25519(Vec<u8>),
+    /// A NIST P-256 point, uncompressed.
+    P256(Vec<u8>),
+    /// An RSA public key: exponent and modulus, big-endian without leading zeros.
+    Rsa(Vec<u8>, Vec<u8>),
+}
+
+/// The [`Material`] of an SSH key ([`check_key`] has accepted it).
+pub fn material(key: &KeyData) -> Option<Material> {
+    let trim = |b: &[u8]| b.iter().skip_while(|b| **b == 0).copied().collect::<Vec<u8>>();
+    match key {
+        KeyData::Ed25519(k) => Some(Material::Ed25519(k.0.to_vec())),
+        KeyData::SkEd25519(k) => Some(Material::Ed25519(k.public_key().0.to_vec())),
+        KeyData::Ecdsa(k) => Some(Material::P256(k.as_sec1_bytes().to_vec())),
+        KeyData::SkEcdsaSha2NistP256(k) => Some(Material::P256(k.ec_point().as_bytes().to_vec())),
+        KeyData::Rsa(k) => Some(Material::Rsa(trim(k.e.as_positive_bytes()?), trim(k.n.as_positive_bytes()?))),
+        _ => None,
     }
 }
 
@@ -146,22 +182,33 @@ pub enum Unreadable {
     #[error("the SSH signature was made for the namespace {0:?}, not \"git\": it is not a tag signature")]
     Namespace(String),
     /// An algorithm git-signed does not accept.
-    #[error("the SSH signature uses {0}, which is not accepted (supported: {list})", list = SUPPORTED.join(", "))]
+    #[error("the SSH signature uses {0:?}, which is not accepted (supported: {list})", list = SUPPORTED.join(", "))]
     Algorithm(String),
 }
 
 impl Signed {
-    /// Read an armored `-----BEGIN SSH SIGNATURE-----` block as git stores it in a tag.
+    /// Read an armored `-----BEGIN SSH SIGNATURE-----` block as git stores it in a tag. Only
+    /// the one encoding of a signature is accepted (what is read must encode back to the same
+    /// bytes), so no one but the signer can make another tag object carrying it, and the
+    /// signature's algorithm must be its key's.
     pub fn parse(block: &[u8]) -> Result<Signed, Unreadable> {
+        let malformed = |why: &str| Unreadable::Malformed(why.to_owned());
         let sig = SshSig::from_pem(block).map_err(|e| Unreadable::Malformed(e.to_string()))?;
+        let again = sig.to_pem(ssh_key::LineEnding::LF).map_err(|e| Unreadable::Malformed(e.to_string()))?;
+        let read = pem_body(block).ok_or_else(|| malformed("its armor cannot be read"))?;
+        if pem_body(again.as_bytes()).is_none_or(|canonical| canonical != read) {
+            return Err(malformed("it is not encoded as OpenSSH encodes it (fields longer than their contents?)"));
+        }
         if sig.namespace() != NAMESPACE {
             return Err(Unreadable::Namespace(sig.namespace().to_owned()));
         }
         let algorithm = sig.signature().algorithm();
-        let accepted = match &algorithm {
-            Algorithm::Ed25519 | Algorithm::SkEd25519 | Algorithm::SkEcdsaSha2NistP256 => true,
-            Algorithm::Ecdsa { curve } => *curve == EcdsaCurve::NistP256,
-            Algorithm::Rsa { hash } => hash.is_some(),
+        let accepted = match (&algorithm, sig.public_key()) {
+            (Algorithm::Ed25519, KeyData::Ed25519(_))
+            | (Algorithm::SkEd25519, KeyData::SkEd25519(_))
+            | (Algorithm::SkEcdsaSha2NistP256, KeyData::SkEcdsaSha2NistP256(_))
+            | (Algorithm::Rsa { hash: Some(_) }, KeyData::Rsa(_)) => true,
+            (Algorithm::Ecdsa { curve }, KeyData::Ecdsa(k)) => *curve == EcdsaCurve::NistP256 && k.curve() == *curve,
             _ => false,
         };
         if !accepted || check_key(sig.public_key()).is_err() {
@@ -195,6 +242,16 @@ impl Signed {
     }
 }
 
+/// The bytes of a PEM block's base64 body (the lines between its BEGIN and END lines).
+fn pem_body(text: &[u8]) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let text = std::str::from_utf8(text).ok()?;
+    let mut lines = text.lines().map(str::trim_end);
+    lines.next().filter(|l| l.starts_with("-----BEGIN "))?;
+    let body: String = lines.take_while(|l| !l.starts_with("-----END ")).collect();
+    base64::engine::general_purpose::STANDARD.decode(body).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,6 +263,18 @@ mod tests {
         assert!(looks_like_ssh(b"-----BEGIN OPENSSH PRIVATE KEY-----\n"));
         assert!(!looks_like_ssh(b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n"));
         assert!(!looks_like_ssh(&[0x99, 0x01, 0x0d]));
+    }
+
+    /// A hostile signature's RSA key with no modulus (or a negative one) is refused, never a
+    /// panic or a wrapped size that passes.
+    #[test]
+    fn an_rsa_key_without_a_modulus_is_refused() {
+        for n in [&[][..], &[0x80, 1][..]] {
+            let e = ssh_key::Mpint::from_positive_bytes(&[1, 0, 1]).expect("e");
+            let n = ssh_key::Mpint::try_from(n).expect("n");
+            let key = KeyData::Rsa(ssh_key::public::RsaPublicKey { e, n });
+            assert!(check_key(&key).is_err());
+        }
     }
 
     #[test]

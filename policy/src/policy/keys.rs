@@ -82,6 +82,37 @@ impl Material {
         }
     }
 
+    /// Every public key in it, by name and by what it is: an OpenPGP certificate's primary key
+    /// and subkeys, or the SSH key.
+    fn materials(&self) -> Vec<(SigningKey, ssh::Material)> {
+        use sequoia_openpgp::crypto::mpi::PublicKey as Mpis;
+        use sequoia_openpgp::types::Curve;
+        let trim = |b: &[u8]| b.iter().skip_while(|b| **b == 0).copied().collect::<Vec<u8>>();
+        match self {
+            Material::Ssh(key) => ssh::material(key.key_data())
+                .map(|m| (SigningKey::Ssh(ssh::fingerprint(key.key_data())), m))
+                .into_iter()
+                .collect(),
+            Material::OpenPgp(cert) => cert
+                .keys()
+                .filter_map(|ka| {
+                    let key = ka.key();
+                    let material = match key.mpis() {
+                        Mpis::EdDSA { curve: Curve::Ed25519, q } => {
+                            let v = q.value();
+                            ssh::Material::Ed25519(v.strip_prefix(&[0x40]).unwrap_or(v).to_vec())
+                        }
+                        Mpis::Ed25519 { a } => ssh::Material::Ed25519(a.to_vec()),
+                        Mpis::ECDSA { curve: Curve::NistP256, q } => ssh::Material::P256(q.value().to_vec()),
+                        Mpis::RSA { e, n } => ssh::Material::Rsa(trim(e.value()), trim(n.value())),
+                        _ => return None,
+                    };
+                    Some((SigningKey::OpenPgp(key.fingerprint()), material))
+                })
+                .collect(),
+        }
+    }
+
     /// Whether it is a FIDO security key (an `sk-*` SSH key).
     pub(super) fn is_hardware(&self) -> bool {
         matches!(self, Material::Ssh(key) if ssh::is_hardware(key.key_data()))
@@ -98,12 +129,36 @@ pub(super) struct Keyring {
     by_digest: HashMap<CertDigest, usize>,
     ssh: Vec<KnownSshKey>,
     ssh_by_blob: HashMap<Vec<u8>, usize>,
+    /// Every key by what it is, however written: its owner and its name.
+    by_material: HashMap<ssh::Material, (Principal, SigningKey)>,
 }
 
 impl Keyring {
     /// Add `principal`'s keys; a key may belong to one signer only (the error says which key
     /// and whose).
     pub(super) fn add(&mut self, principal: &Principal, keys: Vec<Material>) -> Result<(), String> {
+        // One key written two ways (OpenPGP and SSH, a security key's form and a plain one)
+        // is still one key, and may belong to one signer only.
+        for key in &keys {
+            for (id, material) in key.materials() {
+                match self.by_material.get(&material) {
+                    Some((owner, other)) if owner != principal && *other == id => {
+                        return Err(format!(
+                            "key {id} belongs to both {owner} and {principal}; a key must belong to one signer"
+                        ));
+                    }
+                    Some((owner, other)) if owner != principal => {
+                        return Err(format!(
+                            "{principal}'s key {id} is the same key as {owner}'s key {other}; a key must belong to one signer"
+                        ));
+                    }
+                    Some(_) => {}
+                    None => {
+                        self.by_material.insert(material, (principal.clone(), id));
+                    }
+                }
+            }
+        }
         let mut certs = Vec::new();
         for key in keys {
             match key {
