@@ -104,10 +104,18 @@ sed "s|$W/bulk/repo.git|$W/bulk-ssh/repo.git|; s|$W/layers|$W/layers-ssh|" "$W/v
 chmod +x "$W/verify-tag-loop-ssh"
 echo "### Bulk, SSH signatures: the same $BULK deploy tags × 3 layers signed with ssh-ed25519"
 echo
+# Cold: each run starts without the repository's cache of signature facts (<git dir>/git-signed),
+# so every signature is checked; warm: the facts remembered by the run before.
 hyperfine --warmup 1 --runs 5 --export-markdown "$W/bulk-ssh.md" \
-    -n "git signed verify --all, OpenPGP ($((BULK * 3)) layers)" \
+    --prepare "rm -rf $W/bulk/repo.git/git-signed" --prepare "rm -rf $W/bulk-ssh/repo.git/git-signed" \
+    --prepare "true" --prepare "true" --prepare "true" \
+    -n "git signed verify --all, OpenPGP, cold ($((BULK * 3)) layers)" \
     "cd $W/bulk/repo.git && git signed verify --all --policy ../policy.toml >/dev/null" \
-    -n "git signed verify --all, SSH ($((BULK * 3)) layers)" \
+    -n "git signed verify --all, SSH, cold ($((BULK * 3)) layers)" \
+    "cd $W/bulk-ssh/repo.git && git signed verify --all --policy ../policy.toml >/dev/null" \
+    -n "git signed verify --all, OpenPGP, warm" \
+    "cd $W/bulk/repo.git && git signed verify --all --policy ../policy.toml >/dev/null" \
+    -n "git signed verify --all, SSH, warm" \
     "cd $W/bulk-ssh/repo.git && git signed verify --all --policy ../policy.toml >/dev/null" \
     -n "git verify-tag (ssh-keygen, allowedSignersFile), sample of $LAYERS layers" \
     "$W/verify-tag-loop-ssh" >/dev/null
