@@ -51,9 +51,9 @@ pub enum Problem {
         "carries an SSH signature, which records no time; changes of the policy must be signed with an OpenPGP key"
     )]
     NeedsTime,
-    /// No SSH key in the policy made it: its fingerprint and type.
-    #[error("is signed by SSH key {0} ({1}), which is not in the policy")]
-    UnknownSshKey(String, String),
+    /// No SSH key in the policy made it: its fingerprint and, when the signature names it, its type.
+    #[error("is signed by SSH key {0}{kind}, which is not in the policy", kind = .1.as_ref().map(|t| format!(" ({t})")).unwrap_or_default())]
+    UnknownSshKey(String, Option<String>),
     /// The block cannot be parsed.
     #[error("has a signature block that cannot be parsed: {0}")]
     Malformed(String),
@@ -244,17 +244,14 @@ pub fn check(policy: &Policy, signature: Option<(Format, &[u8])>, payload: &[u8]
 /// person's `expires` (T12), and at push time validity now and `max_age` (T8). A fact whose
 /// certificate is not in the policy any more is a caller's error, reported as an unknown key.
 pub fn judge(policy: &Policy, fact: &SignatureFact, timing: Timing) -> SignatureCheck {
-    let known = match (policy.known_for_fact(fact), &fact.key) {
+    let (known, key) = match (policy.known_for_fact(fact), &fact.key) {
         (Some(Known::OpenPgp(known)), SigningKey::OpenPgp(key)) => (known, key),
         (Some(Known::Ssh(known)), _) => return judge_ssh(policy, known, fact, timing),
         (_, SigningKey::OpenPgp(key)) => {
             return SignatureCheck::problem(Problem::UnknownKey(vec![KeyHandle::from(key.clone())]));
         }
-        (_, SigningKey::Ssh(key)) => {
-            return SignatureCheck::problem(Problem::UnknownSshKey(key.clone(), "removed from the policy".into()));
-        }
+        (_, SigningKey::Ssh(key)) => return SignatureCheck::problem(Problem::UnknownSshKey(key.clone(), None)),
     };
-    let (known, key) = known;
     let Some(created) = fact.created else {
         return SignatureCheck::problem(Problem::NoCreationTime);
     };
@@ -456,7 +453,7 @@ fn crypto_ssh(policy: &Policy, block: &[u8], payload: &[u8]) -> Result<Signature
         })
     })?;
     let Some(known) = policy.ssh_key_for(signed.key()) else {
-        return Err(fail(Problem::UnknownSshKey(ssh::fingerprint(signed.key()), ssh::key_type(signed.key()))));
+        return Err(fail(Problem::UnknownSshKey(ssh::fingerprint(signed.key()), Some(ssh::key_type(signed.key())))));
     };
     let principal = known.principal.clone();
     let touch = signed.verify(&known.key, payload).map_err(|reason| {

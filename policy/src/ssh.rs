@@ -138,15 +138,22 @@ pub enum Material {
     Rsa(Vec<u8>, Vec<u8>),
 }
 
+impl Material {
+    /// An RSA key from its exponent and modulus, big-endian (leading zeros dropped).
+    pub fn rsa(e: &[u8], n: &[u8]) -> Material {
+        let trim = |b: &[u8]| b.iter().skip_while(|b| **b == 0).copied().collect::<Vec<u8>>();
+        Material::Rsa(trim(e), trim(n))
+    }
+}
+
 /// The [`Material`] of an SSH key ([`check_key`] has accepted it).
 pub fn material(key: &KeyData) -> Option<Material> {
-    let trim = |b: &[u8]| b.iter().skip_while(|b| **b == 0).copied().collect::<Vec<u8>>();
     match key {
         KeyData::Ed25519(k) => Some(Material::Ed25519(k.0.to_vec())),
         KeyData::SkEd25519(k) => Some(Material::Ed25519(k.public_key().0.to_vec())),
         KeyData::Ecdsa(k) => Some(Material::P256(k.as_sec1_bytes().to_vec())),
         KeyData::SkEcdsaSha2NistP256(k) => Some(Material::P256(k.ec_point().as_bytes().to_vec())),
-        KeyData::Rsa(k) => Some(Material::Rsa(trim(k.e.as_positive_bytes()?), trim(k.n.as_positive_bytes()?))),
+        KeyData::Rsa(k) => Some(Material::rsa(k.e.as_positive_bytes()?, k.n.as_positive_bytes()?)),
         _ => None,
     }
 }

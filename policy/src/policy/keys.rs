@@ -68,17 +68,17 @@ impl Known<'_> {
 
 /// What a key file holds. Few per policy, and moved once into the keyring: not boxed.
 #[allow(clippy::large_enum_variant)]
-pub(super) enum Material {
+pub(super) enum ListedKey {
     OpenPgp(Cert),
     Ssh(ssh_key::PublicKey),
 }
 
-impl Material {
+impl ListedKey {
     /// The key's name in the policy model.
     pub(super) fn id(&self) -> SigningKey {
         match self {
-            Material::OpenPgp(cert) => SigningKey::OpenPgp(cert.fingerprint()),
-            Material::Ssh(key) => SigningKey::Ssh(ssh::fingerprint(key.key_data())),
+            ListedKey::OpenPgp(cert) => SigningKey::OpenPgp(cert.fingerprint()),
+            ListedKey::Ssh(key) => SigningKey::Ssh(ssh::fingerprint(key.key_data())),
         }
     }
 
@@ -87,13 +87,12 @@ impl Material {
     fn materials(&self) -> Vec<(SigningKey, ssh::Material)> {
         use sequoia_openpgp::crypto::mpi::PublicKey as Mpis;
         use sequoia_openpgp::types::Curve;
-        let trim = |b: &[u8]| b.iter().skip_while(|b| **b == 0).copied().collect::<Vec<u8>>();
         match self {
-            Material::Ssh(key) => ssh::material(key.key_data())
+            ListedKey::Ssh(key) => ssh::material(key.key_data())
                 .map(|m| (SigningKey::Ssh(ssh::fingerprint(key.key_data())), m))
                 .into_iter()
                 .collect(),
-            Material::OpenPgp(cert) => cert
+            ListedKey::OpenPgp(cert) => cert
                 .keys()
                 .filter_map(|ka| {
                     let key = ka.key();
@@ -104,7 +103,7 @@ impl Material {
                         }
                         Mpis::Ed25519 { a } => ssh::Material::Ed25519(a.to_vec()),
                         Mpis::ECDSA { curve: Curve::NistP256, q } => ssh::Material::P256(q.value().to_vec()),
-                        Mpis::RSA { e, n } => ssh::Material::Rsa(trim(e.value()), trim(n.value())),
+                        Mpis::RSA { e, n } => ssh::Material::rsa(e.value(), n.value()),
                         _ => return None,
                     };
                     Some((SigningKey::OpenPgp(key.fingerprint()), material))
@@ -115,7 +114,7 @@ impl Material {
 
     /// Whether it is a FIDO security key (an `sk-*` SSH key).
     pub(super) fn is_hardware(&self) -> bool {
-        matches!(self, Material::Ssh(key) if ssh::is_hardware(key.key_data()))
+        matches!(self, ListedKey::Ssh(key) if ssh::is_hardware(key.key_data()))
     }
 }
 
@@ -136,7 +135,7 @@ pub(super) struct Keyring {
 impl Keyring {
     /// Add `principal`'s keys; a key may belong to one signer only (the error says which key
     /// and whose).
-    pub(super) fn add(&mut self, principal: &Principal, keys: Vec<Material>) -> Result<(), String> {
+    pub(super) fn add(&mut self, principal: &Principal, keys: Vec<ListedKey>) -> Result<(), String> {
         // One key written two ways (OpenPGP and SSH, a security key's form and a plain one)
         // is still one key, and may belong to one signer only.
         for key in &keys {
@@ -162,8 +161,8 @@ impl Keyring {
         let mut certs = Vec::new();
         for key in keys {
             match key {
-                Material::OpenPgp(cert) => certs.push(cert),
-                Material::Ssh(key) => self.add_ssh(principal, key)?,
+                ListedKey::OpenPgp(cert) => certs.push(cert),
+                ListedKey::Ssh(key) => self.add_ssh(principal, key)?,
             }
         }
         self.add_certs(principal, certs)
@@ -318,7 +317,7 @@ pub(super) fn load(
     owner: &Principal,
     keys: &Spanned<Vec<Spanned<String>>>,
     digest: &mut gix::hash::Hasher,
-) -> Result<Vec<Material>, PolicyError> {
+) -> Result<Vec<ListedKey>, PolicyError> {
     if keys.get_ref().is_empty() {
         return Err(loc.span(
             keys,
@@ -336,7 +335,7 @@ pub(super) fn load(
         // Told apart by content, not by name: `alice.pub` may hold either.
         if ssh::looks_like_ssh(&bytes) {
             let keys = ssh::parse_keys(&bytes).map_err(|e| loc.span(key, format!("{owner}: {path} {e}")))?;
-            certs.extend(keys.into_iter().map(Material::Ssh));
+            certs.extend(keys.into_iter().map(ListedKey::Ssh));
             continue;
         }
         let mut found = 0;
@@ -350,7 +349,7 @@ pub(super) fn load(
                     path
                 )));
             }
-            certs.push(Material::OpenPgp(cert));
+            certs.push(ListedKey::OpenPgp(cert));
             found += 1;
         }
         if found == 0 {

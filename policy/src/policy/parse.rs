@@ -231,8 +231,8 @@ impl Signers<'_> {
         let keys = keys::load(self.loc, self.read_key, owner, files, &mut self.digest)?;
         if hardware && let Some(soft) = keys.iter().find(|k| !k.is_hardware()) {
             let kind = match soft {
-                keys::Material::OpenPgp(_) => "an OpenPGP key".to_owned(),
-                keys::Material::Ssh(k) => format!("an {} key", crate::ssh::key_type(k.key_data())),
+                keys::ListedKey::OpenPgp(_) => "an OpenPGP key".to_owned(),
+                keys::ListedKey::Ssh(k) => format!("an {} key", crate::ssh::key_type(k.key_data())),
             };
             return Err(self.loc.span(
                 files,
@@ -242,7 +242,7 @@ impl Signers<'_> {
                 ),
             ));
         }
-        let names = keys.iter().map(keys::Material::id).collect();
+        let names = keys.iter().map(keys::ListedKey::id).collect();
         self.keyring.add(owner, keys).map_err(|message| self.loc.at(0, message))?;
         Ok(names)
     }
