@@ -46,6 +46,21 @@ git config --global advice.detachedHead false
 trap 'gpgconf --kill gpg-agent >/dev/null 2>&1 || true' EXIT
 
 md() { cat "$1"; echo; }
+sample_layers() { # sample_layers REPO OUT: the layers of the first $SAMPLE deploy tags, one id a line
+    git -C "$1" for-each-ref --count="$SAMPLE" --format='%(objectname)' refs/tags/ > "$2.outer"
+    : > "$2"
+    while read -r id; do
+        echo "$id" >> "$2"
+        inner=$(git -C "$1" cat-file tag "$id" | sed -n 's/^object //p;1q')
+        echo "$inner" >> "$2"
+        git -C "$1" cat-file tag "$inner" | sed -n 's/^object //p;1q' >> "$2"
+    done < "$2.outer"
+}
+verify_tag_loop() { # verify_tag_loop REPO LAYERS SCRIPT: a script running git verify-tag on each layer
+    printf '#!/bin/sh\ncd "%s" && while read -r id; do git verify-tag "$id" 2>/dev/null || exit 1; done < "%s"\n' \
+        "$1" "$2" > "$3"
+    chmod +x "$3"
+}
 maxrss() { # maxrss CMD... -> "N MiB"
     /usr/bin/time -f '%M' -o "$W/rss" "$@" >/dev/null 2>&1 || true
     awk '{ printf "%.1f MiB", $1 / 1024 }' "$W/rss"
@@ -58,20 +73,9 @@ echo
 "$FIXTURE" repo "$W/bulk" "$BULK"
 gpg --batch --quiet --import "$W"/bulk/keys/*.asc 2>/dev/null
 SAMPLE=100
-git -C "$W/bulk/repo.git" for-each-ref --count=$SAMPLE --format='%(objectname)' refs/tags/ > "$W/outer"
-: > "$W/layers"
-while read -r id; do
-    echo "$id" >> "$W/layers"
-    inner=$(git -C "$W/bulk/repo.git" cat-file tag "$id" | sed -n 's/^object //p;1q')
-    echo "$inner" >> "$W/layers"
-    git -C "$W/bulk/repo.git" cat-file tag "$inner" | sed -n 's/^object //p;1q' >> "$W/layers"
-done < "$W/outer"
+sample_layers "$W/bulk/repo.git" "$W/layers"
 LAYERS=$(wc -l < "$W/layers")
-cat > "$W/verify-tag-loop" <<EOF
-#!/bin/sh
-cd "$W/bulk/repo.git" && while read -r id; do git verify-tag "\$id" 2>/dev/null || exit 1; done < "$W/layers"
-EOF
-chmod +x "$W/verify-tag-loop"
+verify_tag_loop "$W/bulk/repo.git" "$W/layers" "$W/verify-tag-loop"
 echo "### Bulk: $BULK deploy tags × 3 layers ($((BULK * 3)) signatures)"
 echo
 hyperfine --warmup 1 --runs 5 --export-markdown "$W/bulk.md" \
@@ -92,16 +96,8 @@ echo
 # 1b. The same with SSH signatures: the layers of the same sample, by position.
 "$FIXTURE" ssh-repo "$W/bulk-ssh" "$BULK"
 git -C "$W/bulk-ssh/repo.git" config gpg.ssh.allowedSignersFile "$W/bulk-ssh/allowed_signers"
-git -C "$W/bulk-ssh/repo.git" for-each-ref --count=$SAMPLE --format='%(objectname)' refs/tags/ > "$W/outer-ssh"
-: > "$W/layers-ssh"
-while read -r id; do
-    echo "$id" >> "$W/layers-ssh"
-    inner=$(git -C "$W/bulk-ssh/repo.git" cat-file tag "$id" | sed -n 's/^object //p;1q')
-    echo "$inner" >> "$W/layers-ssh"
-    git -C "$W/bulk-ssh/repo.git" cat-file tag "$inner" | sed -n 's/^object //p;1q' >> "$W/layers-ssh"
-done < "$W/outer-ssh"
-sed "s|$W/bulk/repo.git|$W/bulk-ssh/repo.git|; s|$W/layers|$W/layers-ssh|" "$W/verify-tag-loop" > "$W/verify-tag-loop-ssh"
-chmod +x "$W/verify-tag-loop-ssh"
+sample_layers "$W/bulk-ssh/repo.git" "$W/layers-ssh"
+verify_tag_loop "$W/bulk-ssh/repo.git" "$W/layers-ssh" "$W/verify-tag-loop-ssh"
 echo "### Bulk, SSH signatures: the same $BULK deploy tags × 3 layers signed with ssh-ed25519"
 echo
 # Cold: each run starts without the repository's cache of signature facts (<git dir>/git-signed),

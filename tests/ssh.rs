@@ -72,8 +72,17 @@ fn ssh_keygen(w: &World, name: &str, kind: &[&str]) -> PathBuf {
 /// `git tag -s` with `gpg.format=ssh` and `user.signingKey=<key>`: a new layer of `tag` over
 /// `target`, as an engineer who signs with SSH makes it.
 fn sign_ssh(w: &World, repo: &Path, key: &Path, who: &str, tag: &str, target: &str) {
+    sign_ssh_dated(w, repo, key, who, tag, target, None);
+}
+
+/// [`sign_ssh`] with the tagger date `date` (`@<seconds> +0000`), which the signer chooses.
+fn sign_ssh_dated(w: &World, repo: &Path, key: &Path, who: &str, tag: &str, target: &str, date: Option<&str>) {
     let email = format!("{who}@example.org");
-    run_ok(w.git(repo).env("GIT_COMMITTER_NAME", who).env("GIT_COMMITTER_EMAIL", &email).args([
+    let mut git = w.git(repo);
+    if let Some(date) = date {
+        git.env("GIT_COMMITTER_DATE", date);
+    }
+    run_ok(git.env("GIT_COMMITTER_NAME", who).env("GIT_COMMITTER_EMAIL", &email).args([
         "-c",
         "gpg.format=ssh",
         "-c",
@@ -439,16 +448,8 @@ fn t36_a_back_dated_tagger_line_does_not_dodge_expires_or_max_age() {
     let yesterday = today_utc().yesterday().expect("yesterday");
     let (w, repo, alice) = setup(&format!("expires = {yesterday}"), None);
     let back = SystemTime::now() - 30 * DAY;
-    let email = "alice@example.org";
     let date = format!("@{} +0000", back.duration_since(UNIX_EPOCH).expect("time").as_secs());
-    run_ok(
-        w.git(&repo)
-            .env("GIT_COMMITTER_NAME", "alice")
-            .env("GIT_COMMITTER_EMAIL", email)
-            .env("GIT_COMMITTER_DATE", &date)
-            .args(["-c", "gpg.format=ssh", "-c", &format!("user.signingKey={}", alice.display())])
-            .args(["tag", "-s", "-m", "back-dated", "deploy/1", "HEAD"]),
-    );
+    sign_ssh_dated(&w, &repo, &alice, "alice", "deploy/1", "HEAD", Some(&date));
     w.sign(&repo, "bob", "deploy/1", "deploy/1");
     let (code, out, _) = w.verify(&repo, "deploy/1", &[]);
     assert_eq!(code, 1, "{out}");
@@ -461,14 +462,7 @@ fn t36_a_back_dated_tagger_line_does_not_dodge_expires_or_max_age() {
     ssh_policy(&w, "", None);
     let mirror = w.mirror("mirror.git");
     let work = w.clone_of(&mirror, "work");
-    run_ok(
-        w.git(&work)
-            .env("GIT_COMMITTER_NAME", "alice")
-            .env("GIT_COMMITTER_EMAIL", email)
-            .env("GIT_COMMITTER_DATE", &date)
-            .args(["-c", "gpg.format=ssh", "-c", &format!("user.signingKey={}", alice.display())])
-            .args(["tag", "-s", "-m", "back-dated", "deploy/1", "HEAD"]),
-    );
+    sign_ssh_dated(&w, &work, &alice, "alice", "deploy/1", "HEAD", Some(&date));
     w.sign(&work, "bob", "deploy/1", "deploy/1");
     let (ok, err) = w.push(&work, &["origin", "refs/tags/deploy/1"]);
     assert!(!ok, "{err}");
