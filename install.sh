@@ -6,7 +6,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 BINARIES=(git-signed git-signed-pre-receive git-remote-signed)
 MARKER="# installed by git-signed install.sh"
-CHAINED="pre-receive.before-git-signed"
+CHAINED_SUFFIX=".before-git-signed"   # an earlier hook of the same name, kept and run first
 MUSL=x86_64-unknown-linux-musl
 GIT_NEEDED=2.45
 
@@ -25,16 +25,19 @@ Usage:
       Remove the binaries, manual pages and completions install.sh put into PREFIX.
 
   ./install.sh --repo PATH.git (--policy FILE | --root COMMIT) [--audit-log FILE]
-               [--layout auto|plain|gitlab|gitea] [--bindir DIR]
-      Install the pre-receive hook into a bare repository and set signed.policy, or with
-      --root the first commit of the policy kept in the repository (refs/signed/policy;
-      signed.root), and signed.auditLog. Idempotent. An existing pre-receive hook is kept and still runs first;
-      its rejection still rejects. Layouts: plain (hooks/pre-receive), gitlab
-      (custom_hooks/pre-receive.d/), gitea/forgejo (hooks/pre-receive.d/); auto detects them.
-      --bindir uses binaries already built there instead of PREFIX/bin.
+               [--notify PROGRAM] [--layout auto|plain|gitlab|gitea] [--bindir DIR]
+      Install the pre-receive hook (and the post-receive hook that runs signed.notify) into a
+      bare repository and set signed.policy, or with --root the first commit of the policy kept
+      in the repository (refs/signed/policy; signed.root), signed.auditLog and signed.notify
+      (a program told of accepted changes to protected refs, JSON on stdin). Also sets
+      receive.certNonceSeed and receive.certNonceSlop when unset, so that `git push --signed`
+      works (rules with push_certificate / pushers). Idempotent. An existing pre-receive or
+      post-receive hook is kept and still runs first; its rejection still rejects. Layouts:
+      plain (hooks/), gitlab (custom_hooks/<hook>.d/), gitea/forgejo (hooks/<hook>.d/); auto
+      detects them. --bindir uses binaries already built there instead of PREFIX/bin.
 
   ./install.sh --uninstall --repo PATH.git [--layout …]
-      Remove the hook (restoring a chained earlier hook) and unset signed.policy/root/auditLog.
+      Remove the hooks (restoring chained earlier ones) and unset signed.policy/root/auditLog/notify.
 
   ./install.sh --demo [--prefix DIR]
       Build, install into a temporary directory, and show it working there: a mirror with the
@@ -53,7 +56,7 @@ default_prefix() {
 }
 
 PREFIX="${PREFIX:-}"
-REPO="" POLICY="" ROOT="" AUDIT_LOG="" LAYOUT="auto" BINDIR="" MODE="install" STATIC=""
+REPO="" POLICY="" ROOT="" AUDIT_LOG="" NOTIFY="" LAYOUT="auto" BINDIR="" MODE="install" STATIC=""
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -62,6 +65,7 @@ while [ $# -gt 0 ]; do
         --policy) POLICY="${2:?--policy needs a file}"; shift 2 ;;
         --root) ROOT="${2:?--root needs a commit id}"; shift 2 ;;
         --audit-log) AUDIT_LOG="${2:?--audit-log needs a file}"; shift 2 ;;
+        --notify) NOTIFY="${2:?--notify needs a program}"; shift 2 ;;
         --layout) LAYOUT="${2:?--layout needs auto, plain, gitlab or gitea}"; shift 2 ;;
         --bindir) BINDIR="${2:?--bindir needs a directory}"; shift 2 ;;
         --static) STATIC=1; shift ;;
@@ -239,29 +243,56 @@ write_file() {
     mv -f "$tmp" "$path"
 }
 
+# hooks/NAME running COMMAND, after the hook that was there before (kept as NAME.before-git-signed).
 hook_script_plain() {
-    local hook="$1"
+    local name="$1" command="$2"
     cat <<EOF
 #!/bin/sh
 $MARKER; re-run it to update, ./install.sh --uninstall --repo to remove.
 # Runs the hook that was here before (if any) and then git-signed; either one rejects.
 here=\${0%/*}
-[ -x "\$here/$CHAINED" ] || exec "$hook"
+[ -x "\$here/$name$CHAINED_SUFFIX" ] || exec $command
 input=\$(mktemp) || exit 1
 trap 'rm -f "\$input"' EXIT
 cat > "\$input" || exit 1
-"\$here/$CHAINED" "\$@" < "\$input" || exit \$?
-"$hook" < "\$input"
+"\$here/$name$CHAINED_SUFFIX" "\$@" < "\$input" || exit \$?
+$command < "\$input"
 EOF
 }
 
 hook_script_dir() {
-    local hook="$1"
+    local command="$1"
     cat <<EOF
 #!/bin/sh
 $MARKER; re-run it to update, ./install.sh --uninstall --repo to remove.
-exec "$hook" "\$@"
+exec $command
 EOF
+}
+
+# The git-signed hook NAME (pre-receive or post-receive), running COMMAND, in the layout.
+install_one_hook() {
+    local repo="$1" layout="$2" name="$3" command="$4"
+    case "$layout" in
+        plain)
+            mkdir -p "$repo/hooks"
+            local target="$repo/hooks/$name" kept="$repo/hooks/$name$CHAINED_SUFFIX"
+            if [ -e "$target" ] && ! grep -qF "$MARKER" "$target"; then
+                [ -e "$kept" ] && die "both $target and $kept exist; merge them by hand first"
+                mv "$target" "$kept"
+                echo "install.sh: kept the existing $name hook as hooks/$name$CHAINED_SUFFIX; it still runs first" >&2
+            fi
+            hook_script_plain "$name" "$command" | write_file "$target" 0755
+            ;;
+        gitlab)
+            mkdir -p "$repo/custom_hooks/$name.d"
+            hook_script_dir "$command" | write_file "$repo/custom_hooks/$name.d/git-signed" 0755
+            ;;
+        gitea)
+            mkdir -p "$repo/hooks/$name.d"
+            hook_script_dir "$command" | write_file "$repo/hooks/$name.d/git-signed" 0755
+            ;;
+        *) die "unknown layout $layout (use plain, gitlab or gitea)" ;;
+    esac
 }
 
 install_hook() {
@@ -290,29 +321,16 @@ install_hook() {
             || die "the policy $policy has errors (see above); the hook was not installed"
     fi
 
+    local notify=""
+    if [ -n "$NOTIFY" ]; then
+        [ -f "$NOTIFY" ] && [ -x "$NOTIFY" ] || die "--notify $NOTIFY is not an executable file"
+        notify="$(cd "$(dirname "$NOTIFY")" && pwd)/$(basename "$NOTIFY")"
+    fi
+
     local layout
     layout="$(detect_layout "$repo")"
-    case "$layout" in
-        plain)
-            mkdir -p "$repo/hooks"
-            local target="$repo/hooks/pre-receive"
-            if [ -e "$target" ] && ! grep -qF "$MARKER" "$target"; then
-                [ -e "$repo/hooks/$CHAINED" ] && die "both $target and $repo/hooks/$CHAINED exist; merge them by hand first"
-                mv "$target" "$repo/hooks/$CHAINED"
-                echo "install.sh: kept the existing pre-receive hook as hooks/$CHAINED; it still runs first" >&2
-            fi
-            hook_script_plain "$hook" | write_file "$target" 0755
-            ;;
-        gitlab)
-            mkdir -p "$repo/custom_hooks/pre-receive.d"
-            hook_script_dir "$hook" | write_file "$repo/custom_hooks/pre-receive.d/git-signed" 0755
-            ;;
-        gitea)
-            mkdir -p "$repo/hooks/pre-receive.d"
-            hook_script_dir "$hook" | write_file "$repo/hooks/pre-receive.d/git-signed" 0755
-            ;;
-        *) die "unknown layout $layout (use plain, gitlab or gitea)" ;;
-    esac
+    install_one_hook "$repo" "$layout" pre-receive "\"$hook\""
+    install_one_hook "$repo" "$layout" post-receive "\"$hook\" --post-receive"
     if [ -n "$ROOT" ]; then
         git -C "$repo" config signed.root "$ROOT"
         git -C "$repo" config --unset signed.policy || true
@@ -325,6 +343,13 @@ install_hook() {
         touch "$AUDIT_LOG"
         git -C "$repo" config signed.auditLog "$(cd "$(dirname "$AUDIT_LOG")" && pwd)/$(basename "$AUDIT_LOG")"
     fi
+    [ -z "$notify" ] || git -C "$repo" config signed.notify "$notify"
+    # `git push --signed` needs a nonce seed (receive-pack then asks for certificates); over
+    # stateless HTTP the nonce of the request that listed the refs is accepted this many
+    # seconds later (git-config(1), receive.certNonceSlop).
+    git -C "$repo" config receive.certNonceSeed >/dev/null \
+        || git -C "$repo" config receive.certNonceSeed "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
+    git -C "$repo" config receive.certNonceSlop >/dev/null || git -C "$repo" config receive.certNonceSlop 30
     echo "install.sh: git-signed hook installed in $repo ($layout layout), policy ${policy:-in refs/signed/policy from $ROOT}" >&2
 }
 
@@ -333,18 +358,22 @@ uninstall_hook() {
     check_bare_repo "$REPO"
     local repo
     repo="$(cd "$REPO" && pwd)"
-    if grep -qsF "$MARKER" "$repo/hooks/pre-receive"; then
-        rm -f "$repo/hooks/pre-receive"
-        if [ -e "$repo/hooks/$CHAINED" ]; then
-            mv "$repo/hooks/$CHAINED" "$repo/hooks/pre-receive"
+    local name f
+    for name in pre-receive post-receive; do
+        if grep -qsF "$MARKER" "$repo/hooks/$name"; then
+            rm -f "$repo/hooks/$name"
+            if [ -e "$repo/hooks/$name$CHAINED_SUFFIX" ]; then
+                mv "$repo/hooks/$name$CHAINED_SUFFIX" "$repo/hooks/$name"
+            fi
         fi
-    fi
-    for f in "$repo/custom_hooks/pre-receive.d/git-signed" "$repo/hooks/pre-receive.d/git-signed"; do
-        if grep -qsF "$MARKER" "$f"; then rm -f "$f"; fi
+        for f in "$repo/custom_hooks/$name.d/git-signed" "$repo/hooks/$name.d/git-signed"; do
+            if grep -qsF "$MARKER" "$f"; then rm -f "$f"; fi
+        done
     done
     git -C "$repo" config --unset signed.policy || true
     git -C "$repo" config --unset signed.root || true
     git -C "$repo" config --unset signed.auditLog || true
+    git -C "$repo" config --unset signed.notify || true
     echo "install.sh: git-signed hook removed from $repo" >&2
 }
 

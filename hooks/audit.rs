@@ -1,5 +1,6 @@
 //! The audit log: one JSON line per decision, appended under an exclusive lock with a single
-//! write, so concurrent pushes never interleave or lose lines (T19).
+//! write, so concurrent pushes never interleave or lose lines (T19). The same lines are what
+//! `signed.notify` is told of an accepted change to a protected ref.
 
 use std::io::Write;
 use std::path::Path;
@@ -8,9 +9,11 @@ use std::time::SystemTime;
 use git_signed_policy::signature::format_time;
 
 use crate::decide::{Decision, Update};
+use crate::signed_push::SignedPush;
 
+/// One decision, as the audit log and the notify program read it.
 #[derive(serde::Serialize)]
-struct Line<'a> {
+pub struct Line<'a> {
     time: String,
     #[serde(rename = "ref")]
     refname: &'a str,
@@ -21,6 +24,52 @@ struct Line<'a> {
     signers: &'a [String],
     reasons: &'a [String],
     pusher: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    push_certificate: Option<&'a Certificate>,
+    /// Told to `signed.notify` once the push is in (not written to the log).
+    #[serde(skip)]
+    pub notify: bool,
+}
+
+/// The push certificate of the push, as the audit log keeps it: who it proves pushed (or why it
+/// proves nothing) and the certificate itself, which git keeps nowhere.
+#[derive(serde::Serialize)]
+pub struct Certificate {
+    id: String,
+    signer: Option<String>,
+    key: Option<String>,
+    problem: Option<String>,
+    pusher: Option<String>,
+    pushee: Option<String>,
+    nonce: Option<String>,
+    text: Option<String>,
+}
+
+impl Certificate {
+    pub fn of(push: &SignedPush) -> Certificate {
+        let cert = push.certificate.as_ref();
+        let (signer, key, problem) = match &push.outcome {
+            Ok(p) => (Some(p.signer.to_string()), p.key.as_ref().map(ToString::to_string), None),
+            Err(e) => (None, None, Some(format!("the push certificate {e}"))),
+        };
+        Certificate {
+            id: push.id.clone(),
+            signer,
+            key,
+            problem,
+            pusher: cert.map(|c| c.pusher.clone()),
+            pushee: cert.and_then(|c| c.pushee.clone()),
+            nonce: cert.and_then(|c| c.nonce.clone()),
+            text: cert.map(|c| String::from_utf8_lossy(&c.text).into_owned()),
+        }
+    }
+}
+
+impl Line<'_> {
+    /// The `<old> <new> <ref>` line git gives the hooks for this update.
+    pub fn update_line(&self) -> String {
+        format!("{} {} {}", self.old, self.new, self.refname)
+    }
 }
 
 /// Who pushed, when the hosting platform says (GitLab, Gitea/Forgejo, gitolite, HTTP auth).
@@ -30,18 +79,19 @@ fn pusher() -> Option<String> {
         .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
 }
 
-/// Append one line per decision to `log`.
-pub fn append(
-    log: &Path,
+/// One line per decision.
+pub fn lines<'a>(
     updates: &[Update],
-    decisions: &[Decision],
+    decisions: &'a [Decision],
     push_accepted: bool,
+    certificate: Option<&'a Certificate>,
     now: SystemTime,
-) -> std::io::Result<()> {
+) -> Vec<Line<'a>> {
     let pusher = pusher();
-    let mut text = String::new();
-    for (u, d) in updates.iter().zip(decisions) {
-        let line = Line {
+    updates
+        .iter()
+        .zip(decisions)
+        .map(|(u, d)| Line {
             time: format_time(now),
             refname: &d.refname,
             old: u.old.to_string(),
@@ -51,8 +101,17 @@ pub fn append(
             signers: &d.signers,
             reasons: &d.reasons,
             pusher: pusher.clone(),
-        };
-        text.push_str(&serde_json::to_string(&line).map_err(std::io::Error::other)?);
+            push_certificate: certificate,
+            notify: push_accepted && d.protected,
+        })
+        .collect()
+}
+
+/// Append `lines` to `log`, each serialized as one JSON line.
+pub fn append<T: serde::Serialize>(log: &Path, lines: &[T]) -> std::io::Result<()> {
+    let mut text = String::new();
+    for line in lines {
+        text.push_str(&serde_json::to_string(line).map_err(std::io::Error::other)?);
         text.push('\n');
     }
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(log)?;

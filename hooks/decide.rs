@@ -5,6 +5,7 @@
 use std::time::SystemTime;
 
 use git_signed_policy::chain;
+use git_signed_policy::push_cert::{self, CertProblem, Pusher};
 use git_signed_policy::refs::Carried;
 use git_signed_policy::verdict::{Request, Verdict};
 use git_signed_policy::{Activity, PUSH_ENVIRONMENT, Policy, Problem, RefClass, Repo, refs};
@@ -29,6 +30,8 @@ pub struct Decision {
     pub signers: Vec<String>,
     /// Every reason the update was rejected.
     pub reasons: Vec<String>,
+    /// A protected tag or the policy history: what `signed.notify` is told of once accepted.
+    pub protected: bool,
     /// The core's verdict, for a protected tag or a proposal: the hook keeps its signature
     /// facts once the whole push is accepted.
     #[serde(skip)]
@@ -43,6 +46,7 @@ impl Decision {
             message: None,
             signers: Vec::new(),
             reasons: Vec::new(),
+            protected: false,
             verdict: None,
         }
     }
@@ -54,6 +58,7 @@ impl Decision {
             message: Some(reason.clone()),
             signers: Vec::new(),
             reasons: vec![reason],
+            protected: false,
             verdict: None,
         }
     }
@@ -97,6 +102,8 @@ pub struct Context<'a> {
     /// `signed.root`: the first trusted commit of `refs/signed/policy`, when the policy is
     /// kept in the repository.
     pub root: Option<ObjectId>,
+    /// What the push's certificate (`git push --signed`) proves, when it carries one.
+    pub pushed: Option<&'a Result<Pusher, CertProblem>>,
 }
 
 impl Context<'_> {
@@ -113,9 +120,11 @@ impl Context<'_> {
 pub fn decide(cx: &Context<'_>, update: &Update) -> Decision {
     let r = update.refname.as_str();
     match refs::classify(cx.policy, r) {
-        RefClass::ProtectedTag(name) => protected_tag(cx, name, update),
+        RefClass::ProtectedTag(name) => Decision { protected: true, ..protected_tag(cx, name, update) },
         RefClass::Proposal(name) => proposal(cx, name, update),
-        RefClass::PolicyHistory { proposed } => policy_history(cx, update, proposed),
+        RefClass::PolicyHistory { proposed } => {
+            Decision { protected: !proposed, ..policy_history(cx, update, proposed) }
+        }
         // Deleting a forbidden ref is how an admin cleans up after one.
         RefClass::Forbidden(_) if update.new.is_null() => Decision::untouched(r),
         RefClass::Forbidden(why) => Decision::reject(r, why.describe()),
@@ -137,7 +146,7 @@ fn protected_tag(cx: &Context<'_>, name: &str, update: &Update) -> Decision {
         return Decision::reject(r, format!("{name}: deleting a protected tag is not allowed"));
     }
     let verdict = cx.verify(name, update, false);
-    let reasons: Vec<String> = verdict.problems().iter().map(ToString::to_string).collect();
+    let mut reasons: Vec<String> = verdict.problems().iter().map(ToString::to_string).collect();
     let mut message = match verdict.problems().first() {
         Some(first @ Problem::DoesNotWrap { .. }) => format!("{name}: {first}"),
         _ => verdict.summary(),
@@ -148,12 +157,23 @@ fn protected_tag(cx: &Context<'_>, name: &str, update: &Update) -> Decision {
              `git signed approve {name}` (delete the local tag first: git tag -d {name})"
         ));
     }
+    // Who pushed, for rules that ask: on top of the tag's own verdict.
+    let unproven: Vec<String> =
+        push_cert::refusals(cx.policy, name, cx.pushed).iter().map(|u| format!("{name}: {u}")).collect();
+    if !unproven.is_empty() {
+        message = match verdict.accepted() {
+            true => unproven.join("; "),
+            false => format!("{message}; {}", unproven.join("; ")),
+        };
+        reasons.extend(unproven.iter().cloned());
+    }
     Decision {
         refname: r.to_owned(),
-        accepted: verdict.accepted(),
+        accepted: verdict.accepted() && unproven.is_empty(),
         message: Some(message),
         signers: verdict.signers(),
         reasons,
+        protected: true,
         verdict: Some(verdict),
     }
 }
@@ -253,5 +273,5 @@ fn proposal(cx: &Context<'_>, name: &str, update: &Update) -> Decision {
     };
     let accepted = verdict.accepted();
     let verdict = Some(verdict);
-    Decision { refname: r.to_owned(), accepted, message: Some(message), signers, reasons, verdict }
+    Decision { refname: r.to_owned(), accepted, message: Some(message), signers, reasons, protected: false, verdict }
 }

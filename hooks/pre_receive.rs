@@ -7,6 +7,8 @@
 
 mod audit;
 mod decide;
+mod notify;
+mod signed_push;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -32,8 +34,14 @@ const MAX_INPUT: u64 = 64 << 20;
     after_help = "Installed by `install.sh --repo PATH.git --policy FILE`; git runs it with
 `<old> <new> <ref>` lines on stdin. Settings (git config in the repository): signed.policy
 (a policy file), or signed.root (the first commit of refs/signed/policy: the policy is kept in
-the repository, and changes to it must be signed by its admins), and signed.auditLog
-(optional). Refs pushed together with a policy change are judged by the policy before it.
+the repository, and changes to it must be signed by its admins), signed.auditLog (optional),
+and signed.notify (optional: a program told of accepted changes to protected refs, with
+signed.notifyTimeout, default 10s). Refs pushed together with a policy change are judged by
+the policy before it. A rule with push_certificate or pushers needs `git push --signed` and
+receive.certNonceSeed on the mirror (install.sh sets it).
+
+With --post-receive it is the post-receive hook install.sh installs beside it: it runs
+signed.notify for what the push changed, and always exits 0.
 
 Examples:
   ./install.sh --repo /srv/git/app.git --policy /etc/git-signed/policy.toml \\
@@ -41,12 +49,15 @@ Examples:
   git push origin refs/tags/deploy/42         # from a clone: the mirror runs the hook
 
 Exit status: 0 the push is accepted, 1 it is declined (a ref was rejected, the policy is missing
-or broken, or any other error: the hook fails closed)."
+or broken, or any other error: the hook fails closed). With --post-receive: always 0."
 )]
 struct Args {
     /// Policy file (default: git config signed.policy)
     #[arg(long)]
     policy: Option<PathBuf>,
+    /// Run as the post-receive hook: tell signed.notify what the push changed
+    #[arg(long, conflicts_with = "policy")]
+    post_receive: bool,
 }
 
 /// Why the hook could not decide: every one declines the whole push (fail closed).
@@ -75,9 +86,15 @@ enum Error {
 }
 
 fn main() -> ExitCode {
-    git_signed_tool::die_quietly_on_closed_pipe();
     git_signed_tool::generate_if_asked(Args::command);
     let args = Args::parse();
+    if args.post_receive {
+        // It writes into the notify program's stdin: a program that exits early must not
+        // kill it with SIGPIPE, so that disposition is left as Rust sets it.
+        post_receive();
+        return ExitCode::SUCCESS;
+    }
+    git_signed_tool::die_quietly_on_closed_pipe();
     match run(args) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
@@ -114,14 +131,44 @@ fn remember(cache: &mut Cache, decisions: &[decide::Decision]) {
     cache.save();
 }
 
+/// The repository the hook runs in: `GIT_DIR`, made absolute.
+fn git_dir() -> Result<PathBuf, Error> {
+    let git_dir = std::env::var_os("GIT_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    std::path::absolute(&git_dir).map_err(Error::GitDir)
+}
+
+/// The post-receive hook: run `signed.notify` for the accepted protected changes git made.
+fn post_receive() {
+    let mut input = String::new();
+    if std::io::stdin().take(MAX_INPUT).read_to_string(&mut input).is_err() {
+        return;
+    }
+    let Ok(git_dir) = git_dir() else { return };
+    let keys = ["signed.notify", "signed.notifyTimeout", "signed.auditLog"];
+    let config = match Config::read(Some(&git_dir), &keys) {
+        Ok(config) => config,
+        Err(e) => return eprintln!("git-signed: notify: {e}; the push itself is done"),
+    };
+    let Some(program) = config.path("signed.notify", &git_dir) else { return };
+    let timeout = match config.get("signed.notifyTimeout").map(git_signed_policy::duration::parse) {
+        None => notify::DEFAULT_TIMEOUT,
+        Some(Ok(t)) => t,
+        Some(Err(e)) => {
+            eprintln!("git-signed: notify: signed.notifyTimeout: {e}; using {}", notify::DEFAULT_TIMEOUT.as_secs());
+            notify::DEFAULT_TIMEOUT
+        }
+    };
+    let audit_log = config.path("signed.auditLog", &git_dir);
+    notify::post_receive(&git_dir, &input, &program, timeout, audit_log.as_deref());
+}
+
 fn run(args: Args) -> Result<bool, Error> {
     let mut input = String::new();
     std::io::stdin().take(MAX_INPUT).read_to_string(&mut input).map_err(Error::Input)?;
     let updates = decide::parse_updates(&input)?;
 
-    let git_dir = std::env::var_os("GIT_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from);
-    let git_dir = std::path::absolute(&git_dir).map_err(Error::GitDir)?;
-    let config = Config::read(Some(&git_dir), &["signed.policy", "signed.root", "signed.auditLog"])?;
+    let git_dir = git_dir()?;
+    let config = Config::read(Some(&git_dir), &["signed.policy", "signed.root", "signed.auditLog", "signed.notify"])?;
     let repo = Repo::open_in_hook(&git_dir)?;
     let now = SystemTime::now();
     let root = match (&args.policy, config.get("signed.root")) {
@@ -145,16 +192,27 @@ fn run(args: Args) -> Result<bool, Error> {
         (Some(_), Some(cache)) => Some(cache.activity(&repo, &policy, now)?),
         (Some(_), None) => Some(repo.history(&policy, now, None)?.0),
     };
-    let cx = decide::Context { policy: &policy, repo: &repo, now, activity: activity.as_ref(), root };
+    let signed_push = signed_push::presented(&repo, &policy, &updates, now);
+    let pushed = signed_push.as_ref().map(|p| &p.outcome);
+    let cx = decide::Context { policy: &policy, repo: &repo, now, activity: activity.as_ref(), root, pushed };
     let decisions: Vec<decide::Decision> = updates.iter().map(|u| decide::decide(&cx, u)).collect();
     let accepted = decisions.iter().all(|d| d.accepted);
     if let (true, Some(cache)) = (accepted, cache.as_mut()) {
         remember(cache, &decisions);
     }
 
+    let certificate = signed_push.as_ref().map(audit::Certificate::of);
+    let lines = audit::lines(&updates, &decisions, accepted, certificate.as_ref(), now);
     if let Some(log) = &audit_log {
-        audit::append(log, &updates, &decisions, accepted, now)
-            .map_err(|source| Error::AuditLog { path: log.clone(), source })?;
+        audit::append(log, &lines).map_err(|source| Error::AuditLog { path: log.clone(), source })?;
+    }
+    if accepted
+        && config.get("signed.notify").is_some()
+        && let Err(e) = notify::stage(&git_dir, &lines)
+    {
+        eprintln!(
+            "git-signed: notify: cannot keep the decisions for signed.notify: {e}; it will not be told of this push"
+        );
     }
 
     for d in &decisions {

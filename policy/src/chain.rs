@@ -434,7 +434,15 @@ pub fn changes(old: &Policy, new: &Policy) -> Vec<String> {
     // What a rule asks, not where it is written.
     let rules = |p: &Policy| {
         let rule = |r: &crate::policy::Rule| {
-            (r.tags.clone(), r.environments.clone(), r.people, r.machines.clone(), r.max_age, r.presence)
+            (
+                r.tags.clone(),
+                r.environments.clone(),
+                r.people,
+                r.machines.clone(),
+                r.max_age,
+                r.presence,
+                r.pushers.clone(),
+            )
         };
         p.rules.iter().map(rule).collect::<Vec<_>>()
     };
@@ -453,6 +461,27 @@ pub fn changes(old: &Policy, new: &Policy) -> Vec<String> {
         let strongest = |p: &Policy| p.rules.iter().filter_map(|r| r.presence).max();
         if strongest(old) != strongest(new) {
             out.push(format!("presence required: {} -> {}", word(strongest(old)), word(strongest(new))));
+        }
+    }
+    // So is who may push a protected tag.
+    let pushes = |p: &Option<crate::policy::Pushers>| match p {
+        None => "unsigned".to_owned(),
+        Some(crate::policy::Pushers::Anyone) => "signed by anyone in the policy".to_owned(),
+        Some(crate::policy::Pushers::Only(names)) => format!("signed by {}", names.join(" or ")),
+    };
+    if old.rules.len() == new.rules.len() {
+        for (before, after) in old.rules.iter().zip(&new.rules).filter(|(b, a)| b.pushers != a.pushers) {
+            out.push(format!(
+                "rule {}: pushes {} -> {}",
+                after.number,
+                pushes(&before.pushers),
+                pushes(&after.pushers)
+            ));
+        }
+    } else {
+        let signed = |p: &Policy| p.rules.iter().filter(|r| r.pushers.is_some()).count();
+        if signed(old) != signed(new) {
+            out.push(format!("rules requiring a signed push: {} -> {}", signed(old), signed(new)));
         }
     }
     if out.is_empty() && old.fingerprint != new.fingerprint {

@@ -21,6 +21,7 @@ pub mod duration;
 pub mod facts;
 pub mod layer;
 pub mod policy;
+pub mod push_cert;
 pub mod refs;
 pub mod repo;
 pub mod signature;

@@ -104,6 +104,19 @@ pub fn effective_uid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// Kill every process of the process group `group` (a child started with
+/// `process_group(0)`: its id is the group's), leaving none of its children behind.
+pub fn kill_process_group(group: u32) {
+    let Ok(group) = libc::pid_t::try_from(group) else { return };
+    if group > 1 {
+        // SAFETY: kill has no memory preconditions; a negative pid names a process group, and
+        // a group that is gone already only makes it fail with ESRCH.
+        unsafe {
+            libc::kill(-group, libc::SIGKILL);
+        }
+    }
+}
+
 /// The oldest git release git-signed works with (install.sh checks it as well).
 pub const MIN_GIT: (u32, u32) = (2, 45);
 

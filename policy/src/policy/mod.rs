@@ -24,7 +24,7 @@ mod rule;
 pub use environment::UnknownEnvironment;
 use keys::Keyring;
 pub use keys::{Known, KnownCert, KnownSshKey};
-pub use rule::{Presence, Rule};
+pub use rule::{Presence, Pushers, Rule};
 
 /// The environment the mirror's hook checks as.
 pub const PUSH_ENVIRONMENT: &str = "push";

@@ -55,6 +55,8 @@ pub(super) struct RawRule {
     pub(super) machines: Vec<Spanned<String>>,
     pub(super) max_age: Option<Spanned<String>>,
     pub(super) presence: Option<Spanned<String>>,
+    pub(super) push_certificate: Option<Spanned<bool>>,
+    pub(super) pushers: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// Turns byte offsets into line/column errors for one file.
@@ -132,7 +134,7 @@ impl Policy {
             .rules
             .iter()
             .enumerate()
-            .map(|(i, r)| rule::parse(&loc, i + 1, r, &machines, &environments))
+            .map(|(i, r)| rule::parse(&loc, i + 1, r, (&people, &machines), &environments))
             .collect::<Result<Vec<_>, _>>()?;
         if rules.is_empty() {
             return Err(loc.at(0, "the policy has no [[rule]], so it protects nothing; add a rule such as tags = [\"deploy/*\"], people = 2"));

@@ -10,7 +10,7 @@ use toml::Spanned;
 
 use super::environment::list_or_none;
 use super::parse::{Locator, RawRule};
-use super::{Machine, PUSH_ENVIRONMENT, PolicyError, plural};
+use super::{Machine, PUSH_ENVIRONMENT, Person, PolicyError, plural};
 use crate::duration;
 
 /// One `[[rule]]`.
@@ -38,6 +38,9 @@ pub struct Rule {
     pub max_age: Option<std::time::Duration>,
     /// What a person's security key must have seen for their signature to count here.
     pub presence: Option<Presence>,
+    /// Who may push a tag this rule protects, proven by a `git push --signed` certificate
+    /// (`push_certificate = true`, `pushers = [...]`); `None`: whoever the server lets push.
+    pub pushers: Option<Pushers>,
     /// `rule 1 (deploy/*: 2 people)`, written once when the policy is read.
     description: Arc<str>,
 }
@@ -83,6 +86,11 @@ impl Rule {
         for m in &self.machines {
             needs.push(format!("machine {m}"));
         }
+        match &self.pushers {
+            None => {}
+            Some(Pushers::Anyone) => needs.push("a signed push".to_owned()),
+            Some(Pushers::Only(names)) => needs.push(format!("a signed push by {}", names.join(" or "))),
+        }
         let scope = match &self.environments {
             Some(envs) => format!(" in {}", envs.join(", ")),
             None => String::new(),
@@ -124,6 +132,26 @@ impl Presence {
     }
 }
 
+/// Who may push a tag a rule protects: the signer of the push's certificate (`git push
+/// --signed`), which the mirror's hook checks against the policy's keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pushers {
+    /// Any person or machine in the policy (`push_certificate = true`).
+    Anyone,
+    /// Only these people or machines (`pushers = [...]`).
+    Only(Vec<String>),
+}
+
+impl Pushers {
+    /// Whether a certificate signed by `name` (a person or machine of the policy) will do.
+    pub fn admit(&self, name: &str) -> bool {
+        match self {
+            Pushers::Anyone => true,
+            Pushers::Only(names) => names.iter().any(|n| n == name),
+        }
+    }
+}
+
 /// One `/`-separated piece of a tag-name glob.
 #[derive(Debug)]
 enum Segment {
@@ -149,9 +177,10 @@ pub(super) fn parse(
     loc: &Locator<'_>,
     number: usize,
     spanned: &Spanned<RawRule>,
-    machines: &BTreeMap<String, Machine>,
+    signers: (&BTreeMap<String, Person>, &BTreeMap<String, Machine>),
     declared: &[String],
 ) -> Result<Rule, PolicyError> {
+    let machines = signers.1;
     let raw = spanned.get_ref();
     let line = loc.span(spanned, "").line;
     let Globs { matchers, folded, segments } = globs(loc, number, &raw.tags)?;
@@ -203,6 +232,7 @@ pub(super) fn parse(
             ),
         ));
     }
+    let pushers = pushers(loc, number, raw, signers, environments.as_deref())?;
     let mut rule = Rule {
         number,
         line,
@@ -215,10 +245,61 @@ pub(super) fn parse(
         machines: raw.machines.iter().map(|m| m.get_ref().clone()).collect(),
         max_age,
         presence,
+        pushers,
         description: Arc::from(""),
     };
     rule.description = Arc::from(rule.describe_now());
     Ok(rule)
+}
+
+/// The rule's `push_certificate` and `pushers`: names of people or machines, on a rule the
+/// mirror checks (it applies in `push`).
+fn pushers(
+    loc: &Locator<'_>,
+    number: usize,
+    raw: &RawRule,
+    (people, machines): (&BTreeMap<String, Person>, &BTreeMap<String, Machine>),
+    environments: Option<&[String]>,
+) -> Result<Option<Pushers>, PolicyError> {
+    let pushers = match (&raw.push_certificate, &raw.pushers) {
+        (None, None) => return Ok(None),
+        (Some(flag), _) if !flag.get_ref() => {
+            return Err(loc.span(
+                flag,
+                format!(
+                    "rule {number}: push_certificate = false asks nothing; remove it (and `pushers`), or set it to true"
+                ),
+            ));
+        }
+        (_, None) => Pushers::Anyone,
+        (_, Some(names)) if names.get_ref().is_empty() => {
+            return Err(loc.span(names, format!(
+                "rule {number}: `pushers` is empty, so no push could ever pass; name people or machines, or use push_certificate = true for anyone in the policy"
+            )));
+        }
+        (_, Some(names)) => {
+            for n in names.get_ref() {
+                if !people.contains_key(n.get_ref()) && !machines.contains_key(n.get_ref()) {
+                    return Err(loc.span(n, format!(
+                        "rule {number}: pushers: {:?} is neither a person nor a machine of this policy; add them or fix the name",
+                        n.get_ref()
+                    )));
+                }
+            }
+            Pushers::Only(names.get_ref().iter().map(|n| n.get_ref().clone()).collect())
+        }
+    };
+    if let Some(envs) = environments.filter(|envs| !envs.iter().any(|e| e == PUSH_ENVIRONMENT)) {
+        let at = raw
+            .pushers
+            .as_ref()
+            .map_or_else(|| raw.push_certificate.as_ref().map_or(0, |f| f.span().start), |p| p.span().start);
+        return Err(loc.at(at, format!(
+            "rule {number}: a signed push is checked by the mirror's hook (environment \"push\"), and this rule applies only in {}; add \"push\" to its environments or move the requirement to a rule that applies there",
+            envs.join(", ")
+        )));
+    }
+    Ok(Some(pushers))
 }
 
 /// A rule's globs, compiled the three ways [`Rule`] asks them.
