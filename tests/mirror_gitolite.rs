@@ -335,6 +335,9 @@ impl Gitolite {
 
 impl Drop for Gitolite {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("sshd's log:\n{}", self.sshd_log.lock().unwrap_or_else(|e| e.into_inner()));
+        }
         if let Some(mut sshd) = self.sshd.take() {
             // SAFETY: signals our own child, which has not been waited for yet.
             unsafe { libc::kill(sshd.id() as i32, libc::SIGTERM) };
