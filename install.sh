@@ -320,15 +320,17 @@ give_to_owner() {
 # Not repo-specific hooks: they need LOCAL_CODE and `repo-specific-hooks` in ~/.gitolite.rc and
 # an option in gitolite.conf; hooks/pre-receive needs neither, and works with any gitolite 3.
 gitolite_check() {
-    local repo="$1" base="" local_code="" repos="" name="" dir
+    local repo="$1" base="" local_code="" repos="" name="" dir out
     if command -v gitolite >/dev/null; then
-        base="$(gitolite_as_owner query-rc GL_ADMIN_BASE)" || true
-        local_code="$(gitolite_as_owner query-rc LOCAL_CODE)" || true
-        repos="$(gitolite_as_owner query-rc GL_REPO_BASE)" || true
-    fi
-    if [ -z "$base" ]; then
-        echo "install.sh: warning: cannot ask gitolite where its hooks are (no gitolite on PATH, or no" \
-            "~/.gitolite.rc for ${REPO_OWNER:-$(id -un)}); checked only what $repo shows" >&2
+        out="$(gitolite_as_owner query-rc GL_ADMIN_BASE 2>&1)" \
+            || die "cannot ask gitolite, as ${REPO_OWNER:-$(id -un)}, where its hooks are: $out;" \
+                "fix that first, or install with --layout plain without the gitolite checks"
+        base="$out"
+        local_code="$(gitolite_as_owner query-rc LOCAL_CODE 2>/dev/null)" || true
+        repos="$(gitolite_as_owner query-rc GL_REPO_BASE 2>/dev/null)" || true
+    else
+        echo "install.sh: warning: no gitolite on PATH to ask where its hooks are; checked only what" \
+            "$repo shows" >&2
         base="$(readlink "$repo/hooks/update")" || true
         base="${base%/hooks/common/update}"
     fi
@@ -340,7 +342,7 @@ gitolite_check() {
             *) name="" ;;
         esac
     fi
-    if { [ -n "$name" ] && gitolite_as_owner git-config -r "$name" 'gitolite-options\.hook\.pre-receive' >/dev/null; } \
+    if { [ -n "$name" ] && gitolite_as_owner git-config -r "$name" 'gitolite-options\.hook\.pre-receive' >/dev/null 2>&1; } \
         || grep -qs 'gitolite-options\.hook\.pre-receive' "$repo/gl-conf"; then
         die "gitolite.conf sets \`option hook.pre-receive\` for $repo: gitolite's repo-specific hooks would" \
             "replace git-signed's hooks/pre-receive with theirs; remove that option first (README, \"A gitolite mirror\")"
@@ -352,11 +354,11 @@ gitolite_check() {
     done
 }
 
-# gitolite as the repository's owner, with their HOME (where ~/.gitolite.rc is); quiet.
+# gitolite as the repository's owner, with their HOME (where ~/.gitolite.rc is).
 gitolite_as_owner() {
-    if [ -z "$REPO_OWNER" ]; then gitolite "$@" 2>/dev/null; return; fi
-    command -v runuser >/dev/null || return 1
-    as_owner env HOME="$(getent passwd "$REPO_OWNER" | cut -d: -f6)" gitolite "$@" 2>/dev/null
+    if [ -z "$REPO_OWNER" ]; then gitolite "$@"; return; fi
+    command -v runuser >/dev/null || { echo "no runuser to run gitolite as $REPO_OWNER" >&2; return 1; }
+    as_owner env HOME="$(getent passwd "$REPO_OWNER" | cut -d: -f6)" gitolite "$@"
 }
 
 # Write a file atomically with the given mode.
@@ -452,8 +454,8 @@ install_hook() {
         git -C "$repo" config --unset signed.root || true
     fi
     if [ -n "$AUDIT_LOG" ]; then
-        mkdir -p "$(dirname "$AUDIT_LOG")"
-        touch "$AUDIT_LOG"
+        # Reachable by whoever runs the hook (the repository's owner, see give_to_owner).
+        (umask 022 && mkdir -p "$(dirname "$AUDIT_LOG")" && touch "$AUDIT_LOG")
         git -C "$repo" config signed.auditLog "$(cd "$(dirname "$AUDIT_LOG")" && pwd)/$(basename "$AUDIT_LOG")"
     fi
     give_to_owner "$repo" "${AUDIT_LOG:+$(cd "$(dirname "$AUDIT_LOG")" && pwd)/$(basename "$AUDIT_LOG")}"

@@ -296,8 +296,11 @@ fn a_gitolite_repository_is_detected_and_refused_where_gitolite_would_replace_th
          [[rule]]\ntags = [\"deploy/*\"]\npeople = 1\n",
     )
     .expect("policy");
+    // gitolite's admin directory as `gitolite setup` leaves it (where gitolite is installed,
+    // install.sh asks it; elsewhere it follows the hooks/update link).
     let common = home.join(".gitolite/hooks/common");
     std::fs::create_dir_all(&common).expect("mkdir");
+    std::fs::create_dir_all(home.join(".gitolite/logs")).expect("mkdir");
     std::fs::write(common.join("update"), "#!/usr/bin/perl\n# gitolite update hook\n").expect("update");
     let install = |repo: &Path| {
         m.install(&[
