@@ -201,6 +201,7 @@ impl Gitolite {
         let pipe = guard.stdin.take().expect("guard stdin");
         gl.guard = Some((guard, pipe));
         std::fs::create_dir(&home).expect("home");
+        chmod(&home, 0o755); // whatever the umask: sshd's StrictModes refuses a writable home
         run_ok(Command::new("chown").arg(format!("{}:", gl.user)).arg(&home));
 
         // gitolite, with admin as its administrator.
@@ -397,8 +398,14 @@ impl Mirror {
         w.policy(DEPLOY_RULES);
         let m = Mirror { audit_log: gl.home().join("git-signed/audit.jsonl"), gl, w };
         m.admin_push(&["alice", "bob"], "repo app\n    RW+ = alice bob\n");
-        // The hook runs as the gitolite user: it must reach the policy and its keys.
+        // The hook runs as the gitolite user: it must reach the policy and its keys, whatever
+        // the umask they were written with.
         chmod(m.w.path(), 0o711);
+        chmod(&m.w.path().join("policy.toml"), 0o644);
+        chmod(&m.w.path().join("keys"), 0o755);
+        for key in std::fs::read_dir(m.w.path().join("keys")).expect("keys").flatten() {
+            chmod(&key.path(), 0o644);
+        }
         let out = m.install(&m.gl.repo("app"), &[]);
         assert!(out.status.success(), "install.sh: {}", text(&out));
         assert!(text(&out).contains("(gitolite layout)"), "gitolite detected: {}", text(&out));
@@ -635,6 +642,7 @@ fn install_sh_refuses_what_gitolite_or_its_user_would_defeat() {
     let common = m.gl.home().join("local/hooks/common");
     std::fs::create_dir_all(&common).expect("mkdir");
     std::fs::write(common.join("pre-receive"), "#!/bin/sh\n").expect("hook");
+    run_ok(Command::new("chown").arg("-R").arg(format!("{}:", m.gl.user)).arg(m.gl.home().join("local")));
     let out = m.install(&m.gl.repo("app"), &[]);
     assert!(!out.status.success(), "{}", text(&out));
     assert!(text(&out).contains(&format!("gitolite links {}/pre-receive", common.display())), "{}", text(&out));
