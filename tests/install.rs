@@ -274,3 +274,79 @@ fn install_refuses_a_git_older_than_2_45() {
     assert!(stderr.contains("git 2.39") && stderr.contains("needs git 2.45 or newer"), "{stderr}");
     assert!(!m.prefix().exists(), "nothing installed");
 }
+
+/// A gitolite-managed repository (the `gl-conf` gitolite writes, or `hooks/update` linking to
+/// gitolite's `hooks/common/update`) gets the gitolite layout: hooks/pre-receive, which gitolite's
+/// setup leaves alone; refused where gitolite would replace it. tests/mirror_gitolite.rs runs a
+/// real gitolite; this needs neither root nor gitolite.
+#[test]
+fn a_gitolite_repository_is_detected_and_refused_where_gitolite_would_replace_the_hook() {
+    let m = Machine::new();
+    let dir = m.dir.path();
+    let home = dir.join("home");
+    ok(&m
+        .cmd("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "alice", "-f"])
+        .arg(dir.join("alice"))
+        .output()
+        .expect("ssh-keygen"));
+    std::fs::write(
+        dir.join("policy.toml"),
+        "version = 1\nenvironments = [\"ci\"]\n\n[people.alice]\nkeys = [\"alice.pub\"]\naccess = \"admin\"\n\n\
+         [[rule]]\ntags = [\"deploy/*\"]\npeople = 1\n",
+    )
+    .expect("policy");
+    // gitolite's admin directory as `gitolite setup` leaves it (where gitolite is installed,
+    // install.sh asks it; elsewhere it follows the hooks/update link).
+    let common = home.join(".gitolite/hooks/common");
+    std::fs::create_dir_all(&common).expect("mkdir");
+    std::fs::create_dir_all(home.join(".gitolite/logs")).expect("mkdir");
+    std::fs::write(common.join("update"), "#!/usr/bin/perl\n# gitolite update hook\n").expect("update");
+    let install = |repo: &Path| {
+        m.install(&[
+            "--repo",
+            repo.to_str().expect("utf8"),
+            "--policy",
+            dir.join("policy.toml").to_str().expect("utf8"),
+        ])
+    };
+    let bare = |name: &str| {
+        let repo = dir.join(name);
+        ok(&m.cmd("git").args(["init", "-q", "--bare"]).arg(&repo).output().expect("git init"));
+        repo
+    };
+
+    let by_conf = bare("by-conf.git");
+    std::fs::write(by_conf.join("gl-conf"), "%one_repo = ();\n").expect("gl-conf");
+    let by_link = bare("by-link.git");
+    std::os::unix::fs::symlink(common.join("update"), by_link.join("hooks/update")).expect("symlink");
+    for repo in [&by_conf, &by_link] {
+        let out = install(repo);
+        assert!(String::from_utf8_lossy(&out.stderr).contains("(gitolite layout)"), "{}", ok(&out));
+        let hook = std::fs::read_to_string(repo.join("hooks/pre-receive")).expect("hooks/pre-receive");
+        assert!(hook.contains("installed by git-signed install.sh"), "{hook}");
+    }
+
+    // gitolite's repo-specific hooks (`option hook.pre-receive`) would take hooks/pre-receive.
+    let optioned = bare("optioned.git");
+    std::fs::write(
+        optioned.join("gl-conf"),
+        "%one_config = ('optioned' => [[5, 'gitolite-options.hook.pre-receive', 'x']]);\n",
+    )
+    .expect("gl-conf");
+    let out = install(&optioned);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("option hook.pre-receive"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!optioned.join("hooks/pre-receive").exists());
+
+    // A pre-receive among gitolite's common hooks would be linked over it at the next setup.
+    std::fs::write(common.join("pre-receive"), "#!/bin/sh\n").expect("common pre-receive");
+    let out = install(&by_link);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("gitolite links {}/pre-receive", common.display())), "{err}");
+}
