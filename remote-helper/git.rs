@@ -1,10 +1,14 @@
 //! Child `git` processes, run with the hygiene a remote helper needs: stdin never inherited
 //! (it is the protocol stream), stdout captured (it is the protocol channel), repository
 //! variables cleared and set explicitly, lazy fetches disabled, and `url.<U>.insteadOf=<U>`
-//! so no rewrite can route an inner command back through `signed::` (T20).
+//! so no rewrite can route an inner command back through `signed::` (T20). Commands that talk
+//! to the mirror from the helper's own caches carry the user's repository's transport settings.
 
-use std::path::Path;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 
 /// Set in every child; a helper that finds it set refuses to run (recursion guard, T20).
 pub const DEPTH_GUARD: &str = "GIT_REMOTE_SIGNED_ACTIVE";
@@ -50,9 +54,70 @@ pub fn transport(url: &str) -> &str {
 /// its URL, so only it can reach the mirror.
 pub fn git(url: &str, git_dir: Option<&Path>) -> Command {
     let mut cmd = local(git_dir);
+    if let Some((user_dir, settings)) = user_transport_config()
+        && git_dir.and_then(|d| std::path::absolute(d).ok()).as_ref() != Some(user_dir)
+    {
+        carry(&mut cmd, settings);
+    }
     cmd.args(["-c", &format!("url.{url}.insteadOf={url}"), "-c", &format!("url.{url}.pushInsteadOf={url}")])
         .args(["-c", &format!("protocol.{}.allow=always", transport(url))]);
     cmd
+}
+
+/// Config settings, key and value, in order.
+type Settings = Vec<(OsString, OsString)>;
+
+/// What the user's repository says about reaching a server (`http.*`: CA, client certificate,
+/// proxy, extra headers; `credential.*`; `core.sshCommand`, `ssh.*`), from its own config and
+/// the files that includes: an inner command run in the tag or policy cache (another
+/// repository) would not see it and go out without the user's CA or credentials. Global,
+/// system and command-line settings reach every child anyway. Read once, from the `GIT_DIR`
+/// git gave the helper; `None` outside a repository.
+fn user_transport_config() -> Option<&'static (PathBuf, Settings)> {
+    static CONFIG: OnceLock<Option<(PathBuf, Settings)>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let dir = std::path::absolute(std::env::var_os("GIT_DIR")?).ok()?;
+            let mut cmd = local(Some(&dir));
+            cmd.args(["config", "--local", "--includes", "-z", "--get-regexp"])
+                .arg(r"^(http|credential|ssh)\.|^core\.sshcommand$")
+                .stderr(Stdio::null());
+            // Nothing set (exit 1) or nothing readable: nothing to carry.
+            let out = cmd.output().ok().filter(|o| o.status.success()).map(|o| o.stdout).unwrap_or_default();
+            let settings = out
+                .split(|&b| b == 0)
+                .filter(|entry| !entry.is_empty())
+                .map(|entry| {
+                    // `key\nvalue`, or `key` alone for a boolean written without a value (true).
+                    let (key, value) = match entry.iter().position(|&b| b == b'\n') {
+                        Some(i) => (&entry[..i], &entry[i + 1..]),
+                        None => (entry, &b"true"[..]),
+                    };
+                    (OsStr::from_bytes(key).to_owned(), OsStr::from_bytes(value).to_owned())
+                })
+                .collect();
+            Some((dir, settings))
+        })
+        .as_ref()
+}
+
+/// Give `cmd` `settings` through `GIT_CONFIG_COUNT` (the environment, not the command line:
+/// `http.extraHeader` may hold a token), ahead of any the user set there, which so still win
+/// as they do over the repository's config.
+fn carry(cmd: &mut Command, settings: &[(OsString, OsString)]) {
+    if settings.is_empty() {
+        return;
+    }
+    let count = std::env::var("GIT_CONFIG_COUNT").ok().and_then(|n| n.parse::<usize>().ok()).unwrap_or(0);
+    let theirs = (0..count).map(|i| {
+        let var = |what: &str| std::env::var_os(format!("GIT_CONFIG_{what}_{i}")).unwrap_or_default();
+        (var("KEY"), var("VALUE"))
+    });
+    let all: Vec<(OsString, OsString)> = settings.iter().cloned().chain(theirs).collect();
+    for (i, (key, value)) in all.iter().enumerate() {
+        cmd.env(format!("GIT_CONFIG_KEY_{i}"), key).env(format!("GIT_CONFIG_VALUE_{i}"), value);
+    }
+    cmd.env("GIT_CONFIG_COUNT", all.len().to_string());
 }
 
 /// A `git` command that talks to no remote, in repository `git_dir` if there is one.
