@@ -532,7 +532,7 @@ impl Mirror {
 }
 
 #[test]
-fn alice_pushes_a_two_person_tag_over_ssh_and_the_audit_log_names_her() {
+fn t41_alice_pushes_a_two_person_tag_over_ssh_and_the_audit_log_names_her() {
     let Some(m) = Mirror::start() else { return };
     let work = m.work("alice");
     m.w.sign_chain(&work, "deploy/1", &["alice", "bob"]);
@@ -552,7 +552,7 @@ fn alice_pushes_a_two_person_tag_over_ssh_and_the_audit_log_names_her() {
 }
 
 #[test]
-fn bob_pushes_a_one_person_tag_and_the_hook_rejects_it() {
+fn t41_bob_pushes_a_one_person_tag_and_the_hook_rejects_it_and_the_audit_log_names_him() {
     let Some(m) = Mirror::start() else { return };
     let work = m.work("bob");
     m.assert_hook_rejects_one_person_tag("bob", &work, "deploy/2");
@@ -593,7 +593,7 @@ fn a_signed_ssh_clone_verifies_and_shows_only_the_accepted_tag() {
 }
 
 #[test]
-fn the_hook_stays_through_gitolite_setup_and_a_push_to_gitolite_admin() {
+fn t41_the_hook_stays_through_gitolite_setup_and_a_push_to_gitolite_admin() {
     let Some(m) = Mirror::start() else { return };
     let work = m.work("alice");
     let hook = m.gl.repo("app").join("hooks/pre-receive");
@@ -623,7 +623,7 @@ fn the_hook_stays_through_gitolite_setup_and_a_push_to_gitolite_admin() {
 }
 
 #[test]
-fn install_sh_refuses_what_gitolite_or_its_user_would_defeat() {
+fn t41_install_sh_refuses_what_gitolite_or_its_user_would_defeat() {
     let Some(m) = Mirror::start() else { return };
     // gitolite's repo-specific hooks would replace hooks/pre-receive of `other`.
     m.admin_push(&[], "repo other\n    RW+ = alice\n    option hook.pre-receive = audit\n");

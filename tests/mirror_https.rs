@@ -432,7 +432,7 @@ fn remote_line<'a>(stderr: &'a str, text: &str) -> &'a str {
 }
 
 #[test]
-fn a_two_person_tag_pushed_over_https_as_alice_is_accepted_and_audited_as_pushed_by_alice() {
+fn t41_a_two_person_tag_pushed_over_https_as_alice_is_accepted_and_audited_as_pushed_by_alice() {
     let Some(m) = Https::new() else { return };
     // A hook install.sh chains before ours (as it keeps an existing one) notes what hooks see.
     let seen = m.w().path().join("hook-environment");
@@ -455,7 +455,7 @@ fn a_two_person_tag_pushed_over_https_as_alice_is_accepted_and_audited_as_pushed
 }
 
 #[test]
-fn a_one_person_tag_pushed_as_bob_is_rejected_with_the_hooks_message_and_audited_as_pushed_by_bob() {
+fn t41_a_one_person_tag_pushed_as_bob_is_rejected_with_the_hooks_message_and_audited_as_pushed_by_bob() {
     let Some(m) = Https::new() else { return };
     let bob = m.team.member("bob");
     m.w().sign_chain(&bob, "deploy/1", &["bob"]);
@@ -534,7 +534,7 @@ fn pushes_through_the_signed_https_url_are_judged_by_the_mirrors_hook() {
 }
 
 #[test]
-fn a_push_without_credentials_is_refused_by_the_server() {
+fn t41_a_push_without_credentials_is_refused_by_the_server() {
     let Some(m) = Https::new() else { return };
     let alice = m.team.member("alice");
     m.w().sign_chain(&alice, "deploy/1", &["alice", "bob"]);
@@ -565,4 +565,22 @@ fn the_readme_shows_the_server_block_the_tests_serve() {
     let block = section.split("```nginx\n").nth(1).and_then(|b| b.split("```").next()).expect("an nginx block");
     let served: Vec<&str> = SERVER_BLOCK.lines().filter(|l| !l.trim_start().starts_with('#')).collect();
     assert_eq!(block.lines().collect::<Vec<_>>(), served, "README.md and docs/nginx-mirror.conf differ");
+}
+
+/// Who pushed, proven over stateless HTTP (T39): listing the refs and pushing are two requests,
+/// and receive-pack takes the first one's nonce in the second (receive.certNonceSlop, set by
+/// install.sh). The server's account says alice; the certificate says the pipeline's key.
+#[test]
+fn t39_a_signed_push_over_https_names_its_signer_and_an_unsigned_one_is_rejected() {
+    let Some(m) = Https::new() else { return };
+    m.w().policy("[[rule]]\ntags = [\"deploy/*\"]\npeople = 2\npushers = [\"staging-ci\"]\n");
+    let alice = m.team.member("alice");
+    m.w().sign_chain(&alice, "deploy/1", &["alice", "bob"]);
+    let err = failed(&m.push_as("alice", &alice, &["refs/tags/deploy/1"]));
+    remote_line(&err, "requires a signed push, and this push carries no push certificate");
+    let ci = format!("user.signingKey={}", keys().get("staging-ci").fingerprint);
+    let out = m.git_as("alice", &alice).args(["-c", &ci, "push", "--signed", &m.url(), "refs/tags/deploy/1"]).output();
+    ok(&out.expect("push"));
+    let line = m.audited("refs/tags/deploy/1");
+    assert_eq!((&line["pusher"], &line["push_certificate"]["signer"]), (&"alice".into(), &"machine staging-ci".into()));
 }

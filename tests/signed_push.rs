@@ -172,7 +172,7 @@ fn t39_a_replayed_certificate_is_rejected() {
         let out =
             git.arg(&mirror).stdin(std::fs::File::open(&capture).expect("capture")).output().expect("receive-pack");
         // The recorded client asked for side-band: the hook's words come in stdout's packets.
-        String::from_utf8_lossy(&[out.stdout, out.stderr].concat()).into_owned()
+        String::from_utf8_lossy(&[side_band(&out.stdout, 2), out.stderr].concat()).into_owned()
     };
     let err = replay(true);
     assert!(err.contains("the push certificate was presented before"), "{err}");
@@ -204,6 +204,26 @@ fn t39_a_signed_push_through_the_signed_remote_is_accepted() {
         .expect("push");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(audited(&w, "refs/tags/deploy/1")["push_certificate"]["signer"], "machine staging-ci");
+}
+
+/// What `band` carries in receive-pack's pkt-line output (band 2: the hooks' stderr), joined.
+fn side_band(mut stream: &[u8], band: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    while stream.len() >= 4 {
+        let len = std::str::from_utf8(&stream[..4]).ok().and_then(|h| usize::from_str_radix(h, 16).ok());
+        match len {
+            Some(0..=4) => stream = &stream[4..], // flush, delimiter
+            Some(n) if n <= stream.len() => {
+                let (packet, rest) = stream.split_at(n);
+                if packet.get(4) == Some(&band) {
+                    out.extend_from_slice(&packet[5..]);
+                }
+                stream = rest;
+            }
+            _ => break,
+        }
+    }
+    out
 }
 
 #[test]
