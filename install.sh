@@ -376,20 +376,27 @@ write_file() {
     mv -f "$tmp" "$path"
 }
 
-# hooks/NAME running COMMAND, after the hook that was there before (kept as NAME.before-git-signed).
+# hooks/NAME running COMMAND, after the hook that was there before (kept as NAME.before-git-signed):
+# for pre-receive either one rejects; post-receive (which cannot reject) runs git-signed's
+# whatever the earlier hook said, so a deploy that happened is always notified.
 hook_script_plain() {
-    local name="$1" command="$2"
+    local name="$1" command="$2" earlier then
+    if [ "$name" = pre-receive ]; then
+        earlier="|| exit \$?" then="$command < \"\$input\""
+    else
+        earlier="; status=\$?" then="$command < \"\$input\"; exit \$status"
+    fi
     cat <<EOF
 #!/bin/sh
 $MARKER; re-run it to update, ./install.sh --uninstall --repo to remove.
-# Runs the hook that was here before (if any) and then git-signed; either one rejects.
+# Runs the hook that was here before (if any) and then git-signed's.
 here=\${0%/*}
 [ -x "\$here/$name$CHAINED_SUFFIX" ] || exec $command
 input=\$(mktemp) || exit 1
 trap 'rm -f "\$input"' EXIT
 cat > "\$input" || exit 1
-"\$here/$name$CHAINED_SUFFIX" "\$@" < "\$input" || exit \$?
-$command < "\$input"
+"\$here/$name$CHAINED_SUFFIX" "\$@" < "\$input" $earlier
+$then
 EOF
 }
 

@@ -25,43 +25,59 @@ pub struct Line<'a> {
     reasons: &'a [String],
     pusher: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    push_certificate: Option<&'a Certificate>,
+    push_certificate: Option<&'a Proven>,
     /// Told to `signed.notify` once the push is in (not written to the log).
     #[serde(skip)]
     pub notify: bool,
 }
 
-/// The push certificate of the push, as the audit log keeps it: who it proves pushed (or why it
-/// proves nothing) and the certificate itself, which git keeps nowhere.
+/// What the push's certificate proves, on each decision's line: who signed it, or why it
+/// proves nothing, and the blob it came in.
 #[derive(serde::Serialize)]
-pub struct Certificate {
+pub struct Proven {
     id: String,
     signer: Option<String>,
     key: Option<String>,
     problem: Option<String>,
-    pusher: Option<String>,
-    pushee: Option<String>,
-    nonce: Option<String>,
-    text: Option<String>,
 }
 
-impl Certificate {
-    pub fn of(push: &SignedPush) -> Certificate {
-        let cert = push.certificate.as_ref();
+impl Proven {
+    pub fn of(push: &SignedPush) -> Proven {
         let (signer, key, problem) = match &push.outcome {
             Ok(p) => (Some(p.signer.to_string()), p.key.as_ref().map(ToString::to_string), None),
             Err(e) => (None, None, Some(format!("the push certificate {e}"))),
         };
-        Certificate {
-            id: push.id.clone(),
-            signer,
-            key,
-            problem,
-            pusher: cert.map(|c| c.pusher.clone()),
-            pushee: cert.and_then(|c| c.pushee.clone()),
-            nonce: cert.and_then(|c| c.nonce.clone()),
-            text: cert.map(|c| String::from_utf8_lossy(&c.text).into_owned()),
-        }
+        Proven { id: push.id.clone(), signer, key, problem }
+    }
+}
+
+/// The certificate itself, which git keeps nowhere: one line per push that changes a protected
+/// ref (not one per decision: a push of many refs carries a certificate as long as itself).
+#[derive(serde::Serialize)]
+pub struct Kept<'a> {
+    time: String,
+    event: &'static str,
+    #[serde(flatten)]
+    proven: &'a Proven,
+    pusher: Option<&'a str>,
+    pushee: Option<&'a str>,
+    nonce: Option<&'a str>,
+    text: String,
+}
+
+impl<'a> Kept<'a> {
+    /// The line keeping `push`'s certificate, when it was readable.
+    pub fn of(push: &'a SignedPush, proven: &'a Proven, now: SystemTime) -> Option<Kept<'a>> {
+        let cert = push.certificate.as_ref()?;
+        Some(Kept {
+            time: format_time(now),
+            event: "push-certificate",
+            proven,
+            pusher: Some(cert.pusher.as_str()),
+            pushee: cert.pushee.as_deref(),
+            nonce: cert.nonce.as_deref(),
+            text: String::from_utf8_lossy(&cert.text).into_owned(),
+        })
     }
 }
 
@@ -84,7 +100,7 @@ pub fn lines<'a>(
     updates: &[Update],
     decisions: &'a [Decision],
     push_accepted: bool,
-    certificate: Option<&'a Certificate>,
+    certificate: Option<&'a Proven>,
     now: SystemTime,
 ) -> Vec<Line<'a>> {
     let pusher = pusher();

@@ -6,9 +6,11 @@
 //! leaves each accepted protected change's decision in `<git dir>/git-signed/notify/`, named
 //! after its `<old> <new> <ref>` line, and the post-receive hook takes the ones whose line git
 //! hands it and runs the program once with them as JSON on stdin. The program is bounded in
-//! time (`signed.notifyTimeout`, default 10s; then its whole process group is killed), its
-//! output is read into memory and never reaches the pusher's terminal, and its failure is
-//! reported and written to the audit log: it never fails, and cannot hold up, the push.
+//! time (`signed.notifyTimeout`, default 10s), after which it and everything it started is
+//! killed (its process group, and as the hook is a subreaper, whatever left the group or the
+//! session); its output is read into memory and goes to the audit log, never to the pusher's
+//! terminal; its failure is one line to the pusher and one in the audit log: it never fails,
+//! and cannot hold up, the push.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -82,8 +84,15 @@ pub fn post_receive(git_dir: &Path, input: &str, program: &Path, timeout: Durati
         "changes": changes,
     });
     let started = Instant::now();
-    let Err(failure) = run(program, document.to_string().into_bytes(), timeout) else { return };
-    eprintln!("git-signed: notify: {} {failure}; the push itself is done (signed.notify)", program.display());
+    let Err((failure, said)) = run(program, document.to_string().into_bytes(), timeout) else { return };
+    let where_said = match (audit_log, said.is_empty()) {
+        (Some(_), false) => " (its output is in the audit log)",
+        _ => "",
+    };
+    eprintln!(
+        "git-signed: notify: {} {failure}{where_said}; the push itself is done (signed.notify)",
+        program.display()
+    );
     if let Some(log) = audit_log {
         let line = serde_json::json!({
             "time": format_time(SystemTime::now()),
@@ -91,6 +100,7 @@ pub fn post_receive(git_dir: &Path, input: &str, program: &Path, timeout: Durati
             "program": program.display().to_string(),
             "result": "failed",
             "detail": failure,
+            "output": said,
             "seconds": started.elapsed().as_secs_f64(),
             "refs": document["changes"].as_array().map(|c| c.iter().map(|c| c["ref"].clone()).collect::<Vec<_>>()),
         });
@@ -111,16 +121,18 @@ fn remove_stale(dir: &Path) {
     }
 }
 
-/// Run `program` with `input` on stdin for at most `timeout`; why it failed, if it did.
-fn run(program: &Path, input: Vec<u8>, timeout: Duration) -> Result<(), String> {
+/// Run `program` with `input` on stdin for at most `timeout`; why it failed, if it did, and
+/// what it printed.
+fn run(program: &Path, input: Vec<u8>, timeout: Duration) -> Result<(), (String, String)> {
     use std::os::unix::process::CommandExt;
+    git_signed_tool::become_subreaper();
     let mut child = Command::new(program)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
         .spawn()
-        .map_err(|e| format!("could not be started: {e}"))?;
+        .map_err(|e| (format!("could not be started: {e}"), String::new()))?;
     let group = child.id();
     if let Some(mut stdin) = child.stdin.take() {
         std::thread::spawn(move || stdin.write_all(&input));
@@ -134,29 +146,29 @@ fn run(program: &Path, input: Vec<u8>, timeout: Duration) -> Result<(), String> 
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
             Err(e) => {
                 git_signed_tool::kill_process_group(group);
-                return Err(format!("could not be waited for: {e}"));
+                git_signed_tool::kill_children();
+                return Err((format!("could not be waited for: {e}"), String::new()));
             }
         }
     };
     // Whatever it left running in the background goes too: the bound is for all of it.
     git_signed_tool::kill_process_group(group);
     let _ = child.wait();
+    git_signed_tool::kill_children();
     let said: Vec<String> = output
         .into_iter()
         .flatten()
         .filter_map(|rx| rx.recv_timeout(Duration::from_millis(200)).ok())
         .filter(|s| !s.trim().is_empty())
         .collect();
-    let said = match said.is_empty() {
-        true => String::new(),
-        false => format!(": {}", said.join(" ").trim()),
-    };
+    let said = said.join("\n").trim().to_owned();
     match status {
-        None => {
-            Err(format!("did not finish within {} and was stopped{said}", git_signed_policy::duration::format(timeout)))
-        }
+        None => Err((
+            format!("did not finish within {} and was stopped", git_signed_policy::duration::format(timeout)),
+            said,
+        )),
         Some(s) if s.success() => Ok(()),
-        Some(s) => Err(format!("failed ({s}){said}")),
+        Some(s) => Err((format!("failed ({s})"), said)),
     }
 }
 

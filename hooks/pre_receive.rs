@@ -201,10 +201,15 @@ fn run(args: Args) -> Result<bool, Error> {
         remember(cache, &decisions);
     }
 
-    let certificate = signed_push.as_ref().map(audit::Certificate::of);
-    let lines = audit::lines(&updates, &decisions, accepted, certificate.as_ref(), now);
+    let proven = signed_push.as_ref().map(audit::Proven::of);
+    let lines = audit::lines(&updates, &decisions, accepted, proven.as_ref(), now);
     if let Some(log) = &audit_log {
-        audit::append(log, &lines).map_err(|source| Error::AuditLog { path: log.clone(), source })?;
+        // One write, so a concurrent push's lines never come between a push's own.
+        let kept = signed_push.as_ref().zip(proven.as_ref()).and_then(|(push, p)| audit::Kept::of(push, p, now));
+        let kept = kept.filter(|_| decisions.iter().any(|d| d.protected));
+        let values = lines.iter().map(serde_json::to_value).chain(kept.iter().map(serde_json::to_value));
+        let values = values.collect::<Result<Vec<_>, _>>().map_err(std::io::Error::other);
+        values.and_then(|v| audit::append(log, &v)).map_err(|source| Error::AuditLog { path: log.clone(), source })?;
     }
     if accepted
         && config.get("signed.notify").is_some()

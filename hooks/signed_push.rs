@@ -30,23 +30,32 @@ pub fn presented(repo: &Repo, policy: &Policy, updates: &[Update], now: SystemTi
     let said = Presented { nonce: env("GIT_PUSH_CERT_NONCE"), nonce_status: env("GIT_PUSH_CERT_NONCE_STATUS") };
     let lines: Vec<String> = updates.iter().map(|u| format!("{} {} {}", u.old, u.new, u.refname)).collect();
     let certificate = read(repo, &id).and_then(Certificate::parse);
-    let outcome = certificate
-        .as_ref()
-        .map_err(Clone::clone)
-        .and_then(|c| c.check(policy, &said, &lines, now))
-        .and_then(|pusher| first_time(repo.common_dir(), &id, now).map(|()| pusher));
+    let outcome = certificate.as_ref().map_err(Clone::clone).and_then(|c| {
+        let pusher = c.check(policy, &said, &lines, now)?;
+        first_time(repo.common_dir(), &signed_digest(c), now)?;
+        Ok(pusher)
+    });
     Some(SignedPush { id, certificate: certificate.ok(), outcome })
 }
 
-/// The certificates valid ones were seen in, for [`push_cert::MAX_AGE`] (older ones fail on
-/// their own): `<blob id> <seconds>` lines, under `<git dir>/git-signed`.
+/// What a certificate signed, as a digest: the same signed certificate however its signature
+/// block is written (an armor comment, the base64's line breaks, unhashed subpackets give it
+/// another blob id, not another digest).
+fn signed_digest(cert: &Certificate) -> String {
+    let mut hasher = gix::hash::hasher(gix::hash::Kind::Sha1);
+    hasher.update(cert.payload());
+    hasher.try_finalize().map_or_else(|e| format!("unhashable: {e}"), |id| id.to_hex().to_string())
+}
+
+/// The valid certificates seen, for [`push_cert::MAX_AGE`] (older ones fail on their own):
+/// `<digest of what they signed> <seconds>` lines, under `<git dir>/git-signed`.
 const SEEN: &str = "push-certificates";
 
-/// Refuse a certificate an earlier push presented, and remember this one. A replay of a
+/// Refuse a certificate an earlier push presented (`digest`: what it signed), and remember this one. A replay of a
 /// certificate receive-pack still calls fresh (stateless HTTP within receive.certNonceSlop,
 /// or within the nonce's second) ends here. Fails closed: a record that cannot be kept
 /// refuses the certificate.
-fn first_time(git_dir: &Path, id: &str, now: SystemTime) -> Result<(), CertProblem> {
+fn first_time(git_dir: &Path, digest: &str, now: SystemTime) -> Result<(), CertProblem> {
     let cannot = |e: &dyn std::fmt::Display| CertProblem::Unreadable(format!("cannot record it as seen: {e}"));
     let dir = git_dir.join("git-signed");
     git_signed_tool::store::private_dir(&dir).map_err(|e| cannot(&e))?;
@@ -70,13 +79,13 @@ fn first_time(git_dir: &Path, id: &str, now: SystemTime) -> Result<(), CertProbl
         if now.duration_since(when).unwrap_or_default() > push_cert::MAX_AGE {
             continue;
         }
-        if seen == id {
+        if seen == digest {
             return Err(CertProblem::Replayed(when));
         }
         kept.push_str(line);
         kept.push('\n');
     }
-    kept.push_str(&format!("{id} {}\n", secs(now)));
+    kept.push_str(&format!("{digest} {}\n", secs(now)));
     let written = file
         .set_len(0)
         .and_then(|()| file.rewind())

@@ -52,6 +52,11 @@ fn audited(w: &World, refname: &str) -> serde_json::Value {
     w.audit().into_iter().rev().find(|l| l["ref"] == refname).unwrap_or_else(|| panic!("no audit line for {refname}"))
 }
 
+/// The audit log's last line keeping a push certificate.
+fn kept_certificate(w: &World) -> serde_json::Value {
+    w.audit().into_iter().rev().find(|l| l["event"] == "push-certificate").expect("a push-certificate line")
+}
+
 #[test]
 fn t39_a_push_without_the_required_certificate_is_rejected() {
     let (w, mirror, work) = setup(SIGNED_PUSH_RULES);
@@ -77,7 +82,10 @@ fn t39_a_push_signed_by_the_listed_machine_is_accepted_and_its_certificate_kept_
     let cert = &line["push_certificate"];
     assert_eq!(cert["signer"], "machine staging-ci", "{line}");
     assert!(cert["problem"].is_null(), "{line}");
-    let text = cert["text"].as_str().expect("certificate text");
+    // The certificate itself, once per push, on a line of its own.
+    let kept = kept_certificate(&w);
+    assert_eq!((&kept["id"], &kept["signer"]), (&cert["id"], &cert["signer"]), "{kept}");
+    let text = kept["text"].as_str().expect("certificate text");
     assert!(text.starts_with("certificate version 0.1\n"), "{text}");
     let tag = w.git_ok(&work, &["rev-parse", "deploy/1"]);
     assert!(text.contains(&format!(" {tag} refs/tags/deploy/1\n")), "{text}");
@@ -130,11 +138,12 @@ fn t39_a_certificate_whose_ref_lines_differ_from_the_push_is_rejected() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let cert = audited(&w, "refs/heads/feature")["push_certificate"].clone();
     assert_eq!(cert["signer"], "machine staging-ci");
-    let forged = format!(
-        "env GIT_PUSH_CERT={} GIT_PUSH_CERT_NONCE={} GIT_PUSH_CERT_NONCE_STATUS=OK git-receive-pack",
-        cert["id"].as_str().expect("id"),
-        cert["nonce"].as_str().expect("nonce")
-    );
+    assert!(!w.audit().iter().any(|l| l["event"] == "push-certificate"), "no protected ref, no certificate kept");
+    let id = cert["id"].as_str().expect("id");
+    let text = String::from_utf8(w.cat(&mirror, id)).expect("certificate");
+    let nonce = text.lines().find_map(|l| l.strip_prefix("nonce ")).expect("nonce");
+    let forged =
+        format!("env GIT_PUSH_CERT={id} GIT_PUSH_CERT_NONCE={nonce} GIT_PUSH_CERT_NONCE_STATUS=OK git-receive-pack");
     let (ok, err) = push(&w, &work, "deploy/1", None, &["--receive-pack", &forged]);
     assert!(!ok, "{err}");
     assert!(err.contains("the push certificate covers other ref updates than this push (not covered: "), "{err}");
@@ -174,6 +183,15 @@ fn t39_a_replayed_certificate_is_rejected() {
         // The recorded client asked for side-band: the hook's words come in stdout's packets.
         String::from_utf8_lossy(&[side_band(&out.stdout, 2), out.stderr].concat()).into_owned()
     };
+    let err = replay(true);
+    assert!(err.contains("the push certificate was presented before"), "{err}");
+    assert!(!mirror_has(&w, &mirror, "refs/tags/deploy/1"));
+    // The same signed certificate written otherwise (an armor comment, outside what is signed)
+    // is another blob, and the same certificate.
+    let bytes = std::fs::read(&capture).expect("capture");
+    let begin = b"-----BEGIN PGP SIGNATURE-----\n";
+    let at = bytes.windows(begin.len()).position(|w| w == begin).expect("signature") + begin.len();
+    std::fs::write(&capture, [&bytes[..at], b"0016Comment: replayed\n", &bytes[at..]].concat()).expect("rewrite");
     let err = replay(true);
     assert!(err.contains("the push certificate was presented before"), "{err}");
     assert!(!mirror_has(&w, &mirror, "refs/tags/deploy/1"));
@@ -248,9 +266,9 @@ fn t39_a_push_signed_with_an_ssh_key_is_accepted() {
         .output()
         .expect("push");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let cert = &audited(&w, "refs/tags/deploy/1")["push_certificate"];
-    assert_eq!(cert["signer"], "machine deploy-bot");
-    assert!(cert["text"].as_str().is_some_and(|t| t.contains("-----BEGIN SSH SIGNATURE-----")));
+    assert_eq!(audited(&w, "refs/tags/deploy/1")["push_certificate"]["signer"], "machine deploy-bot");
+    let kept = kept_certificate(&w);
+    assert!(kept["text"].as_str().is_some_and(|t| t.contains("-----BEGIN SSH SIGNATURE-----")), "{kept}");
 }
 
 #[test]
@@ -317,6 +335,9 @@ fn t40_notify_is_told_of_an_accepted_deploy_tag_and_of_nothing_else() {
     assert!(!w.push(&work, &["origin", "refs/tags/deploy/2"]).0);
     assert!(told(&w).is_empty());
 
+    // A post-receive hook that was there before fails: git-signed's still runs.
+    let earlier = w.write("mirror.git/hooks/post-receive.before-git-signed", "#!/bin/sh\ncat > /dev/null\nexit 1\n");
+    make_executable(&earlier);
     w.sign_chain(&work, "deploy/1", &["alice", "bob"]);
     let (ok, err) = w.push(&work, &["origin", "refs/tags/deploy/1"]);
     assert!(ok, "{err}");
@@ -336,8 +357,11 @@ fn t40_notify_is_told_of_an_accepted_deploy_tag_and_of_nothing_else() {
 #[test]
 fn t40_a_notify_program_that_hangs_does_not_hold_up_the_push_beyond_its_bound() {
     let marker = format!("gs-notify-hang-{}", std::process::id());
-    // It leaves a child behind holding its output, and then hangs itself.
-    let body = format!("sh -c 'exec sleep 300' {marker} &\nexec sleep 300 # {marker}\n");
+    // It leaves children behind, one holding its output, one in a session of its own, and
+    // then hangs itself.
+    let body = format!(
+        "sh -c 'exec sleep 300' {marker} &\nsetsid -f sh -c 'exec sleep 301' {marker}-2 </dev/null >/dev/null 2>&1\nexec sleep 300 # {marker}\n"
+    );
     let (w, mirror, work) = with_notify(&body, Some("1s"));
     w.sign_chain(&work, "deploy/1", &["alice", "bob"]);
     let started = Instant::now();
@@ -360,8 +384,12 @@ fn t40_a_notify_program_that_fails_is_reported_and_the_push_stands() {
     w.sign_chain(&work, "deploy/1", &["alice", "bob"]);
     let (ok, err) = w.push(&work, &["origin", "refs/tags/deploy/1"]);
     assert!(ok, "{err}");
-    assert!(err.contains("notify.sh failed (exit status: 3): webhook said 503; the push itself is done"), "{err}");
+    assert!(
+        err.contains("notify.sh failed (exit status: 3) (its output is in the audit log); the push itself is done"),
+        "{err}"
+    );
+    assert!(!err.contains("webhook said 503"), "its output is not the pusher's to read: {err}");
     assert!(mirror_has(&w, &mirror, "refs/tags/deploy/1"));
     let failed = w.audit().into_iter().find(|l| l["event"] == "notify").expect("a notify line");
-    assert!(failed["detail"].as_str().is_some_and(|d| d.contains("webhook said 503")), "{failed}");
+    assert_eq!(failed["output"], "webhook said 503", "{failed}");
 }

@@ -11,6 +11,7 @@
 //! input. A rule's `push_certificate` / `pushers` then says whose certificate a protected tag
 //! needs ([`refusals`]).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -219,14 +220,21 @@ impl Certificate {
         theirs.sort_unstable();
         ours.sort_unstable();
         if theirs != ours {
-            let missing: Vec<&str> = ours.iter().copied().filter(|u| !theirs.contains(u)).collect();
-            let extra: Vec<&str> = theirs.iter().copied().filter(|u| !ours.contains(u)).collect();
+            let (their_set, our_set): (BTreeSet<&str>, BTreeSet<&str>) =
+                (theirs.iter().copied().collect(), ours.iter().copied().collect());
+            // A few of each, for a message a person reads.
+            let some = |set: std::collections::btree_set::Difference<'_, &str>| {
+                let all: Vec<&str> = set.copied().collect();
+                let more = all.len().saturating_sub(3);
+                let shown = all.iter().take(3).copied().collect::<Vec<_>>().join(", ");
+                (all.len(), if more > 0 { format!("{shown} and {more} more") } else { shown })
+            };
             let mut said = Vec::new();
-            if !missing.is_empty() {
-                said.push(format!("not covered: {}", missing.join(", ")));
+            if let (1.., missing) = some(our_set.difference(&their_set)) {
+                said.push(format!("not covered: {missing}"));
             }
-            if !extra.is_empty() {
-                said.push(format!("covered but not pushed: {}", extra.join(", ")));
+            if let (1.., extra) = some(their_set.difference(&our_set)) {
+                said.push(format!("covered but not pushed: {extra}"));
             }
             if said.is_empty() {
                 said.push("an update is listed twice".to_owned());

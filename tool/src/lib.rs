@@ -117,6 +117,54 @@ pub fn kill_process_group(group: u32) {
     }
 }
 
+/// Have orphaned descendants of this process re-parented to it instead of to init (Linux), so
+/// that [`kill_children`] reaches a program's background processes, also those that left its
+/// process group or session (`setsid`). Whether it took.
+pub fn become_subreaper() -> bool {
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes integer arguments only and changes a flag
+    // of this process.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 }
+}
+
+/// Kill and reap every child of this process and, as they die, the descendants a subreaper
+/// inherits from them, until none is left (or a second has passed).
+pub fn kill_children() {
+    let me = std::process::id();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        // SAFETY: waitpid with a null status pointer and WNOHANG only reaps exited children.
+        while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
+        let children = children_of(me);
+        if children.is_empty() || std::time::Instant::now() > deadline {
+            return;
+        }
+        for child in children {
+            if let Ok(pid) = libc::pid_t::try_from(child) {
+                // SAFETY: kill has no memory preconditions; a process already gone gives ESRCH.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// The processes whose parent is `parent`, from `/proc/<pid>/stat` (`pid (comm) state ppid …`,
+/// where comm may hold spaces and parentheses: the fields after its last `)`).
+fn children_of(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            after.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok()) == Some(parent)
+        })
+        .collect()
+}
+
 /// The oldest git release git-signed works with (install.sh checks it as well).
 pub const MIN_GIT: (u32, u32) = (2, 45);
 
