@@ -196,7 +196,13 @@ fn t39_a_replayed_certificate_is_rejected() {
     assert!(err.contains("the push certificate was presented before"), "{err}");
     assert!(!mirror_has(&w, &mirror, "refs/tags/deploy/1"));
 
-    std::thread::sleep(Duration::from_millis(1100)); // a nonce names its second
+    // Later than receive.certNonceSlop, receive-pack itself calls the nonce stale.
+    w.git_ok(&mirror, &["config", "receive.certNonceSlop", "1"]);
+    std::thread::sleep(Duration::from_millis(2200)); // a nonce names its second
+    let err = replay(true);
+    assert!(err.contains("receive-pack reports its nonce as SLOP"), "{err}");
+    assert!(!mirror_has(&w, &mirror, "refs/tags/deploy/1"));
+    // Over a connection of its own (ssh, file), only the nonce issued on it will do.
     let err = replay(false);
     assert!(err.contains("receive-pack reports its nonce as BAD"), "{err}");
     assert!(!mirror_has(&w, &mirror, "refs/tags/deploy/1"));
