@@ -5,8 +5,9 @@
 use std::io::{Read, Seek, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
+use git_signed_policy::duration::{from_unix_seconds, unix_seconds};
 use git_signed_policy::push_cert::{self, CertProblem, Certificate, Presented, Pusher};
 use git_signed_policy::{Policy, Repo};
 use gix::ObjectId;
@@ -70,12 +71,10 @@ fn first_time(git_dir: &Path, digest: &str, now: SystemTime) -> Result<(), CertP
     file.lock().map_err(|e| cannot(&e))?;
     let mut text = String::new();
     file.read_to_string(&mut text).map_err(|e| cannot(&e))?;
-    let secs = |t: SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let mut kept = String::new();
     for line in text.lines() {
         let Some((seen, at)) = line.split_once(' ') else { continue };
-        let Ok(at) = at.parse::<u64>() else { continue };
-        let when = SystemTime::UNIX_EPOCH + Duration::from_secs(at);
+        let Some(when) = from_unix_seconds(at) else { continue };
         if now.duration_since(when).unwrap_or_default() > push_cert::MAX_AGE {
             continue;
         }
@@ -85,7 +84,7 @@ fn first_time(git_dir: &Path, digest: &str, now: SystemTime) -> Result<(), CertP
         kept.push_str(line);
         kept.push('\n');
     }
-    kept.push_str(&format!("{digest} {}\n", secs(now)));
+    kept.push_str(&format!("{digest} {}\n", unix_seconds(now)));
     let written = file
         .set_len(0)
         .and_then(|()| file.rewind())
@@ -97,9 +96,18 @@ fn first_time(git_dir: &Path, digest: &str, now: SystemTime) -> Result<(), CertP
 fn read(repo: &Repo, id: &str) -> Result<Vec<u8>, CertProblem> {
     let unreadable = |why: String| CertProblem::Unreadable(format!("GIT_PUSH_CERT={id}: {why}"));
     let oid = ObjectId::from_hex(id.as_bytes()).map_err(|e| unreadable(e.to_string()))?;
-    let object = repo.repo.find_object(oid).map_err(|e| unreadable(e.to_string()))?;
-    if object.kind != gix::objs::Kind::Blob {
-        return Err(unreadable(format!("a {}, not a blob", object.kind)));
+    // What it is and how large, before anything is read.
+    let header = repo.repo.find_header(oid).map_err(|e| unreadable(e.to_string()))?;
+    if header.kind() != gix::objs::Kind::Blob {
+        return Err(unreadable(format!("a {}, not a blob", header.kind())));
     }
+    if header.size() > push_cert::MAX_SIZE as u64 {
+        return Err(CertProblem::Malformed(format!(
+            "{} bytes, more than the {}-byte limit",
+            header.size(),
+            push_cert::MAX_SIZE
+        )));
+    }
+    let object = repo.repo.find_object(oid).map_err(|e| unreadable(e.to_string()))?;
     Ok(object.data.clone())
 }

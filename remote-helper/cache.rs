@@ -10,6 +10,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use git_signed_policy::duration::unix_seconds as seconds;
 use git_signed_policy::{Repo, RepoError};
 use gix::ObjectId;
 use gix::objs::FindHeader;
@@ -331,10 +332,6 @@ impl TagCache {
         let text = fresh_lines(&existing, now) + &added;
         write_private(&self.verdicts_file, &text).map_err(Error::Remember)
     }
-}
-
-fn seconds(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// How a remembered answer made at `now` is dated: `<now>`, or `<now>..<until>` when time

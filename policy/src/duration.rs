@@ -1,7 +1,17 @@
 //! Durations in the policy file: a whole number and one unit, `s`, `m`, `h`, `d` or `w`
 //! (`"7d"`, `"6w"`). Nothing else is accepted, so `"7 days"` or `"1.5d"` is an error, not a guess.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A time as whole seconds since 1970, as the caches and git write times (0 before 1970).
+pub fn unix_seconds(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// A time written as whole seconds since 1970; `None` when it is not one.
+pub fn from_unix_seconds(text: &str) -> Option<SystemTime> {
+    UNIX_EPOCH.checked_add(Duration::from_secs(text.parse().ok()?))
+}
 
 /// Parse a policy duration such as `"7d"`.
 pub fn parse(text: &str) -> Result<Duration, String> {

@@ -21,7 +21,9 @@
 //! believed. Files, locks and where they live are the adapters' (`git_signed_tool::store`).
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
+
+use crate::duration::{from_unix_seconds as time, unix_seconds as seconds};
 
 use gix::ObjectId;
 use sequoia_openpgp::Fingerprint;
@@ -259,14 +261,6 @@ fn checksum(h: gix::hash::Hasher) -> [u8; 20] {
     out
 }
 
-fn seconds(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-fn time(text: &str) -> Option<SystemTime> {
-    text.parse::<u64>().ok().and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)))
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -287,6 +281,7 @@ fn unhex(text: &str, out: &mut [u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn fact() -> (ObjectId, SignatureFact) {
         let id = ObjectId::from_hex(b"0123456789abcdef0123456789abcdef01234567").expect("hex");

@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use gix::objs::signature::Format;
 
+use crate::duration;
 use crate::facts::SigningKey;
 use crate::policy::{Policy, Principal, Pushers};
 use crate::signature::{self, CLOCK_SKEW, Timing};
@@ -137,9 +138,7 @@ impl Certificate {
                     let mut parts = value.rsplitn(3, ' ');
                     let (_tz, seconds, ident) = (parts.next(), parts.next(), parts.next());
                     cert.pusher = ident.unwrap_or(value).to_owned();
-                    cert.pushed_at = seconds
-                        .and_then(|s| s.parse::<u64>().ok())
-                        .and_then(|s| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(s)));
+                    cert.pushed_at = seconds.and_then(duration::from_unix_seconds);
                 }
                 "pushee" if cert.pushee.is_none() => cert.pushee = Some(value.to_owned()),
                 "nonce" if cert.nonce.is_none() => cert.nonce = Some(value.to_owned()),
@@ -202,15 +201,14 @@ impl Certificate {
             .nonce
             .as_deref()
             .and_then(|n| n.split_once('-'))
-            .and_then(|(stamp, _)| stamp.parse::<u64>().ok())
-            .and_then(|s| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(s)));
+            .and_then(|(stamp, _)| duration::from_unix_seconds(stamp));
         match issued {
             Some(t) if t <= now + CLOCK_SKEW && now.duration_since(t).unwrap_or_default() <= MAX_AGE => {}
             Some(t) => {
                 return Err(CertProblem::Stale(format!(
                     "its nonce was issued at {}, not within {} of this push",
                     signature::format_time(t),
-                    crate::duration::format(MAX_AGE)
+                    duration::format(MAX_AGE)
                 )));
             }
             None => return Err(CertProblem::Stale("its nonce carries no time".to_owned())),

@@ -8,7 +8,9 @@
 //! history can be stored beside a repository and grown one push at a time.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
+
+use crate::duration::{from_unix_seconds as time, unix_seconds as seconds};
 
 use super::Verdict;
 use crate::policy::{Policy, Principal};
@@ -178,17 +180,10 @@ fn unescape(field: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-fn seconds(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-fn time(text: &str) -> Option<SystemTime> {
-    UNIX_EPOCH.checked_add(Duration::from_secs(text.parse().ok()?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     const DAY: u64 = 86_400;
 
