@@ -18,8 +18,9 @@
 #      private HOME and tag cache per policy);
 #   4. `git clone`: plain against signed:: with a warm tag cache, and signed:: cold (empty
 #      cache) at N <= 10000 only;
-#   5. the first push after a policy change (a new machine ci2 with a new key appended to the
-#      policy the mirror uses): one timed run of the hook, then the next one.
+#   5. the first push and the first signed:: fetch after a policy change (a new machine ci2
+#      with a new key appended to the policy the mirror and the clones use): one timed run
+#      of each, then the next one.
 # Then a summary of ratios: signed/plain for fetch and clone, hook and verify time at N
 # against the smallest N. Prints markdown (headings at level 3 and 4, as run.sh's sections).
 #
@@ -193,28 +194,35 @@ for N in "${SIZES[@]}"; do
     cat "$D/clone.md"
     echo
 
-    # 5. The first push after a policy change: a new machine with a new key in the policy each
-    # mirror uses (the file changes in place, as an admin's edit would); then the next push.
+    # 5. The first push and fetch after a policy change: a new machine with a new key in the policy each
+    # mirror and clone use (the file changes in place, as an admin's edit would); then the next ones.
     "$FIXTURE" key "$P" ci2
     first=()
     for v in "${VARIANTS[@]}"; do
         printf '\n[machines.ci2]\nkeys = ["%s"]\n' "$P/keys/ci2.asc" >> "$P/$v.toml"
         git signed policy check --policy "$P/$v.toml" >/dev/null
-        line=""
-        for run in "first push after the change" "next push"; do
+        # One timed run: "$@" under GNU time, wall ms and peak RSS appended to $line.
+        timed() {
             us_now; t0=$US
-            /usr/bin/time -f '%M' -o "$D/rss" "$D/hook-$v" >/dev/null 2>"$D/hook-$v.err" \
-                || { echo "scale: the hook ($v) rejected deploy/7 after the policy change:" >&2; cat "$D/hook-$v.err" >&2; exit 1; }
+            /usr/bin/time -f '%M' -o "$D/rss" "$@" >/dev/null 2>"$D/run.err" \
+                || { echo "scale: failed after the policy change ($v): $*" >&2; cat "$D/run.err" >&2; exit 1; }
             us_now; t=$(( (US - t0 + 500) / 1000 ))
             line+=" | $t ms, $(awk '{ printf "%.1f MiB", $1 / 1024 }' "$D/rss")"
-            [ "$run" = "next push" ] || first+=("$t")
-        done
-        echo "| hook (${LABEL[$v]})$line |" >> "$D/change.md"
+        }
+        line=""
+        timed "$D/hook-$v"
+        first+=("$t")
+        timed "$D/hook-$v"
+        # The signed:: clone of section 3: its tag cache is warm, its verdicts for the old policy.
+        timed env HOME="$W/home-$v" git -C "$D/signed-$v" fetch -q
+        first+=("$t")
+        timed env HOME="$W/home-$v" git -C "$D/signed-$v" fetch -q
+        echo "| ${LABEL[$v]}$line |" >> "$D/change.md"
     done
-    echo "A new machine \`ci2\` (a new key) added to the policy; the hook run once right after, then once more (one run each, wall time and peak RSS):"
+    echo "A new machine \`ci2\` (a new key) added to the policy; the hook and a \`signed::\` fetch with nothing new each run once right after, then once more (one run each, wall time and peak RSS):"
     echo
-    echo "| policy | first push after the change | next push |"
-    echo "|:---|---:|---:|"
+    echo "| policy | hook, first push after the change | hook, next push | \`signed::\` fetch, first after the change | \`signed::\` fetch, next |"
+    echo "|:---|---:|---:|---:|---:|"
     cat "$D/change.md"
     echo
 
@@ -230,7 +238,7 @@ for N in "${SIZES[@]}"; do
     else
         printf '\t-\t-' >> "$SUMMARY"
     fi
-    printf '\t%s\t%s\n' "${first[0]}" "${first[1]}" >> "$SUMMARY"
+    printf '\t%s/%s\t%s/%s\n' "${first[0]}" "${first[1]}" "${first[2]}" "${first[3]}" >> "$SUMMARY"
 
     # Keep the disk small at big N: this size's clones, mirrors and tag caches go.
     rm -rf "$D" "$W/home-base/.cache" "$W/home-6w/.cache"
@@ -242,12 +250,12 @@ echo "#### Summary"
 echo
 echo "Time at N against the first size ($N0 tags), and signed:: against plain git at the same N (means; \"base\" = no inactivity, \"6w\" = inactivity 6w):"
 echo
-echo "| tags | hook base | hook 6w | hook base ×$N0 | hook 6w ×$N0 | verify base ×$N0 | verify 6w ×$N0 | fetch signed/plain base | fetch signed/plain 6w | clone warm signed/plain base | clone warm signed/plain 6w | clone cold/plain base | clone cold/plain 6w | first push after a policy change base / 6w |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| tags | hook base | hook 6w | hook base ×$N0 | hook 6w ×$N0 | verify base ×$N0 | verify 6w ×$N0 | fetch signed/plain base | fetch signed/plain 6w | clone warm signed/plain base | clone warm signed/plain 6w | clone cold/plain base | clone cold/plain 6w | first push / fetch after a policy change, base | same, 6w |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 read -r _ h0b h0w v0b v0w _ < "$SUMMARY"
 while IFS=$'\t' read -r n hb hw vb vw fp fb fw cp cb cw kb kw xb xw; do
     cold_b="-" cold_w="-"
     [ "$kb" = - ] || { cold_b=$(ratio "$kb" "$cp"); cold_w=$(ratio "$kw" "$cp"); }
-    echo "| $n | $(ms "$hb") ms | $(ms "$hw") ms | $(ratio "$hb" "$h0b") | $(ratio "$hw" "$h0w") | $(ratio "$vb" "$v0b") | $(ratio "$vw" "$v0w") | $(ratio "$fb" "$fp") | $(ratio "$fw" "$fp") | $(ratio "$cb" "$cp") | $(ratio "$cw" "$cp") | $cold_b | $cold_w | $xb ms / $xw ms |"
+    echo "| $n | $(ms "$hb") ms | $(ms "$hw") ms | $(ratio "$hb" "$h0b") | $(ratio "$hw" "$h0w") | $(ratio "$vb" "$v0b") | $(ratio "$vw" "$v0w") | $(ratio "$fb" "$fp") | $(ratio "$fw" "$fp") | $(ratio "$cb" "$cp") | $(ratio "$cw" "$cp") | $cold_b | $cold_w | ${xb/\// ms / } ms | ${xw/\// ms / } ms |"
 done < "$SUMMARY"
 echo

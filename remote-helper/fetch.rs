@@ -4,6 +4,7 @@
 //! object id), then migration into the real object store. Until migration nothing the mirror
 //! sent is visible to the repository.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -44,22 +45,36 @@ pub struct Fetched {
     pub prefetched: bool,
 }
 
-/// A clone's one transfer, made at `list` time before anything is verified: every ref the
+/// A clone's one transfer, started at `list` time before anything is verified: every ref the
 /// listing may offer arrives in a quarantine in the new repository, verification reads the
 /// tag objects from there (instead of fetching them into the tag cache first), and the fetch
 /// batch that follows takes its objects from it. Nothing in it is visible until that batch
-/// scans and migrates it; dropped unused, it is discarded.
+/// scans and migrates it; dropped unused, it is stopped and discarded.
+///
+/// It runs while the listing is judged and sent, and while git reads it and asks: a listing
+/// whose verdicts all stand waits for it only in the fetch batch.
 ///
 /// git says it is cloning only after `list`, so a prefetch is made for what looks like a
 /// clone then: a named remote (`ls-remote` and `git fetch <url>` have none), the whole history
 /// asked for, no single branch (`followtags` before `list`), into a repository without a
 /// single ref.
 pub struct Prefetch {
+    /// Declared first, so it is stopped before the quarantine it writes is removed.
+    transfer: RefCell<Transfer>,
     quarantine: Quarantine,
     /// What was asked for.
     wanted: HashSet<ObjectId>,
-    /// Whether fetch-pack proved the pack connected.
-    connected: bool,
+}
+
+/// Where a prefetch's transfer stands.
+enum Transfer {
+    Running(upstream::Transfer),
+    /// It ended: whether fetch-pack proved the pack connected.
+    Done {
+        connected: bool,
+    },
+    /// It failed (the error went to whoever waited first).
+    Failed,
 }
 
 impl Prefetch {
@@ -79,15 +94,15 @@ impl Prefetch {
         opts.whole_history() && !opts.followtags && empty() == Some(true)
     }
 
-    /// Fetch `ids` from `url` into a new quarantine in the repository at `git_dir`.
+    /// Start fetching `ids` from `url` into a new quarantine in the repository at `git_dir`.
     pub fn start(url: &str, git_dir: &Path, ids: &[ObjectId], opts: &FetchOptions) -> Result<Prefetch, Error> {
         let quarantine = Quarantine::create(git_dir)?;
         let wanted: HashSet<ObjectId> = ids.iter().copied().collect();
         let ids: Vec<ObjectId> = unique(ids.iter().copied());
         // Into a repository without refs, as a clone's fetch is.
         let opts = FetchOptions { cloning: true, ..opts.clone() };
-        let connected = upstream::fetch(url, &quarantine.destination(), &ids, &opts)?;
-        Ok(Prefetch { quarantine, wanted, connected })
+        let transfer = upstream::start_fetch(url, &quarantine.destination(), &ids, &opts)?;
+        Ok(Prefetch { transfer: RefCell::new(Transfer::Running(transfer)), quarantine, wanted })
     }
 
     /// Whether it holds all of `batch`, fetched as `opts` now asks (a fetch batch then uses it).
@@ -95,9 +110,28 @@ impl Prefetch {
         opts.whole_history() && batch.iter().all(|(id, _)| self.wanted.contains(id))
     }
 
-    /// What arrived, for reading (verification).
-    pub fn quarantine(&self) -> &Quarantine {
-        &self.quarantine
+    /// What arrived, for reading (verification), once the transfer has ended.
+    pub fn arrived(&self) -> Result<&Quarantine, upstream::Error> {
+        self.finish()?;
+        Ok(&self.quarantine)
+    }
+
+    /// Wait for the transfer; whether its pack was proven connected.
+    fn finish(&self) -> Result<bool, upstream::Error> {
+        let mut transfer = self.transfer.borrow_mut();
+        match std::mem::replace(&mut *transfer, Transfer::Failed) {
+            Transfer::Running(running) => {
+                let connected = running.finish()?;
+                trace("prefetch arrived");
+                *transfer = Transfer::Done { connected };
+                Ok(connected)
+            }
+            Transfer::Done { connected } => {
+                *transfer = Transfer::Done { connected };
+                Ok(connected)
+            }
+            Transfer::Failed => Err(upstream::Error::Interrupted),
+        }
     }
 }
 
@@ -120,7 +154,10 @@ pub fn fetch(
 ) -> Result<Fetched, Error> {
     let wanted = unique(batch.iter().map(|(id, _)| *id));
     let (mut quarantine, mut connected, prefetched) = match prefetched.filter(|p| p.holds(batch, opts)) {
-        Some(p) => (p.quarantine, p.connected, true),
+        Some(p) => {
+            let connected = p.finish()?;
+            (p.quarantine, connected, true)
+        }
         None => {
             let quarantine = Quarantine::create(git_dir)?;
             let connected = upstream::fetch(url, &quarantine.destination(), &wanted, opts)?;

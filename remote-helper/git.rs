@@ -5,10 +5,12 @@
 //! to the mirror from the helper's own caches carry the user's repository's transport settings.
 
 use std::ffi::{OsStr, OsString};
+use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
+use std::thread::JoinHandle;
 
 /// Set in every child; a helper that finds it set refuses to run (recursion guard, T20).
 pub const DEPTH_GUARD: &str = "GIT_REMOTE_SIGNED_ACTIVE";
@@ -178,10 +180,62 @@ pub fn start(mut cmd: Command, input: Option<&str>, what: &'static str) -> Resul
 /// when it was captured.
 pub fn finish(child: Child, what: &'static str) -> Result<Vec<u8>, RunError> {
     let out = child.wait_with_output().map_err(|source| RunError::Io { what, source })?;
-    if out.status.success() {
-        return Ok(out.stdout);
+    outcome(out.status, out.stdout, &out.stderr, what)
+}
+
+/// stdout if `status` is success, else the failure with the last line of `stderr`.
+fn outcome(status: ExitStatus, stdout: Vec<u8>, stderr: &[u8], what: &'static str) -> Result<Vec<u8>, RunError> {
+    if status.success() {
+        return Ok(stdout);
     }
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = String::from_utf8_lossy(stderr);
     let detail = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_owned();
     Err(RunError::Failed { what, detail })
+}
+
+/// A child git left running while the helper does other work (a clone's transfer while its
+/// tags are judged): its output pipes are read in threads, so a full pipe never stops it.
+/// Dropped before [`Running::finish`], it is killed and reaped.
+pub struct Running {
+    child: Child,
+    stdout: Option<JoinHandle<std::io::Result<Vec<u8>>>>,
+    stderr: Option<JoinHandle<std::io::Result<Vec<u8>>>>,
+    what: &'static str,
+}
+
+/// Start `cmd` as [`start`] does, and leave it running.
+pub fn spawn(cmd: Command, input: Option<&str>, what: &'static str) -> Result<Running, RunError> {
+    let mut child = start(cmd, input, what)?;
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            pipe.read_to_end(&mut buf).map(|_| buf)
+        })
+    };
+    let stdout = child.stdout.take().map(|p| drain(Box::new(p)));
+    let stderr = child.stderr.take().map(|p| drain(Box::new(p)));
+    Ok(Running { child, stdout, stderr, what })
+}
+
+impl Running {
+    /// Wait for it to end; returns stdout, or an error naming what it was.
+    pub fn finish(mut self) -> Result<Vec<u8>, RunError> {
+        let what = self.what;
+        let status = self.child.wait().map_err(|source| RunError::Io { what, source })?;
+        let read = |pipe: Option<JoinHandle<std::io::Result<Vec<u8>>>>| match pipe.map(JoinHandle::join) {
+            None => Ok(Vec::new()),
+            Some(Ok(read)) => read.map_err(|source| RunError::Io { what, source }),
+            Some(Err(_)) => Err(RunError::Io { what, source: std::io::Error::other("its output reader stopped") }),
+        };
+        let (stdout, stderr) = (read(self.stdout.take())?, read(self.stderr.take())?);
+        outcome(status, stdout, &stderr, what)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Nothing after `finish` (a reaped child is not signalled); the readers end with it.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -246,7 +246,7 @@ impl Session {
                 };
                 let ids: Vec<ObjectId> = advertised.refs.iter().filter(cloned).map(|r| r.id).collect();
                 let prefetched = (!ids.is_empty()).then(|| fetch::Prefetch::start(&url, &dir, &ids, &opts));
-                trace("prefetch");
+                trace("prefetch started");
                 prefetched.transpose()?
             }
             None => None,
@@ -257,7 +257,7 @@ impl Session {
             url: &url,
             hash: advertised.hash,
             progress: opts.progress,
-            arrived: prefetched.as_ref().map(fetch::Prefetch::quarantine),
+            arrived: prefetched.as_ref(),
         };
         trace("sorted");
         let (verdicts, keeping) = tags.verdicts(&protected, &unprotected)?;

@@ -45,6 +45,9 @@ pub enum Error {
     /// A ref advertised twice with different values: a mirror that lies.
     #[error("the mirror lists {name} twice, with different values; nothing is fetched from it")]
     Duplicate { name: String },
+    /// A transfer that had failed was waited for again.
+    #[error("the transfer from the mirror failed")]
+    Interrupted,
     /// A `^{}` line that does not follow its ref.
     #[error("ls-remote listed {name} without its ref")]
     Peeled { name: String },
@@ -117,6 +120,32 @@ pub struct Destination<'a> {
 /// Fetch `ids` into `into` with what git asked for in `opts`; returns whether the new objects
 /// were proven connected (so git may skip its own walk).
 pub fn fetch(url: &str, into: &Destination<'_>, ids: &[ObjectId], opts: &FetchOptions) -> Result<bool, Error> {
+    start_fetch(url, into, ids, opts)?.finish()
+}
+
+/// A [`fetch`] under way.
+pub struct Transfer {
+    running: git::Running,
+    /// Made by `git fetch-pack`, which says whether its pack is connected.
+    fetch_pack: bool,
+}
+
+impl Transfer {
+    /// Wait for it; whether the new objects were proven connected.
+    pub fn finish(self) -> Result<bool, Error> {
+        let out = self.running.finish()?;
+        // `git fetch` walked the new objects itself; `fetch-pack` says whether its pack was.
+        Ok(!self.fetch_pack || String::from_utf8_lossy(&out).lines().any(|l| l == "connectivity-ok"))
+    }
+}
+
+/// Start [`fetch`], and leave it running (it is killed if the [`Transfer`] is dropped).
+pub fn start_fetch(
+    url: &str,
+    into: &Destination<'_>,
+    ids: &[ObjectId],
+    opts: &FetchOptions,
+) -> Result<Transfer, Error> {
     let mut cmd = git::git(url, Some(into.git_dir));
     cmd.env("GIT_OBJECT_DIRECTORY", into.quarantine)
         .env("GIT_QUARANTINE_PATH", into.quarantine)
@@ -137,9 +166,8 @@ pub fn fetch(url: &str, into: &Destination<'_>, ids: &[ObjectId], opts: &FetchOp
             .arg("--stdin");
     }
     cmd.arg(url);
-    let out = git::run(cmd, Some(&lines(ids)), if plain_clone { "git fetch-pack" } else { "git fetch" })?;
-    // `git fetch` walked the new objects itself; `fetch-pack` says whether its pack was.
-    Ok(!plain_clone || String::from_utf8_lossy(&out).lines().any(|l| l == "connectivity-ok"))
+    let running = git::spawn(cmd, Some(&lines(ids)), if plain_clone { "git fetch-pack" } else { "git fetch" })?;
+    Ok(Transfer { running, fetch_pack: plain_clone })
 }
 
 /// Fetch the tag objects `ids` (and their commits, without trees) into the tag cache at

@@ -16,9 +16,9 @@ use gix::ObjectId;
 use gix::objs::FindHeader;
 
 use crate::cache::{self, Remembered, Standing, TagCache};
+use crate::fetch::Prefetch;
 use crate::listing::{Hidden, Listing, TagVerdict};
 use crate::protocol::Ref;
-use crate::quarantine::Quarantine;
 
 /// Whose rules the tags of one mirror are verified by.
 pub struct Tags<'a> {
@@ -32,11 +32,9 @@ pub struct Tags<'a> {
     pub hash: gix::hash::Kind,
     /// Whether git wants progress shown (`option progress`).
     pub progress: bool,
-    /// Where a clone's transfer put the tag objects, if it came first ([`Prefetch`]):
-    /// verification reads them there, and the tag cache keeps those that verified.
-    ///
-    /// [`Prefetch`]: crate::fetch::Prefetch
-    pub arrived: Option<&'a Quarantine>,
+    /// A clone's transfer, if it came first: verification that needs tag objects waits for
+    /// it and reads them there, and the tag cache keeps those that verified.
+    pub arrived: Option<&'a Prefetch>,
 }
 
 /// The record of one verification of a mirror's protected tags ([`TagCache::verified`]).
@@ -229,7 +227,7 @@ impl Tags<'_> {
     /// tag cache, after fetching those it lacks.
     fn objects(&self, cache: &TagCache, tags: &[&Ref]) -> Result<Repo, cache::Error> {
         if let Some(arrived) = self.arrived {
-            return Ok(arrived.repo()?);
+            return Ok(arrived.arrived()?.repo()?);
         }
         let ids: Vec<ObjectId> = tags.iter().map(|r| r.id).collect();
         cache.fetch(&cache.missing(&ids)?)?;

@@ -224,6 +224,35 @@ fn strict_mode_fails_instead_of_hiding() {
 }
 
 #[test]
+fn a_clones_transfer_is_discarded_when_the_listing_fails() {
+    // A fetch into a repository without refs, from a named remote, looks like a clone: the
+    // helper starts the transfer while it lists. Strict mode then fails the listing.
+    let f = Fixture::new();
+    run_ok(f.w.git(f.w.path()).args(["init", "-q", "e"]));
+    let e = f.w.path().join("e");
+    f.w.git_ok(&e, &["remote", "add", "origin", &f.url()]);
+    let err = failed(
+        &f.git_as("staging", &e)
+            .env("GIT_SIGNED_TRACE", "1")
+            .args(["-c", "signed.strict=true", "fetch", "origin"])
+            .output()
+            .expect("fetch"),
+    );
+    assert!(err.contains("signed.strict") && err.contains("deploy/2"), "{err}");
+    assert!(err.contains("prefetch started"), "the transfer was started while listing: {err}");
+    fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() { files(&path, out) } else { out.push(path) }
+        }
+    }
+    let mut left = Vec::new();
+    files(&e.join(".git/objects"), &mut left);
+    assert!(left.is_empty(), "nothing of the transfer is left: {left:?}");
+    assert!(!f.has_object("e", &f.id("main")), "nor visible");
+}
+
+#[test]
 fn no_environment_or_no_policy_fails_closed() {
     let f = Fixture::new();
     let out =
