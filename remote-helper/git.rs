@@ -80,6 +80,9 @@ fn user_transport_config() -> Option<&'static (PathBuf, Settings)> {
     CONFIG
         .get_or_init(|| {
             let dir = std::path::absolute(std::env::var_os("GIT_DIR")?).ok()?;
+            if nothing_to_carry(&dir) {
+                return Some((dir, Vec::new()));
+            }
             let mut cmd = local(Some(&dir));
             cmd.args(["config", "--local", "--includes", "-z", "--get-regexp"])
                 .arg(r"^(http|credential|ssh)\.|^core\.sshcommand$")
@@ -101,6 +104,25 @@ fn user_transport_config() -> Option<&'static (PathBuf, Settings)> {
             Some((dir, settings))
         })
         .as_ref()
+}
+
+/// Whether the config file of the repository at `dir` (not a linked worktree's) plainly has
+/// no transport settings: no `http`, `credential` or `ssh` section, no `core.sshCommand`, no
+/// include. Most clones' configs have none, and reading it here is cheaper than a `git config`.
+fn nothing_to_carry(dir: &Path) -> bool {
+    if dir.join("commondir").exists() {
+        return false;
+    }
+    let Ok(file) = gix::config::File::from_path_no_includes(dir.join("config"), gix::config::Source::Local) else {
+        return false;
+    };
+    file.sections().all(|section| {
+        let name = section.header().name().to_ascii_lowercase();
+        let transport = [&b"http"[..], b"credential", b"ssh", b"include", b"includeif"].contains(&name.as_slice());
+        let ssh_command =
+            name == b"core" && section.body().value_names().any(|key| key.eq_ignore_ascii_case("sshcommand"));
+        !transport && !ssh_command
+    })
 }
 
 /// Give `cmd` `settings` through `GIT_CONFIG_COUNT` (the environment, not the command line:
@@ -237,5 +259,37 @@ impl Drop for Running {
         // Nothing after `finish` (a reaped child is not signalled); the readers end with it.
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_settings_are_read_with_git_unless_the_config_plainly_has_none() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let with = |text: &str| {
+            std::fs::write(dir.path().join("config"), text).expect("config");
+            nothing_to_carry(dir.path())
+        };
+        let origin = "[core]\n\tbare = false\n[remote \"origin\"]\n\turl = https://mirror/x.git\n";
+        assert!(with(origin), "a URL is not a setting");
+        for carried in [
+            "[http]\n\tsslCAInfo = /ca.pem\n",
+            "[HTTP \"https://mirror/\"]\n\textraHeader = x\n",
+            "[credential]\n\thelper = store\n",
+            "[ssh]\n\tvariant = ssh\n",
+            "[Core]\n\tSSHCommand = ssh -i key\n",
+            "[include]\n\tpath = more\n",
+            "[includeIf \"gitdir:/x/\"]\n\tpath = more\n",
+            "[core\n",
+        ] {
+            assert!(!with(&format!("{origin}{carried}")), "{carried:?}");
+        }
+        assert!(!nothing_to_carry(&dir.path().join("missing")), "no config file: ask git");
+        with(origin);
+        std::fs::write(dir.path().join("commondir"), "../..\n").expect("commondir");
+        assert!(!nothing_to_carry(dir.path()), "a linked worktree: ask git");
     }
 }

@@ -197,25 +197,43 @@ impl Session {
             Some(loaded) => loaded,
             None => {
                 let settings = Settings::load(self.git_dir.as_deref(), self.remote.as_deref())?;
-                let policy = match &settings.policy {
-                    Source::File(path) => Policy::load(path)?,
-                    Source::Root(root) => {
-                        let fresh;
-                        let advertised = match advertised {
-                            Some(a) => a,
-                            None => {
-                                fresh = upstream::advertisement(&self.url, self.git_dir.as_deref())?;
-                                &fresh
-                            }
-                        };
-                        pinned::in_force(&self.url, advertised.hash, *root, advertised, settings.strict)?
-                    }
-                };
-                policy.check_environment(&settings.environment)?;
-                (settings, policy)
+                self.with_policy(settings, advertised)?
             }
         };
         Ok(self.settings.insert(loaded))
+    }
+
+    /// `settings` and the policy they name: a file, or the one `signed.root` pins, read from
+    /// the mirror's listing (`advertised`, or a new one).
+    fn with_policy(&self, settings: Settings, advertised: Option<&Advertisement>) -> Result<(Settings, Policy), Error> {
+        let policy = match &settings.policy {
+            Source::File(path) => Policy::load(path)?,
+            Source::Root(root) => {
+                let fresh;
+                let advertised = match advertised {
+                    Some(a) => a,
+                    None => {
+                        fresh = upstream::advertisement(&self.url, self.git_dir.as_deref())?;
+                        &fresh
+                    }
+                };
+                pinned::in_force(&self.url, advertised.hash, *root, advertised, settings.strict)?
+            }
+        };
+        policy.check_environment(&settings.environment)?;
+        Ok((settings, policy))
+    }
+
+    /// Read the settings and a policy file ahead, while the mirror lists its refs (a pinned
+    /// policy is read from that listing, so later).
+    fn preload(&mut self) -> Result<(), Error> {
+        if self.settings.is_none() {
+            let settings = Settings::load(self.git_dir.as_deref(), self.remote.as_deref())?;
+            if matches!(settings.policy, Source::File(_)) {
+                self.settings = Some(self.with_policy(settings, None)?);
+            }
+        }
+        Ok(())
     }
 
     /// List the refs this environment sees, for `list` and for the fetches after it. A plain
@@ -224,14 +242,17 @@ impl Session {
     fn list(&mut self) -> Result<Listing, Error> {
         // The tag cache stays locked until a clone's tag objects are in it.
         self.keep();
-        let advertised = upstream::advertisement(&self.url, self.git_dir.as_deref())?;
-        trace("ls-remote");
+        // What needs no listing is done while the mirror lists its refs.
+        let listing = upstream::start_advertisement(&self.url, self.git_dir.as_deref())?;
+        self.preload()?;
         let url = self.url.clone();
         let opts = self.options.fetch.clone();
         // `git clone` names its remote; `ls-remote` and `git fetch <url>` do not, and want
         // no transfer (or not one of everything).
         let named = self.remote.is_some();
         let git_dir = self.git_dir.clone().filter(|dir| named && fetch::Prefetch::wanted(dir, &opts));
+        let advertised = listing.finish()?;
+        trace("ls-remote");
         let (settings, policy) = self.settings(Some(&advertised))?;
         trace("settings and policy");
         let by_name =

@@ -55,11 +55,26 @@ pub enum Error {
 
 /// `git ls-remote --symref <url>`: the mirror's advertisement.
 pub fn advertisement(url: &str, git_dir: Option<&Path>) -> Result<Advertisement, Error> {
+    start_advertisement(url, git_dir)?.finish()
+}
+
+/// An [`advertisement`] being listed.
+pub struct Listing(git::Running);
+
+/// Start [`advertisement`], and leave it running (it is killed if dropped).
+pub fn start_advertisement(url: &str, git_dir: Option<&Path>) -> Result<Listing, Error> {
     let mut cmd = git::git(url, git_dir);
     cmd.args(["ls-remote", "--symref", url]);
-    let out = git::run(cmd, None, "git ls-remote")?;
-    crate::trace("ls-remote ran");
-    parse_advertisement(&String::from_utf8(out).map_err(|_| Error::NotUtf8)?)
+    Ok(Listing(git::spawn(cmd, None, "git ls-remote")?))
+}
+
+impl Listing {
+    /// Wait for it; what the mirror advertises.
+    pub fn finish(self) -> Result<Advertisement, Error> {
+        let out = self.0.finish()?;
+        crate::trace("ls-remote ran");
+        parse_advertisement(&String::from_utf8(out).map_err(|_| Error::NotUtf8)?)
+    }
 }
 
 /// Read `git ls-remote --symref` output.
