@@ -304,26 +304,26 @@ impl Tags<'_> {
                 .collect();
             let progress = Progress::new("verifying tags", requests.len()).only_if(self.progress);
             crate::trace("requests");
-            repo.verify_all_counted(policy, &requests, &|| progress.tick())?
+            repo.verify_all_into(policy, &requests, &|| progress.tick(), &Judged::from)?
         };
         crate::trace("verified");
-        store.learn(&checked);
+        for judged in &checked {
+            store.learn_facts(judged.learned.iter().cloned());
+        }
         crate::trace("learned");
         let history_until = history.as_ref().and_then(|h| h.holds_until());
-        let until = checked.iter().filter_map(|v| v.holds_until()).chain(history_until).min();
+        let until = checked.iter().filter_map(|j| j.until).chain(history_until).min();
         let mut verdicts = Vec::new();
         let mut accepted = Vec::new();
-        for (r, verdict) in pending.iter().zip(checked) {
-            let tag = tag_name(r);
-            if let (true, Some(commit)) = (verdict.accepted(), verdict.commit()) {
-                // Under `inactivity` a verdict also rests on the history, and lasts as long.
-                let until = verdict.holds_until().into_iter().chain(history_until).min();
-                let chain = verdict.chain().to_vec();
-                accepted.push((tag.to_owned(), r.id, Remembered { chain, commit, until, at: now }));
-                verdicts.push((r.name.clone(), Ok(Some(verdict.chain().to_vec()))));
-            } else {
-                let problems: Vec<String> = verdict.problems().iter().map(ToString::to_string).collect();
-                verdicts.push((r.name.clone(), Err(Hidden::Failed(problems.join("; ")))));
+        for (r, judged) in pending.iter().zip(checked) {
+            match judged.outcome {
+                Ok((chain, commit)) => {
+                    // Under `inactivity` a verdict also rests on the history, and lasts as long.
+                    let until = judged.until.into_iter().chain(history_until).min();
+                    verdicts.push((r.name.clone(), Ok(Some(chain.clone()))));
+                    accepted.push((tag_name(r).to_owned(), r.id, Remembered { chain, commit, until, at: now }));
+                }
+                Err(problems) => verdicts.push((r.name.clone(), Err(Hidden::Failed(problems)))),
             }
         }
         Ok((verdicts, accepted, until))
@@ -337,6 +337,26 @@ impl Tags<'_> {
             _ => Err(Hidden::Quiet("a tag object in it claims a protected name".into())),
         };
         Ok(tags.iter().map(|r| (r.name.clone(), verdict(r))).collect())
+    }
+}
+
+/// What the helper keeps of a verdict.
+struct Judged {
+    /// Accepted: its chain and the commit it reaches; or its problems, in one line.
+    outcome: Result<(Vec<ObjectId>, ObjectId), String>,
+    /// When time alone changes it.
+    until: Option<SystemTime>,
+    /// The signature facts it learned.
+    learned: Vec<(ObjectId, git_signed_policy::SignatureFact)>,
+}
+
+impl From<git_signed_policy::Verdict> for Judged {
+    fn from(verdict: git_signed_policy::Verdict) -> Judged {
+        let outcome = match (verdict.accepted(), verdict.commit()) {
+            (true, Some(commit)) => Ok((verdict.chain().to_vec(), commit)),
+            _ => Err(verdict.problems().iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")),
+        };
+        Judged { outcome, until: verdict.holds_until(), learned: verdict.learned().to_vec() }
     }
 }
 

@@ -249,8 +249,21 @@ impl Repo {
         requests: &[Request<'_>],
         tick: &(dyn Fn() + Sync),
     ) -> Result<Vec<Verdict>, RepoError> {
+        self.verify_all_into(policy, requests, tick, &|v| v)
+    }
+
+    /// [`Repo::verify_all_counted`], each verdict turned by `keep` into what the caller keeps
+    /// as soon as it is made: whole verdicts (every layer's and rule's report) of 100,000 tags
+    /// would take hundreds of MiB at once.
+    pub fn verify_all_into<T: Send>(
+        &self,
+        policy: &Policy,
+        requests: &[Request<'_>],
+        tick: &(dyn Fn() + Sync),
+        keep: &(dyn Fn(Verdict) -> T + Sync),
+    ) -> Result<Vec<T>, RepoError> {
         let verify = |repo: &Repo, r: &Request<'_>| {
-            let v = repo.verify(policy, *r);
+            let v = keep(repo.verify(policy, *r));
             tick();
             v
         };
@@ -263,7 +276,7 @@ impl Repo {
         const STEP: usize = 32;
         let next = std::sync::atomic::AtomicUsize::new(0);
         let (git_dir, extra) = (self.git_dir.as_path(), self.extra_object_dirs.as_slice());
-        let parts: Vec<Result<Vec<(usize, Verdict)>, RepoError>> = std::thread::scope(|s| {
+        let parts: Vec<Result<Vec<(usize, T)>, RepoError>> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
                 .map(|_| {
                     s.spawn(|| {
@@ -285,7 +298,6 @@ impl Repo {
             numbered.extend(part?);
         }
         numbered.sort_unstable_by_key(|(i, _)| *i);
-        let verdicts: Vec<Verdict> = numbered.into_iter().map(|(_, v)| v).collect();
-        Ok(verdicts)
+        Ok(numbered.into_iter().map(|(_, v)| v).collect())
     }
 }
