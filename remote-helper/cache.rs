@@ -105,7 +105,7 @@ pub struct TagCache {
     hash: gix::hash::Kind,
     /// Signature facts learned from this mirror's tags.
     pub store: Cache,
-    _lock: File,
+    lock: File,
 }
 
 /// A cached accepted verdict: the chain of tag objects that verified.
@@ -188,7 +188,17 @@ impl TagCache {
         }
         let policy_dir = dir.join("policy.git");
         let url = url.to_owned();
-        Ok(TagCache { verdicts_file, snapshot_file, repo_dir, policy_dir, url, hash, store, _lock: lock })
+        Ok(TagCache { verdicts_file, snapshot_file, repo_dir, policy_dir, url, hash, store, lock })
+    }
+
+    /// Run `f` with the cache unlocked, so other helpers for this mirror (a pipeline's checks)
+    /// need not wait for it, then lock it again. What was read before stays true: remembered
+    /// verdicts and facts only ever hold or expire, and the cache's objects are never removed.
+    pub fn unlocked<R>(&self, f: impl FnOnce() -> R) -> Result<R, Error> {
+        self.lock.unlock().map_err(Error::Lock)?;
+        let out = f();
+        self.lock.lock().map_err(Error::Lock)?;
+        Ok(out)
     }
 
     /// The cache repository, for reading objects. Nothing else writes it while the cache is

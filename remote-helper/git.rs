@@ -117,8 +117,11 @@ fn nothing_to_carry(dir: &Path) -> bool {
         return false;
     };
     file.sections().all(|section| {
-        let name = section.header().name().to_ascii_lowercase();
-        let transport = [&b"http"[..], b"credential", b"ssh", b"include", b"includeif"].contains(&name.as_slice());
+        // `[credential.example "com"]` is git's `credential.example.com.*`: the part before
+        // the first dot is the section.
+        let full = section.header().name().to_ascii_lowercase();
+        let name = full.split(|&b| b == b'.').next().unwrap_or_default();
+        let transport = [&b"http"[..], b"credential", b"ssh", b"include", b"includeif"].contains(&name);
         let ssh_command =
             name == b"core" && section.body().value_names().any(|key| key.eq_ignore_ascii_case("sshcommand"));
         !transport && !ssh_command
@@ -283,6 +286,8 @@ mod tests {
             "[Core]\n\tSSHCommand = ssh -i key\n",
             "[include]\n\tpath = more\n",
             "[includeIf \"gitdir:/x/\"]\n\tpath = more\n",
+            "[credential.example \"com\"]\n\thelper = store\n",
+            "[http.https://mirror/]\n\tsslVerify = true\n",
             "[core\n",
         ] {
             assert!(!with(&format!("{origin}{carried}")), "{carried:?}");

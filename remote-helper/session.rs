@@ -23,6 +23,8 @@ struct Session {
     options: Options,
     listing: Option<Listing>,
     settings: Option<(Settings, Policy)>,
+    /// Settings read ahead whose policy is pinned, so read from the listing.
+    pinned_settings: Option<Settings>,
     /// A clone's transfer, made while listing, for the fetch batch to use.
     prefetched: Option<fetch::Prefetch>,
     /// Tag objects from that transfer still being copied into the tag cache.
@@ -140,7 +142,17 @@ impl Session {
             None => None,
         };
         let options = Options::default();
-        Ok(Session { remote, url, git_dir, options, listing: None, settings: None, prefetched: None, keeping: None })
+        Ok(Session {
+            remote,
+            url,
+            git_dir,
+            options,
+            listing: None,
+            settings: None,
+            pinned_settings: None,
+            prefetched: None,
+            keeping: None,
+        })
     }
 
     /// Answer `command` (reading the rest of its batch); false when the session is over: git
@@ -196,7 +208,10 @@ impl Session {
         let loaded = match self.settings.take() {
             Some(loaded) => loaded,
             None => {
-                let settings = Settings::load(self.git_dir.as_deref(), self.remote.as_deref())?;
+                let settings = match self.pinned_settings.take() {
+                    Some(settings) => settings,
+                    None => Settings::load(self.git_dir.as_deref(), self.remote.as_deref())?,
+                };
                 self.with_policy(settings, advertised)?
             }
         };
@@ -227,10 +242,11 @@ impl Session {
     /// Read the settings and a policy file ahead, while the mirror lists its refs (a pinned
     /// policy is read from that listing, so later).
     fn preload(&mut self) -> Result<(), Error> {
-        if self.settings.is_none() {
+        if self.settings.is_none() && self.pinned_settings.is_none() {
             let settings = Settings::load(self.git_dir.as_deref(), self.remote.as_deref())?;
-            if matches!(settings.policy, Source::File(_)) {
-                self.settings = Some(self.with_policy(settings, None)?);
+            match settings.policy {
+                Source::File(_) => self.settings = Some(self.with_policy(settings, None)?),
+                Source::Root(_) => self.pinned_settings = Some(settings),
             }
         }
         Ok(())

@@ -227,7 +227,9 @@ impl Tags<'_> {
     /// tag cache, after fetching those it lacks.
     fn objects(&self, cache: &TagCache, tags: &[&Ref]) -> Result<Repo, cache::Error> {
         if let Some(arrived) = self.arrived {
-            return Ok(arrived.arrived()?.repo()?);
+            // Waited for without the cache's lock: a clone's transfer can take minutes.
+            let quarantine = cache.unlocked(|| arrived.arrived())??;
+            return Ok(quarantine.repo()?);
         }
         let ids: Vec<ObjectId> = tags.iter().map(|r| r.id).collect();
         cache.fetch(&cache.missing(&ids)?)?;

@@ -948,3 +948,37 @@ fn ls_remote_in_an_empty_repository_only_lists() {
     assert_eq!(runs(), 1, "ls-remote only lists");
     assert!(!e.join(".git/objects/pack").read_dir().expect("pack dir").any(|_| true), "nothing was stored");
 }
+
+#[test]
+fn a_clones_transfer_does_not_keep_other_helpers_for_the_mirror_waiting() {
+    // The mirror's pack-objects takes 4 s for a whole-history pack (a clone's transfer), not
+    // for the tag cache's shallow fetches. A cold clone waits for its transfer before it can
+    // verify; a pipeline's `ls-remote` of the same mirror meanwhile must not wait with it.
+    let f = Fixture::new();
+    let slow =
+        f.w.write("slow-pack-objects", "#!/bin/sh\ncase \"$*\" in *--shallow*) ;; *) sleep 4;; esac\nexec \"$@\"\n");
+    std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    f.w.write("home/.gitconfig", &format!("[uploadpack]\n\tpackObjectsHook = {}\n", slow.display()));
+    /// The clone, killed and reaped if the test fails first.
+    struct Running(std::process::Child);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let started = std::time::Instant::now();
+    let mut clone =
+        Running(f.git_as("staging", f.w.path()).args(["clone", "-q", &f.url(), "c"]).spawn().expect("clone"));
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let listing = std::time::Instant::now();
+    let out = f.git_as("staging", f.w.path()).args(["ls-remote", &f.url()]).output().expect("ls-remote");
+    let waited = listing.elapsed();
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    ok(&out);
+    assert!(listed.contains("refs/tags/deploy/1") && !listed.contains("refs/tags/deploy/2"), "{listed}");
+    assert!(waited < std::time::Duration::from_millis(2500), "ls-remote waited {waited:?} for the clone's transfer");
+    assert!(started.elapsed() < std::time::Duration::from_secs(4), "the clone's transfer was still running");
+    assert!(clone.0.wait().expect("clone").success());
+    assert_eq!(f.tags("c"), vec!["deploy/1", "deploy/3"]);
+}
