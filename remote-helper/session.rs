@@ -259,7 +259,7 @@ impl Session {
         // The tag cache stays locked until a clone's tag objects are in it.
         self.keep();
         // What needs no listing is done while the mirror lists its refs.
-        let listing = upstream::start_advertisement(&self.url, self.git_dir.as_deref())?;
+        let advertising = upstream::start_advertisement(&self.url, self.git_dir.as_deref())?;
         self.preload()?;
         let url = self.url.clone();
         let opts = self.options.fetch.clone();
@@ -267,7 +267,7 @@ impl Session {
         // no transfer (or not one of everything).
         let named = self.remote.is_some();
         let git_dir = self.git_dir.clone().filter(|dir| named && fetch::Prefetch::wanted(dir, &opts));
-        let advertised = listing.finish()?;
+        let advertised = advertising.finish()?;
         trace("ls-remote");
         let (settings, policy) = self.settings(Some(&advertised))?;
         trace("settings and policy");

@@ -59,16 +59,16 @@ pub fn advertisement(url: &str, git_dir: Option<&Path>) -> Result<Advertisement,
 }
 
 /// An [`advertisement`] being listed.
-pub struct Listing(git::Running);
+pub struct Advertising(git::Running);
 
 /// Start [`advertisement`], and leave it running (it is killed if dropped).
-pub fn start_advertisement(url: &str, git_dir: Option<&Path>) -> Result<Listing, Error> {
+pub fn start_advertisement(url: &str, git_dir: Option<&Path>) -> Result<Advertising, Error> {
     let mut cmd = git::git(url, git_dir);
     cmd.args(["ls-remote", "--symref", url]);
-    Ok(Listing(git::spawn(cmd, None, "git ls-remote")?))
+    Ok(Advertising(git::spawn(cmd, None, "git ls-remote")?))
 }
 
-impl Listing {
+impl Advertising {
     /// Wait for it; what the mirror advertises.
     pub fn finish(self) -> Result<Advertisement, Error> {
         let out = self.0.finish()?;
