@@ -982,3 +982,17 @@ fn a_clones_transfer_does_not_keep_other_helpers_for_the_mirror_waiting() {
     assert!(clone.0.wait().expect("clone").success());
     assert_eq!(f.tags("c"), vec!["deploy/1", "deploy/3"]);
 }
+
+#[test]
+fn a_clone_with_reference_fetches_only_what_the_reference_lacks() {
+    let f = Fixture::new();
+    ok(&f.clone_as("staging", "c", &[]));
+    // Only what staging sees is left upstream: the reference holds all of it.
+    run_ok(f.w.git(&f.upstream).args(["tag", "-d", "deploy/2", "deploy/4", "v1.0"]));
+    let reference = f.w.path().join("c");
+    ok(&f.clone_as("staging", "r", &["--reference", reference.to_str().expect("utf8")]));
+    assert_eq!(f.tags("r"), vec!["deploy/1", "deploy/3"]);
+    let counts = f.w.git_ok(&f.w.path().join("r"), &["count-objects", "-v"]);
+    assert!(counts.lines().any(|l| l == "in-pack: 0"), "everything came from the reference: {counts}");
+    f.w.git_ok(&f.w.path().join("r"), &["fsck", "--strict"]);
+}
