@@ -190,16 +190,7 @@ impl Gitolite {
         let out = accounts(&["useradd", "-M", "-U", "-d", &home_str, "-s", "/bin/sh", "-p", "*", &gl.user]);
         assert!(out.status.success(), "useradd {}: {}", gl.user, text(&out));
         gl.user_created = true;
-        let mut guard = Command::new("sh")
-            .args(["-c", GUARD, "gs-gl-guard", &gl.user])
-            .arg(gl.dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the guard");
-        let pipe = guard.stdin.take().expect("guard stdin");
-        gl.guard = Some((guard, pipe));
+        gl.guard = Some(guard(GUARD, "gs-gl-guard", &[gl.user.as_ref(), gl.dir.path().as_os_str()]));
         std::fs::create_dir(&home).expect("home");
         chmod(&home, 0o755); // whatever the umask: sshd's StrictModes refuses a writable home
         run_ok(Command::new("chown").arg(format!("{}:", gl.user)).arg(&home));

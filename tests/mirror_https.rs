@@ -393,6 +393,15 @@ impl Https {
         last.cloned().unwrap_or_else(|| panic!("no audit line for {refname}: {lines:?}"))
     }
 
+    /// The mirror holds `refname` exactly when the hook accepted it, and its last audit line
+    /// for it says so (`verdict`), pushed by `pusher`.
+    #[track_caller]
+    fn assert_audited(&self, refname: &str, verdict: &str, pusher: &str) {
+        assert_eq!(self.team.mirror_has(refname), verdict == "accepted", "{refname}");
+        let line = self.audited(refname);
+        assert_eq!((&line["verdict"], &line["pusher"]), (&verdict.into(), &pusher.into()), "{line}");
+    }
+
     fn tags(&self, repo: &str) -> Vec<String> {
         let out = self.w().git_ok(&self.w().path().join(repo), &["tag", "--list"]);
         out.lines().map(ToOwned::to_owned).collect()
@@ -445,9 +454,7 @@ fn t41_a_two_person_tag_pushed_over_https_as_alice_is_accepted_and_audited_as_pu
     m.w().sign_chain(&alice, "deploy/1", &["alice", "bob"]);
     let err = ok(&m.push_as("alice", &alice, &["refs/tags/deploy/1"]));
     remote_line(&err, "git-signed: ok refs/tags/deploy/1: deploy/1: ok, signed by alice, bob");
-    assert!(m.team.mirror_has("refs/tags/deploy/1"));
-    let line = m.audited("refs/tags/deploy/1");
-    assert_eq!((&line["verdict"], &line["pusher"]), (&"accepted".into(), &"alice".into()), "{line}");
+    m.assert_audited("refs/tags/deploy/1", "accepted", "alice");
     let push = "200 alice POST /mirror.git/git-receive-pack";
     assert!(m.server.requests().iter().any(|r| r == push), "{:?}", m.server.requests());
     let seen = std::fs::read_to_string(seen).expect("the chained hook ran");
@@ -463,9 +470,7 @@ fn t41_a_one_person_tag_pushed_as_bob_is_rejected_with_the_hooks_message_and_aud
     let rejected = "REJECTED refs/tags/deploy/1: deploy/1: rule 1 (deploy/*: 2 people): needs 2 people, has 1 (bob)";
     remote_line(&err, &format!("git-signed: {rejected}"));
     assert!(err.contains("[remote rejected]") && err.contains("pre-receive hook declined"), "{err}");
-    assert!(!m.team.mirror_has("refs/tags/deploy/1"));
-    let line = m.audited("refs/tags/deploy/1");
-    assert_eq!((&line["verdict"], &line["pusher"]), (&"rejected".into(), &"bob".into()), "{line}");
+    m.assert_audited("refs/tags/deploy/1", "rejected", "bob");
 }
 
 #[test]
@@ -528,9 +533,7 @@ fn pushes_through_the_signed_https_url_are_judged_by_the_mirrors_hook() {
     let err = failed(&m.signed_git(&c).args(["push", "origin", "refs/tags/deploy/2"]).output().expect("push"));
     remote_line(&err, "git-signed: REJECTED refs/tags/deploy/2");
     assert!(err.contains("[remote rejected]") && err.contains("needs 2 people, has 1 (alice)"), "{err}");
-    assert!(!m.team.mirror_has("refs/tags/deploy/2"));
-    let line = m.audited("refs/tags/deploy/2");
-    assert_eq!((&line["verdict"], &line["pusher"]), (&"rejected".into(), &"alice".into()), "{line}");
+    m.assert_audited("refs/tags/deploy/2", "rejected", "alice");
 }
 
 #[test]

@@ -570,12 +570,16 @@ fn t38_a_signature_encoded_another_way_is_refused() {
     let padded = format!("-----BEGIN SSH SIGNATURE-----\n{}\n-----END SSH SIGNATURE-----\n", lines.join("\n"));
     let public = std::fs::read_to_string(w.path().join("keys/alice.pub")).expect("alice.pub");
     assert!(!openssh_accepts(&w, "alice", public.trim(), "git", payload, &padded), "OpenSSH refuses it");
-    let forged = w.mktag(&repo, &[payload, padded.as_bytes()].concat());
-    w.force_tag_ref(&repo, "deploy/1", &forged);
-    w.sign(&repo, "bob", "deploy/1", "deploy/1");
-    let (code, out, _) = w.verify(&repo, "deploy/1", &[]);
-    assert_eq!(code, 1, "{out}");
-    assert!(out.contains("not encoded as OpenSSH encodes it"), "{out}");
+    // The layer in place of `tag`'s, with bob's layer over it: refused, saying `why`.
+    let refused = |tag: &str, layer: &[u8], why: &str| {
+        let forged = w.mktag(&repo, layer);
+        w.force_tag_ref(&repo, tag, &forged);
+        w.sign(&repo, "bob", tag, tag);
+        let (code, out, _) = w.verify(&repo, tag, &[]);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains(why), "{out}");
+    };
+    refused("deploy/1", &[payload, padded.as_bytes()].concat(), "not encoded as OpenSSH encodes it");
 
     // carol's security-key signature relabelled as an RSA one: the algorithm must be the key's.
     let head = w.git_ok(&repo, &["rev-parse", "HEAD"]);
@@ -586,12 +590,11 @@ fn t38_a_signature_encoded_another_way_is_refused() {
     let relabelled = ssh_key::SshSig::new(SkKey::carol().key_data(), "git", good.hash_alg(), relabelled)
         .and_then(|s| s.to_pem(ssh_key::LineEnding::LF))
         .expect("armor");
-    let id = w.mktag(&repo, &[payload, relabelled.into_bytes()].concat());
-    w.force_tag_ref(&repo, "deploy/2", &id);
-    w.sign(&repo, "bob", "deploy/2", "deploy/2");
-    let (code, out, _) = w.verify(&repo, "deploy/2", &[]);
-    assert_eq!(code, 1, "{out}");
-    assert!(out.contains("made with \"rsa-sha2-256\", which is not accepted"), "{out}");
+    refused(
+        "deploy/2",
+        &[payload, relabelled.into_bytes()].concat(),
+        "made with \"rsa-sha2-256\", which is not accepted",
+    );
 }
 
 /// What `git signed policy approve` shows before an admin signs: a change that drops a rule's

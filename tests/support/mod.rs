@@ -111,22 +111,28 @@ fn clean_up_at_exit(dir: &Path, home: &Path) {
     }
     const SCRIPT: &str = r#"trap '' INT HUP TERM; cat > /dev/null
         gpgconf --homedir "$1" --kill all; gpgconf --homedir "$1" --remove-socketdir; rm -rf "$2""#;
-    let mut child = Command::new("sh")
-        .args(["-c", SCRIPT, "gs-gpg-guard"])
-        .arg(home)
-        .arg(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the gpg clean-up guard");
-    let pipe = child.stdin.take().expect("guard stdin");
-    *GUARD.lock().expect("guard lock") = Some((child, pipe));
+    *GUARD.lock().expect("guard lock") = Some(guard(SCRIPT, "gs-gpg-guard", &[home.as_os_str(), dir.as_os_str()]));
     // SAFETY: registers a plain `extern "C"` function that takes no arguments; it only takes
     // the guard out of its mutex, drops the pipe and waits for the child.
     unsafe {
         libc::atexit(at_exit);
     }
+}
+
+/// Start a guard process: `sh -c script name args…`, reading from a pipe only this process
+/// holds, which the kernel closes when it exits however it exits. The script acts on what it
+/// reads and on the end of the pipe.
+pub fn guard(script: &str, name: &str, args: &[&std::ffi::OsStr]) -> (std::process::Child, std::process::ChildStdin) {
+    let mut child = Command::new("sh")
+        .args(["-c", script, name])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {name}: {e}"));
+    let pipe = child.stdin.take().expect("guard stdin");
+    (child, pipe)
 }
 
 fn gpg(home: &Path) -> Command {
