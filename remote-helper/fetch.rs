@@ -94,15 +94,23 @@ impl Prefetch {
         opts.whole_history() && !opts.followtags && empty() == Some(true)
     }
 
-    /// Start fetching `ids` from `url` into a new quarantine in the repository at `git_dir`.
-    pub fn start(url: &str, git_dir: &Path, ids: &[ObjectId], opts: &FetchOptions) -> Result<Prefetch, Error> {
+    /// Start the transfer from `url` into a new quarantine in the repository at `git_dir`,
+    /// to be told what to fetch ([`Prefetch::want`]) once the listing is judged.
+    pub fn prepare(url: &str, git_dir: &Path, opts: &FetchOptions) -> Result<Prefetch, Error> {
         let quarantine = Quarantine::create(git_dir)?;
-        let wanted: HashSet<ObjectId> = ids.iter().copied().collect();
-        let ids: Vec<ObjectId> = unique(ids.iter().copied());
         // Into a repository without refs, as a clone's fetch is.
         let opts = FetchOptions { cloning: true, ..opts.clone() };
-        let transfer = upstream::start_fetch(url, &quarantine.destination(), &ids, &opts)?;
-        Ok(Prefetch { transfer: RefCell::new(Transfer::Running(transfer)), quarantine, wanted })
+        let transfer = upstream::prepare_fetch(url, &quarantine.destination(), &opts)?;
+        Ok(Prefetch { transfer: RefCell::new(Transfer::Running(transfer)), quarantine, wanted: HashSet::new() })
+    }
+
+    /// Fetch `ids`.
+    pub fn want(&mut self, ids: &[ObjectId]) -> Result<(), Error> {
+        self.wanted = ids.iter().copied().collect();
+        match self.transfer.get_mut() {
+            Transfer::Running(transfer) => Ok(transfer.want(&unique(ids.iter().copied()))?),
+            _ => Err(upstream::Error::Interrupted.into()),
+        }
     }
 
     /// Whether it holds all of `batch`, fetched as `opts` now asks (a fetch batch then uses it).

@@ -14,7 +14,7 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use git_signed_policy::{Forbidden, Policy, RefClass, refs};
 use gix::ObjectId;
 
-use crate::protocol::{Ref, Symref};
+use crate::protocol::{Ref, Symref, in_order};
 use crate::upstream::Advertisement;
 
 /// What git sees, and which tag objects may enter the repository.
@@ -99,124 +99,199 @@ pub struct ByName<'a> {
     pub refspecs: &'a [String],
 }
 
-/// What the names alone decide: refs hidden for what they are called, and the tags whose
-/// objects must be verified (protected) or inspected (unprotected, when allowed).
+/// What the names alone decide, ref by ref in the mirror's order ([`Sorted::named`]), and the
+/// tags whose objects must be verified (protected) or inspected (unprotected, when allowed).
 pub struct Sorted<'u> {
-    /// Refs (and symbolic refs) hidden by name.
-    pub hidden: HashMap<String, Hidden>,
-    /// Protected tags, to verify against the environment's rules.
+    /// What each advertised ref's name says of it, in the mirror's order.
+    pub named: Vec<Named>,
+    /// Protected tags, to verify against the environment's rules, in the mirror's order.
     pub protected: Vec<&'u Ref>,
-    /// Unprotected tag objects, to check for a wrapped protected tag.
+    /// Unprotected tag objects, to check for a wrapped protected tag, in the mirror's order.
     pub unprotected: Vec<&'u Ref>,
 }
 
-/// What git sees given `hidden` (from [`sort`]) and the `verdicts` on the tags it sent to
-/// verification; also every hidden ref with the reason, in the mirror's order.
+/// What its name says of one advertised ref.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Named {
+    /// Listed as it is.
+    Listed,
+    /// Hidden for what it is called (or for the symbolic ref it is).
+    Hidden(Hidden),
+    /// A protected tag: listed if verification accepts it.
+    Protected,
+    /// An unprotected tag object: listed if no tag object in it claims a protected name.
+    Unprotected,
+}
+
+/// What git sees given what [`sort`] said of each advertised ref (`named`) and the verdicts
+/// on the tags it sent to verification, in its order (`protected`, `unprotected`); also every
+/// hidden ref with the reason, in the mirror's order.
 pub fn decide(
     advertised: Advertisement,
     policy: &Policy,
-    mut hidden: HashMap<String, Hidden>,
-    verdicts: Vec<(String, TagVerdict)>,
+    named: Vec<Named>,
+    protected: Vec<TagVerdict>,
+    unprotected: Vec<TagVerdict>,
 ) -> (Listing, Vec<(String, Hidden)>) {
-    let mut accepted = HashMap::with_capacity(verdicts.len());
-    for (name, verdict) in verdicts {
+    let (mut protected, mut unprotected) = (protected.into_iter(), unprotected.into_iter());
+    let mut verdict = |named| -> Outcome {
+        let verdict = match named {
+            Named::Listed => return Outcome::Listed,
+            Named::Hidden(why) => return Outcome::Hidden(why),
+            Named::Protected => protected.next(),
+            Named::Unprotected => unprotected.next(),
+        };
         match verdict {
-            Ok(chain) => {
-                accepted.insert(name, chain);
-            }
-            Err(why) => {
-                hidden.insert(name, why);
-            }
+            Some(Ok(chain)) => Outcome::Followed(chain),
+            Some(Err(why)) => Outcome::Hidden(why),
+            None => Outcome::Hidden(Hidden::Failed("it was not verified".into())),
         }
-    }
-    let listed = |name: &str| !hidden.contains_key(name) && advertised.refs.iter().any(|r| r.name == name);
+    };
+    // Each name is judged once, so a name listed twice (the upstream refuses that already) is
+    // never listed at all.
+    let twice = listed_twice(&advertised.refs);
+    let mut named = named.into_iter();
+    let outcomes: Vec<Outcome> = advertised
+        .refs
+        .iter()
+        .map(|r| {
+            let outcome =
+                named.next().map_or(Outcome::Hidden(Hidden::Failed("it was not judged".into())), &mut verdict);
+            match twice.contains(r.name.as_str()) {
+                true => Outcome::Hidden(Hidden::Failed("the mirror lists it twice".into())),
+                false => outcome,
+            }
+        })
+        .collect();
+    let index = NameIndex::new(&advertised.refs);
+    let hidden = |name: &str| index.position(name).is_some_and(|i| matches!(outcomes[i], Outcome::Hidden(_)));
+    let listed = |name: &str| index.position(name).is_some_and(|i| !matches!(outcomes[i], Outcome::Hidden(_)));
     // Only `HEAD` pointing at a listed, harmless branch (T23), and only while `HEAD` itself is
-    // listed; every other symbolic ref was hidden by `sort`, its resolved value with it.
+    // not hidden; every other symbolic ref was hidden by `sort`, its resolved value with it.
     let symrefs: Vec<Symref> = advertised
         .symrefs
         .iter()
-        .filter(|s| {
-            !hidden.contains_key(&s.name) && listed(&s.target) && refs::check_symref(policy, &s.name, &s.target).is_ok()
-        })
+        .filter(|s| !hidden(&s.name) && listed(&s.target) && refs::check_symref(policy, &s.name, &s.target).is_ok())
         .cloned()
         .collect();
+    drop(index);
     let mut listing = Listing {
-        refs: Vec::new(),
+        refs: Vec::with_capacity(advertised.refs.len()),
         symrefs,
         hash: advertised.hash,
         allowed_tags: gix::hashtable::HashSet::default(),
         followed: Vec::new(),
     };
-    // Each name is judged once, so a name listed twice (the upstream refuses that already) is
-    // never listed at all.
-    let mut names = HashSet::with_capacity(advertised.refs.len());
-    let twice: HashSet<String> =
-        advertised.refs.iter().filter(|r| !names.insert(r.name.as_str())).map(|r| r.name.clone()).collect();
-    drop(names);
     let mut reasons = Vec::new();
-    for r in advertised.refs {
-        if twice.contains(&r.name) {
-            reasons.push((r.name, Hidden::Failed("the mirror lists it twice".into())));
-            continue;
+    for (r, outcome) in advertised.refs.into_iter().zip(outcomes) {
+        match outcome {
+            Outcome::Hidden(why) => reasons.push((r.name, why)),
+            Outcome::Listed => listing.refs.push(r),
+            Outcome::Followed(chain) => {
+                listing.allowed_tags.extend(chain.iter().flatten().copied());
+                let name = r.name.strip_prefix(refs::TAGS).unwrap_or(&r.name).to_owned();
+                listing.followed.push(Followed { name, tag: r.id, commit: r.peeled.unwrap_or(r.id), chain });
+                listing.refs.push(r);
+            }
         }
-        if let Some(why) = hidden.remove(&r.name) {
-            reasons.push((r.name, why));
-            continue;
-        }
-        if let Some(chain) = accepted.remove(&r.name) {
-            listing.allowed_tags.extend(chain.iter().flatten().copied());
-            let name = r.name.strip_prefix(refs::TAGS).unwrap_or(&r.name).to_owned();
-            listing.followed.push(Followed { name, tag: r.id, commit: r.peeled.unwrap_or(r.id), chain });
-        }
-        listing.refs.push(r);
     }
     (listing, reasons)
+}
+
+/// What becomes of one advertised ref.
+enum Outcome {
+    Listed,
+    /// Listed, and followed as a verified tag with these tag objects (see [`TagVerdict`]).
+    Followed(Option<Vec<ObjectId>>),
+    Hidden(Hidden),
+}
+
+/// The names `refs` lists more than once: none when they are in order, as git lists them.
+fn listed_twice(refs: &[Ref]) -> HashSet<&str> {
+    if in_order(refs) {
+        return HashSet::new();
+    }
+    let mut names = HashSet::with_capacity(refs.len());
+    refs.iter().filter(|r| !names.insert(r.name.as_str())).map(|r| r.name.as_str()).collect()
+}
+
+/// Where a name is among refs: found by binary search when they are in order (as git lists
+/// them), through a hash table otherwise (a mirror may list them in any order).
+enum NameIndex<'a> {
+    Ordered(&'a [Ref]),
+    Hashed(HashMap<&'a str, usize>),
+}
+
+impl<'a> NameIndex<'a> {
+    fn new(refs: &'a [Ref]) -> NameIndex<'a> {
+        match in_order(refs) {
+            true => NameIndex::Ordered(refs),
+            false => NameIndex::Hashed(refs.iter().enumerate().map(|(i, r)| (r.name.as_str(), i)).collect()),
+        }
+    }
+
+    fn position(&self, name: &str) -> Option<usize> {
+        match self {
+            NameIndex::Ordered(refs) => refs.binary_search_by(|r| r.name.as_str().cmp(name)).ok(),
+            NameIndex::Hashed(names) => names.get(name).copied(),
+        }
+    }
 }
 
 /// Judge every ref by its name (and whether it points at a tag object).
 pub fn sort<'u>(advertised: &'u Advertisement, by: &ByName<'_>) -> Sorted<'u> {
     let policy = by.policy;
-    let mut hidden = hidden_symrefs(policy, &advertised.symrefs);
+    let hidden_symrefs = hidden_symrefs(policy, &advertised.symrefs);
     let mut protected = Vec::new();
     let mut unprotected = Vec::new();
+    let mut named = Vec::with_capacity(advertised.refs.len());
     for r in &advertised.refs {
-        if hidden.contains_key(&r.name) {
-            continue;
-        }
-        let why = match refs::classify(policy, &r.name) {
-            RefClass::ProtectedTag(_) if r.peeled.is_none() => Hidden::Failed("lightweight tag, not signed".into()),
-            RefClass::ProtectedTag(_) => {
-                protected.push(r);
-                continue;
-            }
-            RefClass::Forbidden(
-                f @ (Forbidden::Shadows { .. } | Forbidden::Blocks { .. } | Forbidden::CaseFold { .. }),
-            ) => Hidden::Failed(f.describe()),
-            RefClass::Forbidden(f) => Hidden::Quiet(f.to_string()),
-            RefClass::Proposal(_) => Hidden::Quiet("proposals are not deploy tags".into()),
-            RefClass::Other if r.name.starts_with(refs::TAGS) && !by.allow_unprotected => {
-                Hidden::Quiet("no rule protects it".into())
-            }
-            RefClass::Other if r.name.starts_with(refs::TAGS) => match stored_as(policy, by.refspecs, &r.name) {
-                Some(why) => Hidden::Failed(why),
-                None => {
-                    if r.peeled.is_some() {
-                        unprotected.push(r);
-                    }
-                    continue;
+        named.push(match hidden_symrefs.get(&r.name) {
+            Some(why) => Named::Hidden(why.clone()),
+            None => match by_name(by, r) {
+                Named::Protected => {
+                    protected.push(r);
+                    Named::Protected
                 }
+                Named::Unprotected => {
+                    unprotected.push(r);
+                    Named::Unprotected
+                }
+                named => named,
             },
-            RefClass::Other | RefClass::PolicyHistory { .. } if r.peeled.is_some() => {
-                Hidden::Quiet("points at a tag object outside refs/tags/".into())
-            }
-            RefClass::Other | RefClass::PolicyHistory { .. } => match stored_as(policy, by.refspecs, &r.name) {
-                Some(why) => Hidden::Failed(why),
-                None => continue,
-            },
-        };
-        hidden.insert(r.name.clone(), why);
+        });
     }
-    Sorted { hidden, protected, unprotected }
+    Sorted { named, protected, unprotected }
+}
+
+/// What its name (and whether it points at a tag object) says of `r`.
+fn by_name(by: &ByName<'_>, r: &Ref) -> Named {
+    let policy = by.policy;
+    let why = match refs::classify(policy, &r.name) {
+        RefClass::ProtectedTag(_) if r.peeled.is_none() => Hidden::Failed("lightweight tag, not signed".into()),
+        RefClass::ProtectedTag(_) => return Named::Protected,
+        RefClass::Forbidden(
+            f @ (Forbidden::Shadows { .. } | Forbidden::Blocks { .. } | Forbidden::CaseFold { .. }),
+        ) => Hidden::Failed(f.describe()),
+        RefClass::Forbidden(f) => Hidden::Quiet(f.to_string()),
+        RefClass::Proposal(_) => Hidden::Quiet("proposals are not deploy tags".into()),
+        RefClass::Other if r.name.starts_with(refs::TAGS) && !by.allow_unprotected => {
+            Hidden::Quiet("no rule protects it".into())
+        }
+        RefClass::Other if r.name.starts_with(refs::TAGS) => match stored_as(policy, by.refspecs, &r.name) {
+            Some(why) => Hidden::Failed(why),
+            None if r.peeled.is_some() => return Named::Unprotected,
+            None => return Named::Listed,
+        },
+        RefClass::Other | RefClass::PolicyHistory { .. } if r.peeled.is_some() => {
+            Hidden::Quiet("points at a tag object outside refs/tags/".into())
+        }
+        RefClass::Other | RefClass::PolicyHistory { .. } => match stored_as(policy, by.refspecs, &r.name) {
+            Some(why) => Hidden::Failed(why),
+            None => return Named::Listed,
+        },
+    };
+    Named::Hidden(why)
 }
 
 /// Symbolic refs other than `HEAD` → a branch (T23): hidden with the ref they stand for.
@@ -307,15 +382,12 @@ mod tests {
         };
         let refspecs = ["+refs/heads/*:refs/remotes/origin/*".to_owned()];
         let by = ByName { policy: &policy, allow_unprotected: false, refspecs: &refspecs };
-        let Sorted { hidden, protected, unprotected } = sort(&advertised, &by);
+        let Sorted { named, protected, unprotected } = sort(&advertised, &by);
         let to_verify: Vec<&str> = protected.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(to_verify, ["refs/tags/deploy/1", "refs/tags/deploy/2"]);
         assert!(unprotected.is_empty());
-        let verdicts = vec![
-            ("refs/tags/deploy/1".to_owned(), Ok(Some(vec![id(1)]))),
-            ("refs/tags/deploy/2".to_owned(), Err(Hidden::Failed("needs 1 machine".into()))),
-        ];
-        let (listing, reasons) = decide(advertised, &policy, hidden, verdicts);
+        let verdicts = vec![Ok(Some(vec![id(1)])), Err(Hidden::Failed("needs 1 machine".into()))];
+        let (listing, reasons) = decide(advertised, &policy, named, verdicts, Vec::new());
         let listed: Vec<&str> = listing.refs.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(listed, ["HEAD", "refs/heads/main", "refs/tags/deploy/1"]);
         assert_eq!(listing.symrefs.len(), 1, "HEAD -> main passes");
@@ -337,15 +409,55 @@ mod tests {
             symrefs: Vec::new(),
             hash: gix::hash::Kind::Sha1,
         };
-        let verdicts = vec![
-            ("refs/tags/deploy/1".to_owned(), Ok(Some(vec![id(1)]))),
-            ("refs/tags/deploy/3".to_owned(), Ok(Some(vec![id(3)]))),
-        ];
-        let (listing, reasons) = decide(advertised, &policy, HashMap::new(), verdicts);
+        let named = vec![Named::Protected; 3];
+        let verdicts = vec![Ok(Some(vec![id(1)])), Ok(Some(vec![id(2)])), Ok(Some(vec![id(3)]))];
+        let (listing, reasons) = decide(advertised, &policy, named, verdicts, Vec::new());
         let listed: Vec<&str> = listing.refs.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(listed, ["refs/tags/deploy/3"]);
         assert_eq!(reasons.len(), 2, "{reasons:?}");
         assert!(!listing.allowed_tags.contains(&id(1)) && !listing.allowed_tags.contains(&id(2)));
+    }
+
+    /// A mirror may list its refs in any order: a name listed twice apart is caught, and
+    /// `HEAD`'s branch is found, as when git lists them in order. A tag without a verdict is
+    /// hidden.
+    #[test]
+    fn refs_out_of_order_are_judged_as_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let policy = policy(dir.path());
+        let branch = |name: &str| Ref { name: name.into(), id: id(0), peeled: None };
+        let refs = vec![
+            tag("refs/tags/deploy/1", 1),
+            branch("refs/heads/main"),
+            tag("refs/tags/deploy/2", 2),
+            branch("HEAD"),
+            tag("refs/tags/deploy/1", 3),
+            tag("refs/tags/deploy/4", 4),
+        ];
+        let advertised = Advertisement {
+            refs,
+            symrefs: vec![Symref { name: "HEAD".into(), target: "refs/heads/main".into() }],
+            hash: gix::hash::Kind::Sha1,
+        };
+        let by = ByName { policy: &policy, allow_unprotected: false, refspecs: &[] };
+        let Sorted { named, protected, .. } = sort(&advertised, &by);
+        assert_eq!(protected.len(), 4);
+        // deploy/4 has no verdict: one fewer than the tags sent to verification.
+        let verdicts = vec![Ok(Some(vec![id(1)])), Ok(Some(vec![id(2)])), Ok(Some(vec![id(3)]))];
+        let (listing, reasons) = decide(advertised, &policy, named, verdicts, Vec::new());
+        let listed: Vec<&str> = listing.refs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(listed, ["refs/heads/main", "refs/tags/deploy/2", "HEAD"]);
+        assert_eq!(listing.symrefs.len(), 1, "HEAD -> main is found out of order");
+        let hidden: Vec<(&str, &Hidden)> = reasons.iter().map(|(name, why)| (name.as_str(), why)).collect();
+        assert_eq!(
+            hidden,
+            [
+                ("refs/tags/deploy/1", &Hidden::Failed("the mirror lists it twice".into())),
+                ("refs/tags/deploy/1", &Hidden::Failed("the mirror lists it twice".into())),
+                ("refs/tags/deploy/4", &Hidden::Failed("it was not verified".into())),
+            ]
+        );
+        assert_eq!(listing.allowed_tags, [id(2)].into_iter().collect());
     }
 
     #[test]

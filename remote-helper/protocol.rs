@@ -104,6 +104,12 @@ pub struct Ref {
     pub peeled: Option<ObjectId>,
 }
 
+/// Whether each ref's name sorts after the one before (as git lists refs), so that none is
+/// listed twice.
+pub fn in_order(refs: &[Ref]) -> bool {
+    refs.windows(2).all(|w| w[0].name < w[1].name)
+}
+
 /// A symbolic ref as `list` shows it: `@<target> <name>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Symref {

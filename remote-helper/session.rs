@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use git_signed_policy::Policy;
 use gix::ObjectId;
 
-use crate::listing::{self, Hidden, Listing, Sorted};
+use crate::listing::{self, Hidden, Listing, Named, Sorted};
 use crate::options::Options;
 use crate::protocol::{self, Command, Ref, Reply};
 use crate::settings::{Settings, Source};
@@ -46,6 +46,10 @@ pub fn run(remote: String, url: Option<String>) -> Result<(), Error> {
         }
     }
     session.keep();
+    // git waits for the helper to exit: a listing of 100,000 refs goes with the process
+    // instead of being freed ref by ref.
+    std::mem::forget(session.listing.take());
+    trace("end");
     Ok(())
 }
 
@@ -267,27 +271,28 @@ impl Session {
         // no transfer (or not one of everything).
         let named = self.remote.is_some();
         let git_dir = self.git_dir.clone().filter(|dir| named && fetch::Prefetch::wanted(dir, &opts));
+        // Its transfer starts now, to be told what to fetch once the listing is judged.
+        let mut prefetched = git_dir.map(|dir| fetch::Prefetch::prepare(&url, &dir, &opts)).transpose()?;
         let advertised = advertising.finish()?;
         trace("ls-remote");
         let (settings, policy) = self.settings(Some(&advertised))?;
         trace("settings and policy");
         let by_name =
             listing::ByName { policy, allow_unprotected: settings.allow_unprotected, refspecs: &settings.refspecs };
-        let Sorted { hidden, protected, unprotected } = listing::sort(&advertised, &by_name);
-        let prefetched = match git_dir {
-            Some(dir) => {
-                // What a clone fetches (`--mirror` wants more, and fetches it afterwards).
-                let cloned = |r: &&Ref| {
-                    !hidden.contains_key(&r.name)
-                        && (r.name == "HEAD" || r.name.starts_with("refs/heads/") || r.name.starts_with("refs/tags/"))
-                };
-                let ids: Vec<ObjectId> = advertised.refs.iter().filter(cloned).map(|r| r.id).collect();
-                let prefetched = (!ids.is_empty()).then(|| fetch::Prefetch::start(&url, &dir, &ids, &opts));
-                trace("prefetch started");
-                prefetched.transpose()?
+        let Sorted { named, protected, unprotected } = listing::sort(&advertised, &by_name);
+        if let Some(prefetch) = prefetched.as_mut() {
+            // What a clone fetches (`--mirror` wants more, and fetches it afterwards).
+            let cloned = |(r, named): &(&Ref, &Named)| {
+                !matches!(named, Named::Hidden(_))
+                    && (r.name == "HEAD" || r.name.starts_with("refs/heads/") || r.name.starts_with("refs/tags/"))
+            };
+            let ids: Vec<ObjectId> = advertised.refs.iter().zip(&named).filter(cloned).map(|(r, _)| r.id).collect();
+            match ids.is_empty() {
+                true => prefetched = None,
+                false => prefetch.want(&ids)?,
             }
-            None => None,
-        };
+            trace("prefetch started");
+        }
         let tags = verify::Tags {
             policy,
             environment: &settings.environment,
@@ -297,9 +302,9 @@ impl Session {
             arrived: prefetched.as_ref(),
         };
         trace("sorted");
-        let (verdicts, keeping) = tags.verdicts(&protected, &unprotected)?;
+        let verify::Verdicts { protected, unprotected, keeping } = tags.verdicts(&protected, &unprotected)?;
         trace("verdicts");
-        let (listing, hidden) = listing::decide(advertised, policy, hidden, verdicts);
+        let (listing, hidden) = listing::decide(advertised, policy, named, protected, unprotected);
         report(&hidden, settings.strict, opts.verbosity)?;
         self.prefetched = prefetched;
         self.keeping = keeping;

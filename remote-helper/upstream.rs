@@ -58,65 +58,109 @@ pub fn advertisement(url: &str, git_dir: Option<&Path>) -> Result<Advertisement,
     start_advertisement(url, git_dir)?.finish()
 }
 
-/// An [`advertisement`] being listed.
-pub struct Advertising(git::Running);
+/// An [`advertisement`] being listed, and read as it comes.
+pub struct Advertising(git::Running<Result<Advertisement, Error>>);
 
 /// Start [`advertisement`], and leave it running (it is killed if dropped).
 pub fn start_advertisement(url: &str, git_dir: Option<&Path>) -> Result<Advertising, Error> {
     let mut cmd = git::git(url, git_dir);
     cmd.args(["ls-remote", "--symref", url]);
-    Ok(Advertising(git::spawn(cmd, None, "git ls-remote")?))
+    Ok(Advertising(git::spawn_reading(cmd, None, "git ls-remote", read_advertisement)?))
 }
 
 impl Advertising {
     /// Wait for it; what the mirror advertises.
     pub fn finish(self) -> Result<Advertisement, Error> {
-        let out = self.0.finish()?;
+        let advertisement = self.0.finish()?;
         crate::trace("ls-remote ran");
-        parse_advertisement(&String::from_utf8(out).map_err(|_| Error::NotUtf8)?)
+        advertisement
     }
 }
 
+/// Read `git ls-remote --symref` output as it comes, to the end (a line that does not parse
+/// is the error, once the rest is read).
+fn read_advertisement(out: impl std::io::Read) -> std::io::Result<Result<Advertisement, Error>> {
+    use std::io::BufRead;
+    let mut out = std::io::BufReader::with_capacity(1 << 16, out);
+    let mut parser = Parser::default();
+    let mut line = Vec::new();
+    let mut failed = None;
+    while out.read_until(b'\n', &mut line)? > 0 {
+        if failed.is_none() {
+            let text = std::str::from_utf8(&line).map_err(|_| Error::NotUtf8);
+            failed = text.and_then(|text| parser.line(text.strip_suffix('\n').unwrap_or(text))).err();
+        }
+        line.clear();
+    }
+    Ok(match failed {
+        Some(e) => Err(e),
+        None => parser.finish(),
+    })
+}
+
 /// Read `git ls-remote --symref` output.
+#[cfg(test)]
 fn parse_advertisement(text: &str) -> Result<Advertisement, Error> {
-    let mut refs: Vec<Ref> = Vec::new();
-    let mut symrefs = Vec::new();
-    let mut hash = None;
-    for line in text.lines() {
+    let mut parser = Parser::default();
+    text.lines().try_for_each(|line| parser.line(line))?;
+    parser.finish()
+}
+
+/// `git ls-remote --symref` output, line by line.
+#[derive(Default)]
+struct Parser {
+    refs: Vec<Ref>,
+    symrefs: Vec<Symref>,
+    hash: Option<gix::hash::Kind>,
+}
+
+impl Parser {
+    fn line(&mut self, line: &str) -> Result<(), Error> {
         if let Some(rest) = line.strip_prefix("ref: ") {
             if let Some((target, name)) = rest.split_once('\t') {
-                symrefs.push(Symref { name: name.to_owned(), target: target.to_owned() });
+                self.symrefs.push(Symref { name: name.to_owned(), target: target.to_owned() });
             }
-            continue;
+            return Ok(());
         }
         let (hex, name) = line.split_once('\t').ok_or_else(|| Error::Line { line: line.to_owned() })?;
         let id = ObjectId::from_hex(hex.as_bytes()).map_err(|source| Error::ObjectId { source })?;
-        hash.get_or_insert(id.kind());
+        self.hash.get_or_insert(id.kind());
         if let Some(base) = name.strip_suffix("^{}") {
-            match refs.last_mut() {
+            match self.refs.last_mut() {
                 Some(last) if last.name == base && last.peeled.is_none() => last.peeled = Some(id),
                 _ => return Err(Error::Peeled { name: name.to_owned() }),
             }
         } else {
-            refs.push(Ref { name: name.to_owned(), id, peeled: None });
+            self.refs.push(Ref { name: name.to_owned(), id, peeled: None });
         }
+        Ok(())
     }
-    // A name once: the same ref repeated (git prints a helper's `HEAD` twice) is dropped; the
-    // same name with another value is a lie, and every decision by name would be ambiguous.
-    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(refs.len());
-    let mut repeated = vec![false; refs.len()];
-    for (i, r) in refs.iter().enumerate() {
-        match seen.get(r.name.as_str()) {
-            Some(&first) if refs[first] == *r => repeated[i] = true,
-            Some(_) => return Err(Error::Duplicate { name: r.name.clone() }),
-            None => {
-                seen.insert(&r.name, i);
+
+    fn finish(self) -> Result<Advertisement, Error> {
+        let Parser { refs, symrefs, hash } = self;
+        let hash = hash.unwrap_or(gix::hash::Kind::Sha1);
+        // Listed in order (as git lists them), no name is listed twice.
+        if crate::protocol::in_order(&refs) {
+            return Ok(Advertisement { refs, symrefs, hash });
+        }
+        // A name once: the same ref repeated (git prints a helper's `HEAD` twice) is dropped;
+        // the same name with another value is a lie, and every decision by name would be
+        // ambiguous.
+        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(refs.len());
+        let mut repeated = vec![false; refs.len()];
+        for (i, r) in refs.iter().enumerate() {
+            match seen.get(r.name.as_str()) {
+                Some(&first) if refs[first] == *r => repeated[i] = true,
+                Some(_) => return Err(Error::Duplicate { name: r.name.clone() }),
+                None => {
+                    seen.insert(&r.name, i);
+                }
             }
         }
+        drop(seen);
+        let unique = refs.into_iter().zip(repeated).filter_map(|(r, repeated)| (!repeated).then_some(r)).collect();
+        Ok(Advertisement { refs: unique, symrefs, hash })
     }
-    drop(seen);
-    let unique = refs.into_iter().zip(repeated).filter_map(|(r, repeated)| (!repeated).then_some(r)).collect();
-    Ok(Advertisement { refs: unique, symrefs, hash: hash.unwrap_or(gix::hash::Kind::Sha1) })
 }
 
 /// Where a fetch into the user's repository stores what arrives: a quarantine object directory
@@ -146,6 +190,11 @@ pub struct Transfer {
 }
 
 impl Transfer {
+    /// Fetch `ids`.
+    pub fn want(&mut self, ids: &[ObjectId]) -> Result<(), Error> {
+        Ok(self.running.feed(lines(ids))?)
+    }
+
     /// Wait for it; whether the new objects were proven connected.
     pub fn finish(self) -> Result<bool, Error> {
         let out = self.running.finish()?;
@@ -161,6 +210,14 @@ pub fn start_fetch(
     ids: &[ObjectId],
     opts: &FetchOptions,
 ) -> Result<Transfer, Error> {
+    let mut transfer = prepare_fetch(url, into, opts)?;
+    transfer.want(ids)?;
+    Ok(transfer)
+}
+
+/// Start the git that will [`fetch`], waiting to be told what ([`Transfer::want`]): it reads
+/// the ids before it connects to the mirror.
+pub fn prepare_fetch(url: &str, into: &Destination<'_>, opts: &FetchOptions) -> Result<Transfer, Error> {
     let mut cmd = git::git(url, Some(into.git_dir));
     cmd.env("GIT_OBJECT_DIRECTORY", into.quarantine).env("GIT_QUARANTINE_PATH", into.quarantine).args([
         "-c",
@@ -189,7 +246,7 @@ pub fn start_fetch(
             .arg("--stdin");
     }
     cmd.arg(url);
-    let running = git::spawn(cmd, Some(&lines(ids)), if plain_clone { "git fetch-pack" } else { "git fetch" })?;
+    let running = git::spawn_waiting(cmd, if plain_clone { "git fetch-pack" } else { "git fetch" })?;
     Ok(Transfer { running, fetch_pack: plain_clone })
 }
 
@@ -227,7 +284,12 @@ pub fn fetch_policy(url: &str, into: &Path, tip: ObjectId) -> Result<(), Error> 
 
 /// One id per line, for `--stdin`.
 fn lines(ids: &[ObjectId]) -> String {
-    ids.iter().map(|id| format!("{id}\n")).collect()
+    use std::fmt::Write;
+    let mut lines = String::with_capacity(ids.len() * 65);
+    for id in ids {
+        let _ = writeln!(lines, "{id}");
+    }
+    lines
 }
 
 /// The inner `git fetch` flags for what git asked; `shallow`: the repository is shallow now.

@@ -125,32 +125,57 @@ impl Drop for Keeping {
     }
 }
 
-/// The verdicts, by ref name.
-type Verdicts = Vec<(String, TagVerdict)>;
+/// The verdicts on the tags [`Tags::verdicts`] was given, each in the order given.
+#[derive(Default)]
+pub struct Verdicts {
+    /// On each protected tag.
+    pub protected: Vec<TagVerdict>,
+    /// On each unprotected tag object.
+    pub unprotected: Vec<TagVerdict>,
+    /// The cache's writes still being made, when a clone's transfer brought tag objects the
+    /// cache lacks ([`Keeping::finish`] them).
+    pub keeping: Option<Keeping>,
+}
+
+/// What the tag cache remembers of some tags ([`Tags::remembered`]).
+struct Recalled<'t> {
+    /// The remembered verdict on each tag, where it still holds.
+    verdicts: Vec<Option<TagVerdict>>,
+    /// The tags left to check.
+    pending: Vec<&'t Ref>,
+    /// How long the remembered verdicts stand.
+    standing: Standing,
+}
+
+/// The core's verdicts on the tags left to check ([`Tags::check`]).
+struct Checked {
+    /// On each tag, in order.
+    verdicts: Vec<TagVerdict>,
+    /// The accepted ones, to remember.
+    accepted: Vec<Accepted>,
+    /// When the first of them (or the signing history) can change by time alone.
+    until: Option<SystemTime>,
+}
 
 /// An accepted verdict to remember: tag name, object, what it rested on.
 type Accepted = (String, ObjectId, Remembered);
 
 impl Tags<'_> {
     /// A verdict on each of `protected` (by the environment's rules) and of `unprotected` (no
-    /// tag object in it claims a protected name); and, when a clone's transfer brought tag
-    /// objects the cache lacks, the cache's writes still being made ([`Keeping::finish`] them).
-    pub fn verdicts(
-        &self,
-        protected: &[&Ref],
-        unprotected: &[&Ref],
-    ) -> Result<(Verdicts, Option<Keeping>), cache::Error> {
+    /// tag object in it claims a protected name), in their order.
+    pub fn verdicts(&self, protected: &[&Ref], unprotected: &[&Ref]) -> Result<Verdicts, cache::Error> {
         if protected.is_empty() && unprotected.is_empty() {
-            return Ok((Vec::new(), None));
+            return Ok(Verdicts::default());
         }
         let mut cache = TagCache::open(self.url, self.hash)?;
-        let (mut verdicts, later) = self.protected(&mut cache, protected)?;
-        if !unprotected.is_empty() {
-            verdicts.extend(self.unprotected(&cache, unprotected)?);
-        }
+        let (on_protected, later) = self.protected(&mut cache, protected)?;
+        let on_unprotected = match unprotected.is_empty() {
+            true => Vec::new(),
+            false => self.unprotected(&cache, unprotected)?,
+        };
         // The cache's writes go on beside the fetch, in the cache's own thread.
         let keeping = later.map(|later| Keeping::start(later, cache, self.digest()));
-        Ok((verdicts, keeping))
+        Ok(Verdicts { protected: on_protected, unprotected: on_unprotected, keeping })
     }
 
     /// Fill in the chains `listing` left in the tag cache (a fetch needs them), from the
@@ -174,28 +199,31 @@ impl Tags<'_> {
     /// Protected tags: remembered verdicts where they still hold, the core's verdict otherwise;
     /// and, when a clone's transfer brought tag objects the cache lacks, the cache's writes,
     /// left to be made beside the fetch.
-    fn protected(&self, cache: &mut TagCache, tags: &[&Ref]) -> Result<(Verdicts, Option<Later>), cache::Error> {
+    fn protected(&self, cache: &mut TagCache, tags: &[&Ref]) -> Result<(Vec<TagVerdict>, Option<Later>), cache::Error> {
         let digest = self.digest();
         let snapshot = cache::snapshot_digest(&digest, tags.iter().map(|r| (tag_name(r), r.id, r.peeled)));
         // The same advertisement as last time, every verdict standing: nothing to read but the
         // reasons for what was hidden; the chains stay in the cache until a fetch needs them.
         if let Some(last) = cache.same_as_last_time(&snapshot) {
             let verdict = |r: &&Ref| match last.hidden.get(&r.name) {
-                Some(why) => (r.name.clone(), Err(why.clone())),
-                None => (r.name.clone(), Ok(None)),
+                Some(why) => Err(why.clone()),
+                None => Ok(None),
             };
             return Ok((tags.iter().map(verdict).collect(), None));
         }
-        let (mut verdicts, pending, Standing { until, since }) = self.remembered(cache, &digest, tags)?;
+        let Recalled { verdicts: remembered, pending, standing: Standing { until, since } } =
+            self.remembered(cache, &digest, tags)?;
         let mut until = until;
         let mut later = None;
+        let mut checked = Vec::new();
         if !pending.is_empty() {
             crate::trace("remembered");
             let repo = self.objects(cache, tags)?;
             crate::trace("objects");
-            let (checked, accepted, checked_until) = self.check(&repo, &mut cache.store, tags, &pending)?;
+            let Checked { verdicts: on_pending, accepted, until: checked_until } =
+                self.check(&repo, &mut cache.store, tags, &pending)?;
             crate::trace("checked");
-            verdicts.extend(checked);
+            checked = on_pending;
             until = until.into_iter().chain(checked_until).min();
             // What a clone brought and verified goes into the tag cache once it is stored.
             let adopt = match self.arrived {
@@ -204,8 +232,16 @@ impl Tags<'_> {
             };
             later = Some(Later { accepted, adopt, record: None });
         }
-        let hidden: Vec<(String, Hidden)> =
-            verdicts.iter().filter_map(|(name, v)| v.as_ref().err().map(|why| (name.clone(), why.clone()))).collect();
+        // The remembered verdicts, and in their gaps those on the pending tags, in order.
+        let mut checked = checked.into_iter();
+        let not_verified = || Err(Hidden::Failed("it was not verified".into()));
+        let verdicts: Vec<TagVerdict> =
+            remembered.into_iter().map(|v| v.unwrap_or_else(|| checked.next().unwrap_or_else(not_verified))).collect();
+        let hidden: Vec<(String, Hidden)> = tags
+            .iter()
+            .zip(&verdicts)
+            .filter_map(|(r, v)| v.as_ref().err().map(|why| (r.name.clone(), why.clone())))
+            .collect();
         let record = Record { digest: snapshot, hidden, standing: Standing { until, since } };
         match later {
             // Written beside the fetch; the record only once the cache holds every chain it
@@ -236,19 +272,13 @@ impl Tags<'_> {
         cache.repo()
     }
 
-    /// The remembered verdicts that still hold for `tags`, the tags that need checking, and
-    /// how long those remembered stand.
+    /// What the tag cache remembers of `tags`.
     ///
     /// A remembered accepted verdict holds while the cache has its chain (tag-following copies
     /// it from there) and the commit it reached is the one the mirror advertises now (the `^{}`
     /// line is what git follows; a lie sends the tag back to the core, T28) — except under
     /// `inactivity`, whose verdicts read every other tag, so all are judged again.
-    fn remembered<'t>(
-        &self,
-        cache: &TagCache,
-        digest: &str,
-        tags: &[&'t Ref],
-    ) -> Result<(Verdicts, Vec<&'t Ref>, Standing), cache::Error> {
+    fn remembered<'t>(&self, cache: &TagCache, digest: &str, tags: &[&'t Ref]) -> Result<Recalled<'t>, cache::Error> {
         let known = if self.policy.inactivity.is_none() { cache.verdicts(digest) } else { Default::default() };
         let cached = cache.repo()?;
         let present = |id: &ObjectId| matches!(cached.repo.objects.try_header(id), Ok(Some(_)));
@@ -263,25 +293,20 @@ impl Tags<'_> {
                 Some(m) => {
                     standing.until = standing.until.into_iter().chain(m.until).min();
                     standing.since = standing.since.into_iter().chain([m.at]).min();
-                    verdicts.push((r.name.clone(), Ok(Some(m.chain.clone()))));
+                    verdicts.push(Some(Ok(Some(m.chain.clone()))));
                 }
-                None => pending.push(*r),
+                None => {
+                    verdicts.push(None);
+                    pending.push(*r);
+                }
             }
         }
-        Ok((verdicts, pending, standing))
+        Ok(Recalled { verdicts, pending, standing })
     }
 
-    /// The core's verdict on each of `pending`, the accepted ones to remember, and when the
-    /// first of them (or the signing history) can change by time alone. `tags` is every
-    /// protected tag: the signing history the inactivity rule reads. Signature facts in
-    /// `store` are used and added to.
-    fn check(
-        &self,
-        repo: &Repo,
-        store: &mut Cache,
-        tags: &[&Ref],
-        pending: &[&Ref],
-    ) -> Result<(Verdicts, Vec<Accepted>, Option<SystemTime>), cache::Error> {
+    /// The core's verdicts on `pending`. `tags` is every protected tag: the signing history
+    /// the inactivity rule reads. Signature facts in `store` are used and added to.
+    fn check(&self, repo: &Repo, store: &mut Cache, tags: &[&Ref], pending: &[&Ref]) -> Result<Checked, cache::Error> {
         let policy = self.policy;
         let now = SystemTime::now();
         let history = if policy.inactivity.is_some() {
@@ -322,23 +347,23 @@ impl Tags<'_> {
                 Ok((chain, commit)) => {
                     // Under `inactivity` a verdict also rests on the history, and lasts as long.
                     let until = judged.until.into_iter().chain(history_until).min();
-                    verdicts.push((r.name.clone(), Ok(Some(chain.clone()))));
+                    verdicts.push(Ok(Some(chain.clone())));
                     accepted.push((tag_name(r).to_owned(), r.id, Remembered { chain, commit, until, at: now }));
                 }
-                Err(problems) => verdicts.push((r.name.clone(), Err(Hidden::Failed(problems)))),
+                Err(problems) => verdicts.push(Err(Hidden::Failed(problems))),
             }
         }
-        Ok((verdicts, accepted, until))
+        Ok(Checked { verdicts, accepted, until })
     }
 
     /// Unprotected tag objects: listed only when no tag object in them claims a protected name.
-    fn unprotected(&self, cache: &TagCache, tags: &[&Ref]) -> Result<Verdicts, cache::Error> {
+    fn unprotected(&self, cache: &TagCache, tags: &[&Ref]) -> Result<Vec<TagVerdict>, cache::Error> {
         let repo = self.objects(cache, tags)?;
         let verdict = |r: &Ref| match refs::smuggled(self.policy, &repo.repo.objects, repo.hash(), r.id) {
             Ok(Carried::Harmless(chain)) => Ok(Some(chain)),
             _ => Err(Hidden::Quiet("a tag object in it claims a protected name".into())),
         };
-        Ok(tags.iter().map(|r| (r.name.clone(), verdict(r))).collect())
+        Ok(tags.iter().map(|r| verdict(r)).collect())
     }
 }
 
