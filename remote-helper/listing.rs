@@ -167,11 +167,20 @@ pub fn decide(
     let hidden = |name: &str| index.position(name).is_some_and(|i| matches!(outcomes[i], Outcome::Hidden(_)));
     let listed = |name: &str| index.position(name).is_some_and(|i| !matches!(outcomes[i], Outcome::Hidden(_)));
     // Only `HEAD` pointing at a listed, harmless branch (T23), and only while `HEAD` itself is
-    // not hidden; every other symbolic ref was hidden by `sort`, its resolved value with it.
+    // not hidden, nor said to be a symbolic ref twice; every other symbolic ref was hidden by
+    // `sort`, its resolved value with it.
+    let mut symref_names = HashSet::new();
+    let symrefs_twice: HashSet<&str> =
+        advertised.symrefs.iter().map(|s| s.name.as_str()).filter(|name| !symref_names.insert(*name)).collect();
     let symrefs: Vec<Symref> = advertised
         .symrefs
         .iter()
-        .filter(|s| !hidden(&s.name) && listed(&s.target) && refs::check_symref(policy, &s.name, &s.target).is_ok())
+        .filter(|s| {
+            !symrefs_twice.contains(s.name.as_str())
+                && !hidden(&s.name)
+                && listed(&s.target)
+                && refs::check_symref(policy, &s.name, &s.target).is_ok()
+        })
         .cloned()
         .collect();
     drop(index);
@@ -458,6 +467,27 @@ mod tests {
             ]
         );
         assert_eq!(listing.allowed_tags, [id(2)].into_iter().collect());
+    }
+
+    /// A symbolic ref said to point two ways is not passed either way, even when one of them
+    /// would pass alone.
+    #[test]
+    fn a_symref_listed_twice_is_never_passed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let policy = policy(dir.path());
+        let advertised = Advertisement {
+            refs: vec![Ref { name: "refs/heads/main".into(), id: id(0), peeled: None }],
+            symrefs: vec![
+                Symref { name: "HEAD".into(), target: "refs/tags/deploy/1".into() },
+                Symref { name: "HEAD".into(), target: "refs/heads/main".into() },
+            ],
+            hash: gix::hash::Kind::Sha1,
+        };
+        let by = ByName { policy: &policy, allow_unprotected: false, refspecs: &[] };
+        let Sorted { named, .. } = sort(&advertised, &by);
+        let (listing, _) = decide(advertised, &policy, named, Vec::new(), Vec::new());
+        assert!(listing.symrefs.is_empty(), "{:?}", listing.symrefs);
+        assert_eq!(listing.refs.len(), 1, "the branch itself is listed");
     }
 
     #[test]
