@@ -648,19 +648,25 @@ fn protocol_allow_never_makes_the_helper_unavoidable() {
     assert_eq!(f.tags("through"), vec!["deploy/3"]);
 }
 
-/// A `git daemon` on a free loopback port serving the fixture's upstream, stopped on drop.
+/// A server on a free loopback port serving the fixture's upstream, in its own process group,
+/// stopped with everything it started on drop (`git daemon` runs `git-daemon` as a child).
 struct Daemon(std::process::Child);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        if let Ok(group) = i32::try_from(self.0.id()) {
+            // SAFETY: signals the process group this test created for the server.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+        }
         let _ = self.0.wait();
     }
 }
 
 /// Start `server`, then wait until `git ls-remote url` answers.
 fn serve(f: &Fixture, mut server: std::process::Command, url: String) -> (Daemon, String) {
+    use std::os::unix::process::CommandExt;
     let child = server
+        .process_group(0)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
