@@ -87,8 +87,10 @@ impl Cache {
     /// not check out, are left out and the file rewritten without them).
     pub fn facts(&mut self) -> &Facts {
         self.facts.get_or_insert_with(|| {
-            let text = std::fs::read(self.dir.join(FACTS)).unwrap_or_default();
-            let (facts, stats) = Facts::parse(&String::from_utf8_lossy(&text));
+            let (facts, stats) = match File::open(self.dir.join(FACTS)) {
+                Ok(file) => Facts::read(std::io::BufReader::with_capacity(1 << 16, file)),
+                Err(_) => Default::default(),
+            };
             compact_if_needed(&self.dir, &facts, stats);
             facts
         })
