@@ -354,5 +354,9 @@ mod tests {
             assert!(facts.is_empty(), "{text}");
             assert!(stats.rejected >= 1, "{text}");
         }
+        // Read from a file: a line that is not UTF-8 is skipped, the next one still read.
+        let bytes = [header().as_bytes(), b"\xff\xfe not text\n", good.as_bytes()].concat();
+        let (facts, stats) = Facts::read(bytes.as_slice());
+        assert_eq!((facts.len(), stats.rejected), (1, 1));
     }
 }
