@@ -285,7 +285,7 @@ pub fn fetch_policy(url: &str, into: &Path, tip: ObjectId) -> Result<(), Error> 
 /// One id per line, for `--stdin`.
 fn lines(ids: &[ObjectId]) -> String {
     use std::fmt::Write;
-    let mut lines = String::with_capacity(ids.len() * 65);
+    let mut lines = String::with_capacity(ids.first().map_or(0, |id| ids.len() * (id.kind().len_in_hex() + 1)));
     for id in ids {
         let _ = writeln!(lines, "{id}");
     }
