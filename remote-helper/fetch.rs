@@ -127,19 +127,17 @@ impl Prefetch {
     /// Wait for the transfer; whether its pack was proven connected.
     fn finish(&self) -> Result<bool, upstream::Error> {
         let mut transfer = self.transfer.borrow_mut();
-        match std::mem::replace(&mut *transfer, Transfer::Failed) {
+        let connected = match std::mem::replace(&mut *transfer, Transfer::Failed) {
             Transfer::Running(running) => {
                 let connected = running.finish()?;
                 trace("prefetch arrived");
-                *transfer = Transfer::Done { connected };
-                Ok(connected)
+                connected
             }
-            Transfer::Done { connected } => {
-                *transfer = Transfer::Done { connected };
-                Ok(connected)
-            }
-            Transfer::Failed => Err(upstream::Error::Interrupted),
-        }
+            Transfer::Done { connected } => connected,
+            Transfer::Failed => return Err(upstream::Error::Interrupted),
+        };
+        *transfer = Transfer::Done { connected };
+        Ok(connected)
     }
 }
 

@@ -235,20 +235,19 @@ pub struct Running<T = Vec<u8>> {
     what: &'static str,
 }
 
-/// Start `cmd` as [`start`] does, and leave it running.
-pub fn spawn(cmd: Command, input: Option<&str>, what: &'static str) -> Result<Running, RunError> {
-    spawn_reading(cmd, input, what, read_all)
+/// Start `cmd` and leave it running.
+pub fn spawn(cmd: Command, what: &'static str) -> Result<Running, RunError> {
+    spawn_reading(cmd, what, read_all)
 }
 
 /// [`spawn`], reading stdout with `read` as it comes. `read` reads to the end, or the child
 /// may stop on a full pipe.
 pub fn spawn_reading<T: Send + 'static>(
     cmd: Command,
-    input: Option<&str>,
     what: &'static str,
     read: impl FnOnce(ChildStdout) -> std::io::Result<T> + Send + 'static,
 ) -> Result<Running<T>, RunError> {
-    let mut child = start(cmd, input, what)?;
+    let mut child = start(cmd, None, what)?;
     let stdout = child.stdout.take().map(|p| std::thread::spawn(move || read(p)));
     let stderr = child.stderr.take().map(|p| std::thread::spawn(move || read_all(p)));
     Ok(Running { child, stdin: None, feeding: None, stdout, stderr, what })
@@ -258,7 +257,7 @@ pub fn spawn_reading<T: Send + 'static>(
 /// while the input is still being worked out.
 pub fn spawn_waiting(mut cmd: Command, what: &'static str) -> Result<Running, RunError> {
     cmd.stdin(Stdio::piped());
-    let mut running = spawn(cmd, None, what)?;
+    let mut running = spawn(cmd, what)?;
     running.stdin = running.child.stdin.take();
     Ok(running)
 }

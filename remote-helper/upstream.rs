@@ -65,7 +65,7 @@ pub struct Advertising(git::Running<Result<Advertisement, Error>>);
 pub fn start_advertisement(url: &str, git_dir: Option<&Path>) -> Result<Advertising, Error> {
     let mut cmd = git::git(url, git_dir);
     cmd.args(["ls-remote", "--symref", url]);
-    Ok(Advertising(git::spawn_reading(cmd, None, "git ls-remote", read_advertisement)?))
+    Ok(Advertising(git::spawn_reading(cmd, "git ls-remote", read_advertisement)?))
 }
 
 impl Advertising {
