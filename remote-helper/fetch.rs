@@ -7,11 +7,13 @@
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use git_signed_policy::Repo;
+use git_signed_policy::{Policy, Repo, SignatureFact};
 use gix::ObjectId;
 use gix::objs::{Find, FindHeader, Kind};
 
+use crate::arriving::Learning;
 use crate::cache::{self, TagCache};
 use crate::listing::{Followed, Listing};
 use crate::options::FetchOptions;
@@ -59,7 +61,10 @@ pub struct Fetched {
 /// asked for, no single branch (`followtags` before `list`), into a repository without a
 /// single ref.
 pub struct Prefetch {
-    /// Declared first, so it is stopped before the quarantine it writes is removed.
+    /// Signature facts learned from the pack while it arrives, when verification needs them.
+    /// The fields are dropped in order: this and the transfer stop before the quarantine they
+    /// read and write is removed.
+    learning: RefCell<Option<Learning>>,
     transfer: RefCell<Transfer>,
     quarantine: Quarantine,
     /// What was asked for.
@@ -101,7 +106,12 @@ impl Prefetch {
         // Into a repository without refs, as a clone's fetch is.
         let opts = FetchOptions { cloning: true, ..opts.clone() };
         let transfer = upstream::prepare_fetch(url, &quarantine.destination(), &opts)?;
-        Ok(Prefetch { transfer: RefCell::new(Transfer::Running(transfer)), quarantine, wanted: HashSet::new() })
+        Ok(Prefetch {
+            learning: RefCell::new(None),
+            transfer: RefCell::new(Transfer::Running(transfer)),
+            quarantine,
+            wanted: HashSet::new(),
+        })
     }
 
     /// Fetch `ids`.
@@ -116,6 +126,21 @@ impl Prefetch {
     /// Whether it holds all of `batch`, fetched as `opts` now asks (a fetch batch then uses it).
     pub fn holds(&self, batch: &[(ObjectId, String)], opts: &FetchOptions) -> bool {
         opts.whole_history() && batch.iter().all(|(id, _)| self.wanted.contains(id))
+    }
+
+    /// Learn the signature facts of the tag objects under `policy` while they arrive
+    /// ([`Learning`]): verification will need them.
+    pub fn learn(&self, policy: Arc<Policy>, hash: gix::hash::Kind) {
+        let mut learning = self.learning.borrow_mut();
+        if learning.is_none() && matches!(*self.transfer.borrow(), Transfer::Running(_)) {
+            let pack_dir = self.quarantine.destination().quarantine.join("pack");
+            *learning = Some(Learning::start(pack_dir, policy, hash));
+        }
+    }
+
+    /// The facts [`Prefetch::learn`] learned, once; the learning stops.
+    pub fn learned(&self) -> Vec<(ObjectId, SignatureFact)> {
+        self.learning.borrow_mut().take().map(Learning::finish).unwrap_or_default()
     }
 
     /// What arrived, for reading (verification), once the transfer has ended.

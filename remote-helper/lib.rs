@@ -20,6 +20,7 @@
 //! - [`verify`]: the core's verdicts on the tags the names cannot decide, over the [`cache`].
 //! - [`cache`]: per-URL tag objects and remembered accepted verdicts.
 //! - [`pinned`]: the policy pinned by `signed.root`, from the mirror's `refs/signed/policy`.
+//! - [`arriving`]: signature facts learned from a clone's pack while it arrives.
 //! - [`fetch`]: a fetch batch: inner fetch (or a clone's transfer made while listing),
 //!   followed tags, scan, migrate.
 //! - [`quarantine`]: where fetched objects wait: scan, migrate, or discard.
@@ -28,6 +29,7 @@
 //! - [`git`]: child git processes and their hygiene (recursion guard, stdout kept clean).
 //! - [`error`]: why a session ends early.
 
+pub mod arriving;
 pub mod cache;
 pub mod error;
 pub mod fetch;

@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, Lines, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use git_signed_policy::Policy;
 use gix::ObjectId;
@@ -22,7 +23,7 @@ struct Session {
     git_dir: Option<PathBuf>,
     options: Options,
     listing: Option<Listing>,
-    settings: Option<(Settings, Policy)>,
+    settings: Option<(Settings, Arc<Policy>)>,
     /// Settings read ahead whose policy is pinned, so read from the listing.
     pinned_settings: Option<Settings>,
     /// A clone's transfer, made while listing, for the fetch batch to use.
@@ -208,7 +209,7 @@ impl Session {
     }
 
     /// The settings and the policy they name, read once per session.
-    fn settings(&mut self, advertised: Option<&Advertisement>) -> Result<&(Settings, Policy), Error> {
+    fn settings(&mut self, advertised: Option<&Advertisement>) -> Result<&(Settings, Arc<Policy>), Error> {
         let loaded = match self.settings.take() {
             Some(loaded) => loaded,
             None => {
@@ -224,7 +225,11 @@ impl Session {
 
     /// `settings` and the policy they name: a file, or the one `signed.root` pins, read from
     /// the mirror's listing (`advertised`, or a new one).
-    fn with_policy(&self, settings: Settings, advertised: Option<&Advertisement>) -> Result<(Settings, Policy), Error> {
+    fn with_policy(
+        &self,
+        settings: Settings,
+        advertised: Option<&Advertisement>,
+    ) -> Result<(Settings, Arc<Policy>), Error> {
         let policy = match &settings.policy {
             Source::File(path) => Policy::load(path)?,
             Source::Root(root) => {
@@ -240,7 +245,7 @@ impl Session {
             }
         };
         policy.check_environment(&settings.environment)?;
-        Ok((settings, policy))
+        Ok((settings, Arc::new(policy)))
     }
 
     /// Read the settings and a policy file ahead, while the mirror lists its refs (a pinned

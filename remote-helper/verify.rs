@@ -6,6 +6,7 @@
 //! cheap.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use git_signed_policy::refs::{self, Carried};
@@ -23,7 +24,7 @@ use crate::protocol::Ref;
 /// Whose rules the tags of one mirror are verified by.
 pub struct Tags<'a> {
     /// The policy.
-    pub policy: &'a Policy,
+    pub policy: &'a Arc<Policy>,
     /// The environment whose rules apply.
     pub environment: &'a str,
     /// The mirror (names the tag cache).
@@ -218,7 +219,15 @@ impl Tags<'_> {
         let mut checked = Vec::new();
         if !pending.is_empty() {
             crate::trace("remembered");
+            if let Some(arrived) = self.arrived {
+                arrived.learn(Arc::clone(self.policy), self.hash);
+            }
             let repo = self.objects(cache, tags)?;
+            if let Some(arrived) = self.arrived {
+                let learned = arrived.learned();
+                crate::trace(&format!("learned early: {}", learned.len()));
+                cache.store.learn_facts(learned);
+            }
             crate::trace("objects");
             let Checked { verdicts: on_pending, accepted, until: checked_until } =
                 self.check(&repo, &mut cache.store, tags, &pending)?;

@@ -124,6 +124,17 @@ pub struct SignatureFact {
     pub touch: Option<Touch>,
 }
 
+/// The fact a tag object's own signature establishes under `policy`, from its bytes alone
+/// (`object`, as stored, without git's `tag <size>` header): its id, their hash, and the fact,
+/// if the cryptographic check passes. Made before the object is in any repository (while a
+/// clone's pack arrives); whether the layer counts for anything is judged later, on the walk,
+/// as for any remembered fact.
+pub fn learn(policy: &crate::Policy, hash: gix::hash::Kind, object: &[u8]) -> Option<(ObjectId, SignatureFact)> {
+    let layer = crate::layer::Layer::from_object(hash, object).ok()?;
+    let fact = crate::signature::crypto(policy, layer.signature(), layer.payload()).ok()?;
+    Some((layer.id, fact))
+}
+
 /// Facts by layer object id.
 #[derive(Debug, Default, Clone)]
 pub struct Facts {

@@ -127,6 +127,18 @@ pub struct Layer {
 }
 
 impl Layer {
+    /// The tag object `bytes` (as stored, without git's `tag <size>` header) as a layer on its
+    /// own, its id their hash: what its signature covers and says can be checked before the
+    /// object is in any repository. Its name and target are the walk's to check.
+    pub fn from_object(hash: gix::hash::Kind, bytes: &[u8]) -> Result<Layer, WalkError> {
+        let id = gix::objs::compute_hash(hash, Kind::Tag, bytes)
+            .map_err(|e| WalkError::Malformed { id: ObjectId::null(hash), reason: e.to_string() })?;
+        if bytes.len() as u64 > MAX_TAG_SIZE {
+            return Err(WalkError::TooLarge { id, size: bytes.len() as u64 });
+        }
+        parse(hash, id, bytes).map(|(layer, _)| layer)
+    }
+
     /// The tag message, without the signature.
     pub fn message(&self) -> &[u8] {
         &self.data[self.message_at.min(self.payload().len())..self.payload().len()]
@@ -300,11 +312,35 @@ where
     if data.kind != Kind::Tag {
         return Err(WalkError::NotATag { id, kind: data.kind });
     }
-    let bytes = data.data;
-    match gix::objs::compute_hash(hash, Kind::Tag, bytes) {
+    match gix::objs::compute_hash(hash, Kind::Tag, data.data) {
         Ok(actual) if actual == id => {}
         _ => return Err(WalkError::HashMismatch(id)),
     }
+    let (layer, claimed) = parse(hash, id, data.data)?;
+    if claimed.name != name.as_bytes() {
+        return Err(WalkError::NameMismatch {
+            id,
+            found: claimed.name.to_str_lossy().into_owned(),
+            expected: name.to_owned(),
+        });
+    }
+    let target = layer.target;
+    let actual = header(odb, target)?.kind;
+    if actual != claimed.kind {
+        return Err(WalkError::KindMismatch { id, target, claimed: claimed.kind, actual });
+    }
+    Ok((layer, actual))
+}
+
+/// What a tag object claims that only the walk can check: its name and its target's kind.
+struct Claimed {
+    name: BString,
+    kind: Kind,
+}
+
+/// The bytes of tag object `id` (they hash to it) as a layer, checked as far as they can be
+/// alone: they parse, carry no `gpgsig` header, and nothing follows the signature.
+fn parse(hash: gix::hash::Kind, id: ObjectId, bytes: &[u8]) -> Result<(Layer, Claimed), WalkError> {
     let malformed = |reason: String| WalkError::Malformed { id, reason };
     let header_end = bytes.find(b"\n\n").unwrap_or(bytes.len());
     if bytes[..header_end].lines().any(|l| l.starts_with(b"gpgsig")) {
@@ -312,20 +348,9 @@ where
     }
     let tag = TagRef::from_bytes(bytes, hash).map_err(|e| malformed(e.to_string()))?;
     let target = ObjectId::from_hex(tag.target).map_err(|e| malformed(e.to_string()))?;
-    if tag.name != name.as_bytes() {
-        return Err(WalkError::NameMismatch {
-            id,
-            found: tag.name.to_str_lossy().into_owned(),
-            expected: name.to_owned(),
-        });
-    }
     let tagger = tag.tagger().map_err(|e| malformed(format!("bad tagger: {e}")))?.map(Tagger::from_signature);
     let signature_at = signature_start(bytes).map_err(malformed)?;
     let message_at = if header_end < bytes.len() { header_end + 2 } else { bytes.len() };
     let layer = Layer { id, target, tagger, data: bytes.to_vec(), message_at, signature_at };
-    let actual = header(odb, target)?.kind;
-    if actual != tag.target_kind {
-        return Err(WalkError::KindMismatch { id, target, claimed: tag.target_kind, actual });
-    }
-    Ok((layer, actual))
+    Ok((layer, Claimed { name: tag.name.to_owned(), kind: tag.target_kind }))
 }

@@ -259,6 +259,32 @@ fn a_remembered_signature_fact_is_not_reused_after_its_key_is_revoked_or_removed
     assert_eq!(v.learned()[0].0, forged);
 }
 
+/// A fact learned from a tag object's bytes alone (as a clone's pack arrives) is the fact
+/// verification learns for that layer, under the id the bytes hash to; a layer whose signature
+/// fails, or that is not a tag object a walk would read, teaches nothing.
+#[test]
+fn a_fact_learned_from_a_tag_objects_bytes_is_the_one_verification_learns() {
+    let f = Fixture::new();
+    let policy = f.policy_from(fixture::POLICY);
+    let hash = gix::hash::Kind::Sha1;
+    let tag = f.chain("deploy/1", f.commit("c"), &["alice", "bob"], now() - DAY);
+    let v = f.verify(Request::new("deploy/1", tag, "push", now()));
+    assert_eq!(v.learned().len(), 2);
+    for (id, fact) in v.learned() {
+        assert_eq!(git_signed_policy::facts::learn(&policy, hash, &f.bytes(*id)), Some((*id, fact.clone())));
+    }
+
+    let forged = f.layer("deploy/2", f.commit("c2"), Some("mallory"), now());
+    let unsigned = f.layer("deploy/3", f.commit("c3"), None, now());
+    for id in [forged, unsigned] {
+        assert_eq!(git_signed_policy::facts::learn(&policy, hash, &f.bytes(id)), None);
+    }
+    // Text after the signature's END line: the walk refuses the layer, so no fact is made.
+    let mut trailing = f.bytes(tag);
+    trailing.extend_from_slice(b"not signed\n");
+    assert_eq!(git_signed_policy::facts::learn(&policy, hash, &trailing), None);
+}
+
 /// A revoked copy of a certificate listed beside the old copy (either order) revokes it: the
 /// copies are one certificate, and a fact remembered from the old copy is not reused (T9).
 #[test]

@@ -83,15 +83,19 @@ impl Cache {
         Cache::open(&repo.common_dir().join("git-signed"))
     }
 
-    /// The remembered signature facts (read once; a file of another version, or lines that do
-    /// not check out, are left out and the file rewritten without them).
+    /// The remembered signature facts and those learned since (read once; a file of another
+    /// version, or lines that do not check out, are left out and the file rewritten without
+    /// them).
     pub fn facts(&mut self) -> &Facts {
         self.facts.get_or_insert_with(|| {
-            let (facts, stats) = match File::open(self.dir.join(FACTS)) {
+            let (mut facts, stats) = match File::open(self.dir.join(FACTS)) {
                 Ok(file) => Facts::read(std::io::BufReader::with_capacity(1 << 16, file)),
                 Err(_) => Default::default(),
             };
             compact_if_needed(&self.dir, &facts, stats);
+            for (id, fact) in &self.learned {
+                facts.insert(*id, fact.clone());
+            }
             facts
         })
     }

@@ -95,3 +95,22 @@ fn t29_a_cache_file_another_user_could_write_is_refused() {
     let refused = Cache::open(dir.path()).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(refused.contains("is not private to this user") && refused.contains("history-"), "{refused}");
 }
+
+/// Facts learned before the facts file is first read (a clone's tag objects checked while
+/// they arrive) are known to the verification that reads it, and are written with the rest.
+#[test]
+fn facts_learned_before_the_file_is_read_are_known_and_kept() {
+    let f = Fixture::new();
+    let deploy1 = f.chain("deploy/1", f.commit("one"), &["alice", "bob"], SystemTime::now() - DAY);
+    let v = f.verify(git_signed_policy::Request::new("deploy/1", deploy1, "push", SystemTime::now()));
+    assert_eq!(v.learned().len(), 2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cache = Cache::open(dir.path()).expect("cache");
+    cache.learn_facts(v.learned().iter().cloned());
+    for (id, fact) in v.learned() {
+        assert_eq!(cache.facts().get(id), Some(fact));
+    }
+    cache.save();
+    let mut again = Cache::open(dir.path()).expect("cache");
+    assert_eq!(again.facts().len(), 2);
+}
