@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use git_signed_policy::layer::MAX_TAG_SIZE;
-use git_signed_policy::{Policy, SignatureFact, facts};
+use git_signed_policy::{Facts, Policy, SignatureFact, facts};
 use gix::ObjectId;
 use gix::odb::pack::data::{self, entry::Header};
 
@@ -33,13 +33,13 @@ const POLL: Duration = Duration::from_millis(2);
 
 impl Learning {
     /// Follow the pack `git index-pack` is about to write into `pack_dir` (a quarantine's
-    /// `pack/`), learning the facts of the tag objects in it under `policy`.
-    pub fn start(pack_dir: PathBuf, policy: Arc<Policy>, hash: gix::hash::Kind) -> Learning {
+    /// `pack/`), learning the facts of the tag objects in it under `policy` that `known` lacks.
+    pub fn start(pack_dir: PathBuf, policy: Arc<Policy>, known: Arc<Facts>, hash: gix::hash::Kind) -> Learning {
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
         let thread = std::thread::spawn(move || {
             let mut learned = Vec::new();
-            follow(&pack_dir, hash, &stopped, |object| learned.extend(facts::learn(&policy, hash, object)));
+            follow(&pack_dir, hash, &stopped, |object| learned.extend(facts::learn(&policy, hash, object, &known)));
             learned
         });
         Learning { stop, thread: Some(thread) }

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use git_signed_policy::{Policy, Repo, SignatureFact};
+use git_signed_policy::{Facts, Policy, Repo, SignatureFact};
 use gix::ObjectId;
 use gix::objs::{Find, FindHeader, Kind};
 
@@ -128,13 +128,13 @@ impl Prefetch {
         opts.whole_history() && batch.iter().all(|(id, _)| self.wanted.contains(id))
     }
 
-    /// Learn the signature facts of the tag objects under `policy` while they arrive
-    /// ([`Learning`]): verification will need them.
-    pub fn learn(&self, policy: Arc<Policy>, hash: gix::hash::Kind) {
+    /// Learn the signature facts of the tag objects under `policy` that `known` lacks, while
+    /// they arrive ([`Learning`]): verification will need them.
+    pub fn learn(&self, policy: Arc<Policy>, known: Arc<Facts>, hash: gix::hash::Kind) {
         let mut learning = self.learning.borrow_mut();
         if learning.is_none() && matches!(*self.transfer.borrow(), Transfer::Running(_)) {
             let pack_dir = self.quarantine.destination().quarantine.join("pack");
-            *learning = Some(Learning::start(pack_dir, policy, hash));
+            *learning = Some(Learning::start(pack_dir, policy, known, hash));
         }
     }
 

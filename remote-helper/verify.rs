@@ -220,7 +220,7 @@ impl Tags<'_> {
         if !pending.is_empty() {
             crate::trace("remembered");
             if let Some(arrived) = self.arrived {
-                arrived.learn(Arc::clone(self.policy), self.hash);
+                arrived.learn(Arc::clone(self.policy), cache.store.shared_facts(), self.hash);
             }
             let repo = self.objects(cache, tags)?;
             if let Some(arrived) = self.arrived {

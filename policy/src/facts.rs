@@ -126,11 +126,19 @@ pub struct SignatureFact {
 
 /// The fact a tag object's own signature establishes under `policy`, from its bytes alone
 /// (`object`, as stored, without git's `tag <size>` header): its id, their hash, and the fact,
-/// if the cryptographic check passes. Made before the object is in any repository (while a
-/// clone's pack arrives); whether the layer counts for anything is judged later, on the walk,
-/// as for any remembered fact.
-pub fn learn(policy: &crate::Policy, hash: gix::hash::Kind, object: &[u8]) -> Option<(ObjectId, SignatureFact)> {
+/// if the cryptographic check passes and `known` has none the policy still accepts for it.
+/// Made before the object is in any repository (while a clone's pack arrives); whether the
+/// layer counts for anything is judged later, on the walk, as for any remembered fact.
+pub fn learn(
+    policy: &crate::Policy,
+    hash: gix::hash::Kind,
+    object: &[u8],
+    known: &Facts,
+) -> Option<(ObjectId, SignatureFact)> {
     let layer = crate::layer::Layer::from_object(hash, object).ok()?;
+    if known.get(&layer.id).is_some_and(|f| policy.known_for_fact(f).is_some()) {
+        return None;
+    }
     let fact = crate::signature::crypto(policy, layer.signature(), layer.payload()).ok()?;
     Some((layer.id, fact))
 }

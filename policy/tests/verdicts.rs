@@ -270,19 +270,31 @@ fn a_fact_learned_from_a_tag_objects_bytes_is_the_one_verification_learns() {
     let tag = f.chain("deploy/1", f.commit("c"), &["alice", "bob"], now() - DAY);
     let v = f.verify(Request::new("deploy/1", tag, "push", now()));
     assert_eq!(v.learned().len(), 2);
+    let none = Facts::default();
+    let learn = |bytes: &[u8], known: &Facts| git_signed_policy::facts::learn(&policy, hash, bytes, known);
     for (id, fact) in v.learned() {
-        assert_eq!(git_signed_policy::facts::learn(&policy, hash, &f.bytes(*id)), Some((*id, fact.clone())));
+        assert_eq!(learn(&f.bytes(*id), &none), Some((*id, fact.clone())));
     }
 
     let forged = f.layer("deploy/2", f.commit("c2"), Some("mallory"), now());
     let unsigned = f.layer("deploy/3", f.commit("c3"), None, now());
     for id in [forged, unsigned] {
-        assert_eq!(git_signed_policy::facts::learn(&policy, hash, &f.bytes(id)), None);
+        assert_eq!(learn(&f.bytes(id), &none), None);
     }
     // Text after the signature's END line: the walk refuses the layer, so no fact is made.
     let mut trailing = f.bytes(tag);
     trailing.extend_from_slice(b"not signed\n");
-    assert_eq!(git_signed_policy::facts::learn(&policy, hash, &trailing), None);
+    assert_eq!(learn(&trailing, &none), None);
+
+    // A fact already known is not made again, unless the policy no longer accepts it: here
+    // bob's key is someone else's now, and the fact is made anew, for them.
+    let mut known = Facts::default();
+    v.learned().iter().for_each(|(id, fact)| known.insert(*id, fact.clone()));
+    assert_eq!(learn(&f.bytes(tag), &known), None);
+    let moved = f.policy_from(&fixture::POLICY.replace("[people.bob]", "[people.robert]"));
+    let (id, fact) = git_signed_policy::facts::learn(&moved, hash, &f.bytes(tag), &known).expect("made anew");
+    assert_eq!(id, tag);
+    assert!(moved.known_for_fact(&fact).is_some() && known.get(&tag) != Some(&fact));
 }
 
 /// A revoked copy of a certificate listed beside the old copy (either order) revokes it: the

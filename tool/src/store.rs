@@ -15,6 +15,7 @@ use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use git_signed_policy::facts::{self, ReadStats};
@@ -62,7 +63,8 @@ const FEW: usize = 32;
 /// An opened cache directory.
 pub struct Cache {
     dir: PathBuf,
-    facts: Option<Facts>,
+    /// Shared, while a thread checks signatures beside the caller ([`Cache::shared_facts`]).
+    facts: Option<Arc<Facts>>,
     learned: Vec<(ObjectId, SignatureFact)>,
 }
 
@@ -96,8 +98,15 @@ impl Cache {
             for (id, fact) in &self.learned {
                 facts.insert(*id, fact.clone());
             }
-            facts
+            Arc::new(facts)
         })
+    }
+
+    /// [`Cache::facts`], for a thread to read beside the caller. Facts learned while it holds
+    /// them are added to a copy.
+    pub fn shared_facts(&mut self) -> Arc<Facts> {
+        self.facts();
+        self.facts.clone().unwrap_or_default()
     }
 
     /// Keep the facts `verdicts` learned, to be written by [`Cache::save`].
@@ -111,7 +120,7 @@ impl Cache {
     pub fn learn_facts(&mut self, learned: impl IntoIterator<Item = (ObjectId, SignatureFact)>) {
         for (id, fact) in learned {
             if let Some(facts) = self.facts.as_mut() {
-                facts.insert(id, fact.clone());
+                Arc::make_mut(facts).insert(id, fact.clone());
             }
             self.learned.push((id, fact));
         }
