@@ -33,13 +33,23 @@ const POLL: Duration = Duration::from_millis(2);
 
 impl Learning {
     /// Follow the pack `git index-pack` is about to write into `pack_dir` (a quarantine's
-    /// `pack/`), learning the facts of the tag objects in it under `policy` that `known` lacks.
-    pub fn start(pack_dir: PathBuf, policy: Arc<Policy>, known: Arc<Facts>, hash: gix::hash::Kind) -> Learning {
+    /// `pack/`), learning the facts of the tag objects in it under `policy` that `known` lacks;
+    /// at most `limit` (a mirror may send any number of signed tag objects no ref names).
+    pub fn start(
+        pack_dir: PathBuf,
+        policy: Arc<Policy>,
+        known: Arc<Facts>,
+        hash: gix::hash::Kind,
+        limit: usize,
+    ) -> Learning {
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
         let thread = std::thread::spawn(move || {
             let mut learned = Vec::new();
-            follow(&pack_dir, hash, &stopped, |object| learned.extend(facts::learn(&policy, hash, object, &known)));
+            follow(&pack_dir, hash, &stopped, |object| {
+                learned.extend(facts::learn(&policy, hash, object, &known));
+                learned.len() < limit
+            });
             learned
         });
         Learning { stop, thread: Some(thread) }
@@ -62,8 +72,9 @@ impl Drop for Learning {
 }
 
 /// Call `each` with the tag objects of the pack `git index-pack` writes into `pack_dir`, as
-/// they are written, until `stop` is set. A pack this cannot read ends it early.
-fn follow(pack_dir: &Path, hash: gix::hash::Kind, stop: &AtomicBool, each: impl FnMut(&[u8])) {
+/// they are written, until `stop` is set or `each` says to stop. A pack this cannot read ends
+/// it early.
+fn follow(pack_dir: &Path, hash: gix::hash::Kind, stop: &AtomicBool, each: impl FnMut(&[u8]) -> bool) {
     if let Some(file) = written(pack_dir, stop) {
         crate::trace("pack found");
         let pack = BufReader::with_capacity(1 << 16, Following { file, stop });
@@ -105,12 +116,13 @@ impl Read for Following<'_> {
 }
 
 /// Call `each` with every whole (not deltified) tag object of at most [`MAX_TAG_SIZE`] bytes
-/// in the pack `pack` reads, in pack order, until it ends or `stop` is set.
+/// in the pack `pack` reads, in pack order, until it ends, `stop` is set, or `each` returns
+/// false.
 fn tag_objects(
     mut pack: impl BufRead,
     hash: gix::hash::Kind,
     stop: &AtomicBool,
-    mut each: impl FnMut(&[u8]),
+    mut each: impl FnMut(&[u8]) -> bool,
 ) -> std::io::Result<()> {
     let mut header = [0u8; data::header::SIZE];
     pack.read_exact(&mut header)?;
@@ -132,6 +144,9 @@ fn tag_objects(
         let mut read = gix::zlib::stream::inflate::read(&mut pack, &mut inflate, &mut object)?;
         // The rest of the stream (all of it, for an object not wanted), to where the next entry starts.
         loop {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
             match gix::zlib::stream::inflate::read(&mut pack, &mut inflate, &mut rest)? {
                 0 => break,
                 n => read += n,
@@ -140,8 +155,8 @@ fn tag_objects(
         if read as u64 != entry.decompressed_size {
             return Err(std::io::Error::other("a pack entry is not the size its header gives"));
         }
-        if wanted {
-            each(&object);
+        if wanted && !each(&object) {
+            break;
         }
     }
     Ok(())
@@ -178,7 +193,7 @@ mod tests {
             std::fs::write(repo.join("f"), format!("{}\n{i}\n", "line\n".repeat(200))).expect("write");
             git(repo, &["add", "f"], b"");
             git(repo, &["commit", "-q", "-m", &format!("c{i}")], b"");
-            git(repo, &["tag", "-a", "-m", &format!("tag {i}\n{}", "text\n".repeat(50)), &format!("t{i}")], b"");
+            git(repo, &["tag", "-a", "-m", &format!("tag {i}"), &format!("t{i}")], b"");
         }
         let out = git(repo, &["pack-objects", "-q", "--all", "p"], b"");
         let name = format!("p-{}", String::from_utf8_lossy(&out).trim());
@@ -208,10 +223,27 @@ mod tests {
     fn tag_objects_are_read_from_a_pack_as_git_wrote_it() {
         let (_dir, pack, mut whole) = tagged_history();
         let mut found = Vec::new();
-        tag_objects(&pack[..], gix::hash::Kind::Sha1, &AtomicBool::new(false), |o| found.push(o.to_vec()))
-            .expect("the pack reads");
+        tag_objects(&pack[..], gix::hash::Kind::Sha1, &AtomicBool::new(false), |o| {
+            found.push(o.to_vec());
+            true
+        })
+        .expect("the pack reads");
         whole.sort();
         assert_eq!(ids(&found), whole);
+    }
+
+    /// Reading stops at the first tag object the caller wants no more after (a limit).
+    #[test]
+    fn reading_stops_when_the_caller_has_enough() {
+        let (_dir, pack, whole) = tagged_history();
+        assert!(whole.len() >= 2);
+        let mut calls = 0;
+        tag_objects(&pack[..], gix::hash::Kind::Sha1, &AtomicBool::new(false), |_| {
+            calls += 1;
+            false
+        })
+        .expect("the pack reads");
+        assert_eq!(calls, 1);
     }
 
     /// A pack is read while it is written, a piece at a time, into a file that appears late.
@@ -223,7 +255,12 @@ mod tests {
         let stop = AtomicBool::new(false);
         let found = std::sync::Mutex::new(Vec::new());
         std::thread::scope(|s| {
-            s.spawn(|| follow(into.path(), gix::hash::Kind::Sha1, &stop, |o| found.lock().unwrap().push(o.to_vec())));
+            s.spawn(|| {
+                follow(into.path(), gix::hash::Kind::Sha1, &stop, |o| {
+                    found.lock().unwrap().push(o.to_vec());
+                    true
+                })
+            });
             std::thread::sleep(Duration::from_millis(20));
             let mut file = File::create(into.path().join("tmp_pack_x")).expect("create");
             for piece in pack.chunks(pack.len() / 7 + 1) {
@@ -246,7 +283,7 @@ mod tests {
         let into = tempfile::tempdir().expect("tempdir");
         let stop = AtomicBool::new(false);
         std::thread::scope(|s| {
-            let nothing = s.spawn(|| follow(into.path(), gix::hash::Kind::Sha1, &stop, |_| {}));
+            let nothing = s.spawn(|| follow(into.path(), gix::hash::Kind::Sha1, &stop, |_| true));
             std::thread::sleep(Duration::from_millis(20));
             stop.store(true, Ordering::Relaxed);
             nothing.join().expect("stopped");
@@ -254,7 +291,7 @@ mod tests {
         std::fs::write(into.path().join("tmp_pack_y"), &pack[..pack.len() / 2]).expect("write");
         let stop = AtomicBool::new(false);
         std::thread::scope(|s| {
-            let half = s.spawn(|| follow(into.path(), gix::hash::Kind::Sha1, &stop, |_| {}));
+            let half = s.spawn(|| follow(into.path(), gix::hash::Kind::Sha1, &stop, |_| true));
             std::thread::sleep(Duration::from_millis(20));
             stop.store(true, Ordering::Relaxed);
             half.join().expect("stopped");

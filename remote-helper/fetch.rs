@@ -129,12 +129,12 @@ impl Prefetch {
     }
 
     /// Learn the signature facts of the tag objects under `policy` that `known` lacks, while
-    /// they arrive ([`Learning`]): verification will need them.
-    pub fn learn(&self, policy: Arc<Policy>, known: Arc<Facts>, hash: gix::hash::Kind) {
+    /// they arrive, at most `limit` ([`Learning`]): verification will need them.
+    pub fn learn(&self, policy: Arc<Policy>, known: Arc<Facts>, hash: gix::hash::Kind, limit: usize) {
         let mut learning = self.learning.borrow_mut();
         if learning.is_none() && matches!(*self.transfer.borrow(), Transfer::Running(_)) {
             let pack_dir = self.quarantine.destination().quarantine.join("pack");
-            *learning = Some(Learning::start(pack_dir, policy, known, hash));
+            *learning = Some(Learning::start(pack_dir, policy, known, hash, limit));
         }
     }
 

@@ -156,6 +156,8 @@ struct Checked {
     accepted: Vec<Accepted>,
     /// When the first of them (or the signing history) can change by time alone.
     until: Option<SystemTime>,
+    /// The tag objects walked for them.
+    walked: gix::hashtable::HashSet<ObjectId>,
 }
 
 /// An accepted verdict to remember: tag name, object, what it rested on.
@@ -220,17 +222,18 @@ impl Tags<'_> {
         if !pending.is_empty() {
             crate::trace("remembered");
             if let Some(arrived) = self.arrived {
-                arrived.learn(Arc::clone(self.policy), cache.store.shared_facts(), self.hash);
+                let limit = tags.len().saturating_mul(git_signed_policy::layer::MAX_LAYERS);
+                arrived.learn(Arc::clone(self.policy), cache.store.shared_facts(), self.hash, limit);
             }
             let repo = self.objects(cache, tags)?;
-            if let Some(arrived) = self.arrived {
-                let learned = arrived.learned();
-                crate::trace(&format!("learned early: {}", learned.len()));
-                cache.store.learn_facts(learned);
-            }
+            let early = self.arrived.map(Prefetch::learned).unwrap_or_default();
+            crate::trace(&format!("learned early: {}", early.len()));
+            cache.store.hold_facts(early.iter().cloned());
             crate::trace("objects");
-            let Checked { verdicts: on_pending, accepted, until: checked_until } =
+            let Checked { verdicts: on_pending, accepted, until: checked_until, walked } =
                 self.check(&repo, &mut cache.store, tags, &pending)?;
+            // Kept: those of layers the verdicts rest on, not whatever else the pack held.
+            cache.store.learn_facts(early.into_iter().filter(|(id, _)| walked.contains(id)));
             crate::trace("checked");
             checked = on_pending;
             until = until.into_iter().chain(checked_until).min();
@@ -351,6 +354,7 @@ impl Tags<'_> {
         let until = checked.iter().filter_map(|j| j.until).chain(history_until).min();
         let mut verdicts = Vec::new();
         let mut accepted = Vec::new();
+        let walked = checked.iter().flat_map(|j| j.walked.iter().copied()).collect();
         for (r, judged) in pending.iter().zip(checked) {
             match judged.outcome {
                 Ok((chain, commit)) => {
@@ -362,7 +366,7 @@ impl Tags<'_> {
                 Err(problems) => verdicts.push(Err(Hidden::Failed(problems))),
             }
         }
-        Ok(Checked { verdicts, accepted, until })
+        Ok(Checked { verdicts, accepted, until, walked })
     }
 
     /// Unprotected tag objects: listed only when no tag object in them claims a protected name.
@@ -384,6 +388,8 @@ struct Judged {
     until: Option<SystemTime>,
     /// The signature facts it learned.
     learned: Vec<(ObjectId, git_signed_policy::SignatureFact)>,
+    /// The tag objects walked, accepted or not.
+    walked: Vec<ObjectId>,
 }
 
 impl From<git_signed_policy::Verdict> for Judged {
@@ -392,7 +398,12 @@ impl From<git_signed_policy::Verdict> for Judged {
             (true, Some(commit)) => Ok((verdict.chain().to_vec(), commit)),
             _ => Err(verdict.problems().iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")),
         };
-        Judged { outcome, until: verdict.holds_until(), learned: verdict.learned().to_vec() }
+        Judged {
+            outcome,
+            until: verdict.holds_until(),
+            learned: verdict.learned().to_vec(),
+            walked: verdict.chain().to_vec(),
+        }
     }
 }
 

@@ -136,7 +136,7 @@ impl Layer {
         if bytes.len() as u64 > MAX_TAG_SIZE {
             return Err(WalkError::TooLarge { id, size: bytes.len() as u64 });
         }
-        parse(hash, id, bytes).map(|(layer, _)| layer)
+        parse(hash, id, bytes, None).map(|(layer, _)| layer)
     }
 
     /// The tag message, without the signature.
@@ -316,31 +316,20 @@ where
         Ok(actual) if actual == id => {}
         _ => return Err(WalkError::HashMismatch(id)),
     }
-    let (layer, claimed) = parse(hash, id, data.data)?;
-    if claimed.name != name.as_bytes() {
-        return Err(WalkError::NameMismatch {
-            id,
-            found: claimed.name.to_str_lossy().into_owned(),
-            expected: name.to_owned(),
-        });
-    }
+    let (layer, claimed) = parse(hash, id, data.data, Some(name))?;
     let target = layer.target;
     let actual = header(odb, target)?.kind;
-    if actual != claimed.kind {
-        return Err(WalkError::KindMismatch { id, target, claimed: claimed.kind, actual });
+    if actual != claimed {
+        return Err(WalkError::KindMismatch { id, target, claimed, actual });
     }
     Ok((layer, actual))
 }
 
-/// What a tag object claims that only the walk can check: its name and its target's kind.
-struct Claimed {
-    name: BString,
-    kind: Kind,
-}
-
 /// The bytes of tag object `id` (they hash to it) as a layer, checked as far as they can be
-/// alone: they parse, carry no `gpgsig` header, and nothing follows the signature.
-fn parse(hash: gix::hash::Kind, id: ObjectId, bytes: &[u8]) -> Result<(Layer, Claimed), WalkError> {
+/// alone: they parse, carry no `gpgsig` header, are named `name` (when given), and nothing
+/// follows the signature. With the kind they claim for their target, which only the walk can
+/// check.
+fn parse(hash: gix::hash::Kind, id: ObjectId, bytes: &[u8], name: Option<&str>) -> Result<(Layer, Kind), WalkError> {
     let malformed = |reason: String| WalkError::Malformed { id, reason };
     let header_end = bytes.find(b"\n\n").unwrap_or(bytes.len());
     if bytes[..header_end].lines().any(|l| l.starts_with(b"gpgsig")) {
@@ -348,9 +337,16 @@ fn parse(hash: gix::hash::Kind, id: ObjectId, bytes: &[u8]) -> Result<(Layer, Cl
     }
     let tag = TagRef::from_bytes(bytes, hash).map_err(|e| malformed(e.to_string()))?;
     let target = ObjectId::from_hex(tag.target).map_err(|e| malformed(e.to_string()))?;
+    if let Some(name) = name.filter(|name| tag.name != name.as_bytes()) {
+        return Err(WalkError::NameMismatch {
+            id,
+            found: tag.name.to_str_lossy().into_owned(),
+            expected: name.to_owned(),
+        });
+    }
     let tagger = tag.tagger().map_err(|e| malformed(format!("bad tagger: {e}")))?.map(Tagger::from_signature);
     let signature_at = signature_start(bytes).map_err(malformed)?;
     let message_at = if header_end < bytes.len() { header_end + 2 } else { bytes.len() };
     let layer = Layer { id, target, tagger, data: bytes.to_vec(), message_at, signature_at };
-    Ok((layer, Claimed { name: tag.name.to_owned(), kind: tag.target_kind }))
+    Ok((layer, tag.target_kind))
 }

@@ -126,6 +126,16 @@ impl Cache {
         }
     }
 
+    /// Make `held` known to [`Cache::facts`] without writing them: facts learned ahead of
+    /// need, of which the caller then [learns](Cache::learn_facts) those it used.
+    pub fn hold_facts(&mut self, held: impl IntoIterator<Item = (ObjectId, SignatureFact)>) {
+        self.facts();
+        if let Some(facts) = self.facts.as_mut() {
+            let facts = Arc::make_mut(facts);
+            held.into_iter().for_each(|(id, fact)| facts.insert(id, fact));
+        }
+    }
+
     /// Append the learned facts to the facts file, under the lock. Never fails the caller: a
     /// fact not written is learned again next time.
     pub fn save(&mut self) {
