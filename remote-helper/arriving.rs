@@ -165,23 +165,7 @@ fn tag_objects(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::{Command, Stdio};
-
-    fn git(dir: &Path, args: &[&str], input: &[u8]) -> Vec<u8> {
-        use std::io::Write;
-        let mut child = Command::new("git")
-            .current_dir(dir)
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("git");
-        child.stdin.take().expect("stdin").write_all(input).expect("input");
-        let out = child.wait_with_output().expect("git");
-        assert!(out.status.success(), "git {args:?}");
-        out.stdout
-    }
+    use crate::testing::git;
 
     /// A repository of commits whose files git deltifies, each tagged; and a pack of all of
     /// it, with the ids of the tag objects git stored whole in it (not as deltas).
@@ -281,20 +265,17 @@ mod tests {
     fn following_stops_when_told() {
         let (_dir, pack, _) = tagged_history();
         let into = tempfile::tempdir().expect("tempdir");
-        let stop = AtomicBool::new(false);
-        std::thread::scope(|s| {
-            let nothing = s.spawn(|| follow(into.path(), gix::hash::Kind::Sha1, &stop, |_| true));
-            std::thread::sleep(Duration::from_millis(20));
-            stop.store(true, Ordering::Relaxed);
-            nothing.join().expect("stopped");
-        });
+        let stops = || {
+            let stop = AtomicBool::new(false);
+            std::thread::scope(|s| {
+                let following = s.spawn(|| follow(into.path(), gix::hash::Kind::Sha1, &stop, |_| true));
+                std::thread::sleep(Duration::from_millis(20));
+                stop.store(true, Ordering::Relaxed);
+                following.join().expect("stopped");
+            });
+        };
+        stops();
         std::fs::write(into.path().join("tmp_pack_y"), &pack[..pack.len() / 2]).expect("write");
-        let stop = AtomicBool::new(false);
-        std::thread::scope(|s| {
-            let half = s.spawn(|| follow(into.path(), gix::hash::Kind::Sha1, &stop, |_| true));
-            std::thread::sleep(Duration::from_millis(20));
-            stop.store(true, Ordering::Relaxed);
-            half.join().expect("stopped");
-        });
+        stops();
     }
 }

@@ -58,3 +58,27 @@ pub fn trace(label: &str) {
         eprintln!("signed: trace {:8.2} ms {label}", start.elapsed().as_secs_f64() * 1000.0);
     }
 }
+
+/// What the unit tests share.
+#[cfg(test)]
+mod testing {
+    use std::io::Write;
+    use std::path::Path;
+    use std::process::{Command, Stdio};
+
+    /// `git <args>` in `dir` with `input` on stdin, as a fixed identity; its stdout. Panics if it fails.
+    pub fn git(dir: &Path, args: &[&str], input: &[u8]) -> Vec<u8> {
+        let mut child = Command::new("git")
+            .current_dir(dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("git");
+        child.stdin.take().expect("stdin").write_all(input).expect("input");
+        let out = child.wait_with_output().expect("git");
+        assert!(out.status.success(), "git {args:?}");
+        out.stdout
+    }
+}

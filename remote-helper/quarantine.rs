@@ -281,29 +281,12 @@ fn file_name(p: &Path) -> String {
 mod tests {
     use super::*;
 
-    fn git(dir: &Path, args: &[&str], input: Option<&[u8]>) -> Vec<u8> {
-        use std::io::Write;
-        use std::process::Stdio;
-        let mut child = std::process::Command::new("git")
-            .current_dir(dir)
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("git");
-        let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(input.unwrap_or_default()).expect("input");
-        drop(stdin);
-        let out = child.wait_with_output().expect("git");
-        assert!(out.status.success(), "git {args:?}");
-        out.stdout
-    }
+    use crate::testing::git;
 
     /// Every object of every pack in `repo` with the kind git gives it, against the kinds read
     /// from the packs' headers.
     fn assert_kinds_match_git(repo: &Path) {
-        let listed = git(repo, &["cat-file", "--batch-all-objects", "--batch-check=%(objectname) %(objecttype)"], None);
+        let listed = git(repo, &["cat-file", "--batch-all-objects", "--batch-check=%(objectname) %(objecttype)"], b"");
         let by_git: std::collections::HashMap<String, String> = String::from_utf8(listed)
             .expect("utf-8")
             .lines()
@@ -333,26 +316,25 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let src = dir.path().join("src");
         std::fs::create_dir(&src).expect("src");
-        git(&src, &["init", "-q"], None);
+        git(&src, &["init", "-q"], b"");
         let text: String = (0..200).map(|i| format!("line {i} of a file that changes a little\n")).collect();
         for n in 0..3 {
             std::fs::write(src.join("file"), format!("{text}{n}\n")).expect("file");
-            git(&src, &["add", "file"], None);
-            git(&src, &["commit", "-q", "-m", &format!("commit {n}")], None);
-            git(&src, &["tag", "-a", &format!("t{n}"), "-m", &format!("{text}tag {n}")], None);
+            git(&src, &["add", "file"], b"");
+            git(&src, &["commit", "-q", "-m", &format!("commit {n}")], b"");
+            git(&src, &["tag", "-a", &format!("t{n}"), "-m", &format!("{text}tag {n}")], b"");
         }
-        git(&src, &["repack", "-adfq", "--window=50"], None);
+        git(&src, &["repack", "-adfq", "--window=50"], b"");
         assert_kinds_match_git(&src);
 
         // Only what t2 adds to t0, its bases left out: deltas against objects it does not carry.
-        let thin =
-            git(&src, &["pack-objects", "--thin", "--stdout", "--revs", "-q"], Some(b"t2^{commit}\n^t0^{commit}\n"));
+        let thin = git(&src, &["pack-objects", "--thin", "--stdout", "--revs", "-q"], b"t2^{commit}\n^t0^{commit}\n");
         let dst = dir.path().join("dst");
         std::fs::create_dir(&dst).expect("dst");
-        git(&dst, &["init", "-q"], None);
-        let base = git(&src, &["pack-objects", "--stdout", "--revs", "-q"], Some(b"t0^{commit}\n"));
-        git(&dst, &["index-pack", "--stdin"], Some(&base));
-        git(&dst, &["index-pack", "--stdin", "--fix-thin"], Some(&thin));
+        git(&dst, &["init", "-q"], b"");
+        let base = git(&src, &["pack-objects", "--stdout", "--revs", "-q"], b"t0^{commit}\n");
+        git(&dst, &["index-pack", "--stdin"], &base);
+        git(&dst, &["index-pack", "--stdin", "--fix-thin"], &thin);
         assert_kinds_match_git(&dst);
     }
 }
