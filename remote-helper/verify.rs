@@ -321,14 +321,18 @@ impl Tags<'_> {
     fn check(&self, repo: &Repo, store: &mut Cache, tags: &[&Ref], pending: &[&Ref]) -> Result<Checked, cache::Error> {
         let policy = self.policy;
         let now = SystemTime::now();
-        let history = if policy.inactivity.is_some() {
+        // The history pass walks every tag and checks its signatures: what it finds of the
+        // pending ones is kept for their verdicts here.
+        let (history, walks) = if policy.inactivity.is_some() {
             let all: Vec<(String, ObjectId)> = tags.iter().map(|r| (tag_name(r).to_owned(), r.id)).collect();
+            let pending_ids: gix::hashtable::HashSet<ObjectId> = pending.iter().map(|r| r.id).collect();
             let progress = Progress::new("checking the signing history", all.len()).only_if(self.progress);
-            let (activity, learned) = repo.history_of(policy, now, Some(store.facts()), &all, &|| progress.tick())?;
-            store.learn_facts(learned);
-            Some(activity)
+            let keep = |_: &str, id: ObjectId| pending_ids.contains(&id);
+            let pass = repo.history_keeping(policy, now, Some(store.facts()), &all, &keep, &|| progress.tick())?;
+            store.learn_facts(pass.learned);
+            (Some(pass.activity), Some(pass.walks))
         } else {
-            None
+            (None, None)
         };
         let checked = {
             let facts = Some(store.facts());
@@ -339,6 +343,7 @@ impl Tags<'_> {
                         .advertised(r.peeled)
                         .with_activity(history.as_ref())
                         .with_facts(facts)
+                        .with_walks(walks.as_ref())
                 })
                 .collect();
             let progress = Progress::new("verifying tags", requests.len()).only_if(self.progress);

@@ -31,9 +31,9 @@ pub mod verdict;
 pub use facts::{Facts, SignatureFact};
 pub use policy::{Access, PUSH_ENVIRONMENT, Policy, PolicyError, Principal, UnknownEnvironment};
 pub use refs::{Forbidden, RefClass};
-pub use repo::{Repo, RepoError};
+pub use repo::{HistoryPass, Repo, RepoError};
 pub use sequoia_openpgp as openpgp;
-pub use verdict::{Activity, Expected, Problem, Request, Transition, Verdict, verify_tag};
+pub use verdict::{Activity, Expected, Problem, Request, Transition, Verdict, Walks, verify_tag};
 
 #[cfg(test)]
 mod tests {

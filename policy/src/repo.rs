@@ -12,7 +12,18 @@ use gix::ObjectId;
 
 use crate::facts::{Facts, SignatureFact};
 use crate::policy::Policy;
-use crate::verdict::{Activity, Request, Verdict, verify_tag};
+use crate::verdict::{Activity, Request, Verdict, Walks, verify_keeping, verify_tag};
+
+/// What [`Repo::history_keeping`] made.
+#[derive(Debug)]
+pub struct HistoryPass {
+    /// Who signed the protected tags, and when.
+    pub activity: Activity,
+    /// The signature facts learned, which an adapter may keep.
+    pub learned: Vec<(ObjectId, SignatureFact)>,
+    /// What was found of the tags asked for.
+    pub walks: Walks,
+}
 
 /// Why a repository cannot be used. Each message includes its cause, which also stays a
 /// typed field for callers that inspect it (adapters print one line, not a chain).
@@ -158,16 +169,47 @@ impl Repo {
         tags: &[(String, ObjectId)],
         tick: &(dyn Fn() + Sync),
     ) -> Result<(Activity, Vec<(ObjectId, SignatureFact)>), RepoError> {
+        let pass = self.history_keeping(policy, now, facts, tags, &|_, _| false, tick)?;
+        Ok((pass.activity, pass.learned))
+    }
+
+    /// [`Repo::history_of`], also keeping what was found of the tags `keep` names (up to
+    /// [`Repo::KEPT_WALKS`] of them), so that verdicts on them for an environment, with the
+    /// history, need neither read nor check them again ([`Request::with_walks`]).
+    pub fn history_keeping(
+        &self,
+        policy: &Policy,
+        now: std::time::SystemTime,
+        facts: Option<&Facts>,
+        tags: &[(String, ObjectId)],
+        keep: &(dyn Fn(&str, ObjectId) -> bool + Sync),
+        tick: &(dyn Fn() + Sync),
+    ) -> Result<HistoryPass, RepoError> {
         let mut activity = Activity::new(policy);
         let mut learned = Vec::new();
+        let mut walks = Walks::new(policy, now);
         for part in tags.chunks(4096) {
-            for verdict in self.push_verdicts(policy, now, facts, part, tick)? {
+            let room = walks.len() < Self::KEPT_WALKS;
+            let verify = |repo: &Repo, (name, id): &(String, ObjectId)| {
+                let request = Request::new(name, *id, crate::PUSH_ENVIRONMENT, now).with_facts(facts);
+                let found = verify_keeping(policy, &repo.repo.objects, repo.hash(), request, room && keep(name, *id));
+                tick();
+                found
+            };
+            for ((name, id), (verdict, examined)) in part.iter().zip(self.on_every_core(part, &verify)?) {
                 activity.record(&verdict);
                 learned.extend_from_slice(verdict.learned());
+                if let Some(examined) = examined {
+                    walks.keep(name, *id, examined);
+                }
             }
         }
-        Ok((activity, learned))
+        Ok(HistoryPass { activity, learned, walks })
     }
+
+    /// How many tags' examinations [`Repo::history_keeping`] keeps at most (and a part of
+    /// 4,096 more): a few KiB each.
+    pub const KEPT_WALKS: usize = 32_768;
 
     /// The `push` verdicts on `tags` at `now` (what the signing history is made of), on every
     /// core, with `facts`.
@@ -235,9 +277,7 @@ impl Repo {
         verify_tag(policy, &self.repo.objects, self.hash(), request)
     }
 
-    /// Verify every request on every core, verdicts in the requests' order. A gix repository
-    /// is not shared between threads, so each thread opens its own view of this one and takes
-    /// an equal share; a single request stays on this thread.
+    /// Verify every request on every core, verdicts in the requests' order.
     pub fn verify_all(&self, policy: &Policy, requests: &[Request<'_>]) -> Result<Vec<Verdict>, RepoError> {
         self.verify_all_counted(policy, requests, &|| {})
     }
@@ -262,17 +302,27 @@ impl Repo {
         tick: &(dyn Fn() + Sync),
         keep: &(dyn Fn(Verdict) -> T + Sync),
     ) -> Result<Vec<T>, RepoError> {
-        let verify = |repo: &Repo, r: &Request<'_>| {
+        self.on_every_core(requests, &|repo, r| {
             let v = keep(repo.verify(policy, *r));
             tick();
             v
-        };
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(requests.len());
+        })
+    }
+
+    /// `work` on each item, on every core, answers in the items' order. A gix repository is
+    /// not shared between threads, so each thread opens its own view of this one and takes an
+    /// equal share; a single item stays on this thread.
+    fn on_every_core<I: Sync, T: Send>(
+        &self,
+        items: &[I],
+        work: &(dyn Fn(&Repo, &I) -> T + Sync),
+    ) -> Result<Vec<T>, RepoError> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len());
         if threads <= 1 {
-            return Ok(requests.iter().map(|r| verify(self, r)).collect());
+            return Ok(items.iter().map(|item| work(self, item)).collect());
         }
-        // Each thread takes the next few requests as it gets free: the load stays even when a
-        // thread is slowed (other processes share the cores) or some tags cost more.
+        // Each thread takes the next few items as it gets free: the load stays even when a
+        // thread is slowed (other processes share the cores) or some items cost more.
         const STEP: usize = 32;
         let next = std::sync::atomic::AtomicUsize::new(0);
         let (git_dir, extra) = (self.git_dir.as_path(), self.extra_object_dirs.as_slice());
@@ -284,8 +334,8 @@ impl Repo {
                         let mut done = Vec::new();
                         loop {
                             let start = next.fetch_add(STEP, std::sync::atomic::Ordering::Relaxed);
-                            let Some(part) = requests.get(start..(start + STEP).min(requests.len())) else { break };
-                            done.extend(part.iter().enumerate().map(|(i, r)| (start + i, verify(&repo, r))));
+                            let Some(part) = items.get(start..(start + STEP).min(items.len())) else { break };
+                            done.extend(part.iter().enumerate().map(|(i, item)| (start + i, work(&repo, item))));
                         }
                         Ok(done)
                     })
@@ -293,7 +343,7 @@ impl Repo {
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap_or(Err(RepoError::ThreadFailed))).collect()
         });
-        let mut numbered = Vec::with_capacity(requests.len());
+        let mut numbered = Vec::with_capacity(items.len());
         for part in parts {
             numbered.extend(part?);
         }

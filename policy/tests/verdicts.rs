@@ -320,3 +320,74 @@ fn t9_a_revoked_copy_listed_beside_the_old_one_revokes_it_with_or_without_facts(
         }
     }
 }
+
+/// A tag examined for the signing history is judged for an environment from what was found
+/// (nothing is read or checked again: here its objects are gone by then), with the same
+/// verdict as from scratch; what was found is never used for another policy, time, name or
+/// a push.
+#[test]
+fn a_tag_examined_for_the_signing_history_is_judged_again_only_as_it_was_examined() {
+    let f = Fixture::new();
+    let granted = |days: u32| {
+        let at = jiff::Timestamp::try_from(now() - days * DAY).expect("time");
+        at.to_zoned(jiff::tz::TimeZone::UTC).date().to_string()
+    };
+    let text = fixture::POLICY
+        .replacen("environments =", "inactivity = \"1w\"\nenvironments =", 1)
+        .replace("access = \"deploy\"", &format!("access = \"deploy\"\ngranted = {}", granted(25)));
+    let policy = f.policy_from(&text);
+    let signers = ["alice", "bob", "ci"];
+    let mut tags = vec![
+        // accepted; then lapsed: both people's signatures before were more than 1w earlier
+        ("deploy/1".to_owned(), f.chain("deploy/1", f.commit("1"), &signers, now() - 20 * DAY)),
+        ("deploy/2".to_owned(), f.chain("deploy/2", f.commit("2"), &signers, now() - 2 * DAY)),
+        ("deploy/3".to_owned(), f.chain("deploy/3", f.commit("3"), &["alice"], now() - DAY)),
+    ];
+    tags.push(("deploy/4".to_owned(), f.commit("lightweight")));
+    let at = now();
+    let repo = f.repo();
+    let keep_all = |_: &str, _| true;
+    let pass = repo.history_keeping(&policy, at, None, &tags, &keep_all, &|| {}).expect("history");
+    let (activity, walks) = (pass.activity, pass.walks);
+    assert_eq!(walks.len(), 4);
+    let request = |name: &'static str, id| Request::new(name, id, "production", at).with_activity(Some(&activity));
+    let names = ["deploy/1", "deploy/2", "deploy/3", "deploy/4"];
+    let fresh: Vec<Verdict> =
+        names.iter().zip(&tags).map(|(name, (_, id))| repo.verify(&policy, request(name, *id))).collect();
+    assert!(fresh[0].accepted(), "{:?}", fresh[0].problems());
+    assert!(matches!(fresh[1].problems()[0], Problem::Layer { problem: LayerProblem::Lapsed { .. }, .. }));
+    assert!(!fresh[2].accepted() && matches!(fresh[3].problems(), [Problem::Walk(WalkError::NotATag { .. }), ..]));
+
+    let git_dir = std::path::PathBuf::from(f.git(&["rev-parse", "--absolute-git-dir"], None));
+    for id in fresh.iter().flat_map(|v| v.chain()) {
+        let hex = id.to_string();
+        std::fs::remove_file(git_dir.join("objects").join(&hex[..2]).join(&hex[2..])).expect("a loose tag object");
+    }
+    let repo = f.repo();
+    for ((name, (_, id)), fresh) in names.iter().zip(&tags).zip(&fresh) {
+        let again = repo.verify(&policy, request(name, *id).with_walks(Some(&walks)));
+        assert_eq!(
+            (again.accepted(), again.problems(), again.chain(), again.people(), again.machines()),
+            (fresh.accepted(), fresh.problems(), fresh.chain(), fresh.people(), fresh.machines()),
+        );
+        assert_eq!(format!("{:?}", again.layers()), format!("{:?}", fresh.layers()));
+        assert_eq!(again.holds_until(), fresh.holds_until());
+        assert!(again.learned().is_empty(), "the history learned those");
+    }
+
+    // Anything else walks again, and finds the objects gone.
+    let gone = |v: &Verdict| matches!(v.problems(), [Problem::Walk(WalkError::Missing(_)), ..]);
+    let id = tags[0].1;
+    let walk_again = |policy: &git_signed_policy::Policy, name: &str, at: SystemTime, push: bool| {
+        let r = Request::new(name, id, "production", at).with_activity(Some(&activity)).with_walks(Some(&walks));
+        gone(&repo.verify(policy, if push { r.at_push(None) } else { r }))
+    };
+    let other_key = f.policy_from(&text.replace("keys/alice.asc", "keys/mallory.asc"));
+    assert!(walk_again(&other_key, "deploy/1", at, false), "another policy");
+    assert!(walk_again(&policy, "deploy/1", at + std::time::Duration::from_secs(1), false), "another time");
+    assert!(walk_again(&policy, "deploy/1", at, true), "a push");
+    assert!(walk_again(&policy, "deploy/9", at, false), "another name");
+    let first = |name: &str, _| name == "deploy/1";
+    let pass = repo.history_keeping(&policy, at, None, &tags, &first, &|| {}).expect("history");
+    assert_eq!(pass.walks.len(), 1, "only the tags asked for are kept");
+}

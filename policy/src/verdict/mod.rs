@@ -179,66 +179,115 @@ pub fn verify_tag<O>(policy: &Policy, odb: &O, hash: gix::hash::Kind, request: R
 where
     O: Find + FindHeader,
 {
+    verify_keeping(policy, odb, hash, request, false).0
+}
+
+/// [`verify_tag`], and when `keep` what it found before any environment's rules (for
+/// [`Walks`]).
+pub(crate) fn verify_keeping<O>(
+    policy: &Policy,
+    odb: &O,
+    hash: gix::hash::Kind,
+    request: Request<'_>,
+    keep: bool,
+) -> (Verdict, Option<Examined>)
+where
+    O: Find + FindHeader,
+{
     let Request { tag, id, environment, .. } = request;
     let mut verdict = Verdict::empty(tag, Some(id), environment, policy.protects(tag));
     if let Err(unknown) = policy.check_environment(environment) {
         verdict.problems.push(Problem::UnknownEnvironment(unknown));
-        return verdict;
+        return (verdict, None);
     }
     if !verdict.protected {
         verdict.problems.push(Problem::NotProtected);
-        return verdict;
+        return (verdict, None);
     }
-    let layers = match layer::walk(odb, hash, tag, id) {
-        Ok(Chain { layers, commit }) => {
-            verdict.commit = Some(commit);
-            layers
-        }
-        Err((layers, e)) => {
-            verdict.problems.push(Problem::Walk(e));
-            layers
-        }
+    let examined = match request.walks.and_then(|w| w.find(policy, &request)) {
+        Some(found) => found.clone(),
+        None => examine(policy, odb, hash, &request),
     };
-    verdict.chain = layers.iter().map(|l| l.id).collect();
-    if let Some(old) = request.push.flatten()
-        && request.purpose == Purpose::Deploy
-        && !verdict.chain.contains(&old)
-    {
-        verdict.problems.insert(0, Problem::DoesNotWrap { tag: tag.to_owned(), old });
-    }
-    if let (Some(advertised), Some(actual)) = (request.advertised, verdict.commit)
-        && advertised != actual
-    {
-        verdict.problems.push(Problem::CommitMismatch { advertised, actual });
-    }
-    judge_layers(policy, odb, hash, &request, &layers, &mut verdict);
-    if request.purpose == Purpose::Deploy {
-        judge_rules(policy, &request, &mut verdict);
-        if let Some(expected) = request.transition {
-            judge_transition(expected, &mut verdict);
-        }
-    }
-    verdict
+    let kept = keep.then(|| Examined { learned: Vec::new(), ..examined.clone() });
+    judge(policy, &request, examined, &mut verdict);
+    (verdict, kept)
 }
 
-/// Check every layer's signature; collect the valid signers.
-fn judge_layers<O>(
-    policy: &Policy,
-    odb: &O,
-    hash: gix::hash::Kind,
-    request: &Request<'_>,
-    layers: &[Layer],
-    verdict: &mut Verdict,
-) where
+/// What verifying a tag finds before any environment's rules: the walk, and each layer's
+/// signature checked at the request's time. Outside a push it is the same for every
+/// environment.
+#[derive(Debug, Clone)]
+pub(crate) struct Examined {
+    commit: Option<ObjectId>,
+    walk: Option<layer::WalkError>,
+    chain: Vec<ObjectId>,
+    layers: Vec<LayerReport>,
+    learned: Vec<(ObjectId, SignatureFact)>,
+    until: Option<SystemTime>,
+}
+
+/// Tags examined while making one set of verdicts (a signing history), kept to judge them
+/// again for an environment without reading or checking anything twice. A request carries
+/// them ([`Request::with_walks`]); they are used only for the tag name and object they were
+/// made for, under a policy with the same fingerprint, at the same time, outside a push.
+/// Made by [`crate::Repo::history_keeping`].
+#[derive(Debug)]
+pub struct Walks {
+    fingerprint: String,
+    now: SystemTime,
+    kept: gix::hashtable::HashMap<ObjectId, (String, Examined)>,
+}
+
+impl Walks {
+    pub(crate) fn new(policy: &Policy, now: SystemTime) -> Walks {
+        Walks { fingerprint: policy.fingerprint.clone(), now, kept: Default::default() }
+    }
+
+    /// Keep what `tag` (object `id`) was found to be; the first kept for an object stays.
+    pub(crate) fn keep(&mut self, tag: &str, id: ObjectId, examined: Examined) {
+        self.kept.entry(id).or_insert_with(|| (tag.to_owned(), examined));
+    }
+
+    /// How many tags are kept.
+    pub fn len(&self) -> usize {
+        self.kept.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.kept.is_empty()
+    }
+
+    fn find(&self, policy: &Policy, request: &Request<'_>) -> Option<&Examined> {
+        let same = self.fingerprint == policy.fingerprint && self.now == request.now && request.push.is_none();
+        let (tag, examined) = self.kept.get(&request.id).filter(|_| same)?;
+        (tag == request.tag).then_some(examined)
+    }
+}
+
+/// Walk the tag and check every layer's signature.
+fn examine<O>(policy: &Policy, odb: &O, hash: gix::hash::Kind, request: &Request<'_>) -> Examined
+where
     O: Find + FindHeader,
 {
+    let (layers, commit, walk) = match layer::walk(odb, hash, request.tag, request.id) {
+        Ok(Chain { layers, commit }) => (layers, Some(commit), None),
+        Err((layers, e)) => (layers, None, Some(e)),
+    };
+    // Only a push has new layers, which must be recent.
     let max_age = policy.rules_for(request.tag, request.environment).filter_map(|r| r.max_age).min();
     let known = match request.push {
         Some(Some(old)) => layer::ids(odb, hash, request.tag, old),
         _ => Vec::new(),
     };
-    let mut people = BTreeSet::new();
-    let mut machines = BTreeSet::new();
+    let mut examined = Examined {
+        commit,
+        walk,
+        chain: layers.iter().map(|l| l.id).collect(),
+        layers: Vec::new(),
+        learned: Vec::new(),
+        until: None,
+    };
     for (i, layer) in layers.iter().enumerate() {
         let new = request.push.is_some() && !known.contains(&layer.id);
         let claimed = layer.tagger.as_ref().and_then(|t| {
@@ -247,8 +296,48 @@ fn judge_layers<O>(
         });
         let fresh_within = new.then_some(max_age.unwrap_or(DEFAULT_MAX_AGE));
         let timing = Timing { now: request.now, fresh_within, claimed };
-        let (mut report, until) = check_layer(policy, request.facts, (i + 1, layer, new), timing, &mut verdict.learned);
-        verdict.until = verdict.until.into_iter().chain(until).min();
+        let (report, until) = check_layer(policy, request.facts, (i + 1, layer, new), timing, &mut examined.learned);
+        examined.until = examined.until.into_iter().chain(until).min();
+        examined.layers.push(report);
+    }
+    examined
+}
+
+/// Judge what was found for the request's environment: the push's old value, the advertised
+/// commit, the signing history, the valid signers, the rules and the transition.
+fn judge(policy: &Policy, request: &Request<'_>, examined: Examined, verdict: &mut Verdict) {
+    let Examined { commit, walk, chain, layers, learned, until } = examined;
+    verdict.commit = commit;
+    verdict.problems.extend(walk.map(Problem::Walk));
+    verdict.chain = chain;
+    verdict.learned = learned;
+    verdict.until = until;
+    if let Some(old) = request.push.flatten()
+        && request.purpose == Purpose::Deploy
+        && !verdict.chain.contains(&old)
+    {
+        verdict.problems.insert(0, Problem::DoesNotWrap { tag: request.tag.to_owned(), old });
+    }
+    if let (Some(advertised), Some(actual)) = (request.advertised, verdict.commit)
+        && advertised != actual
+    {
+        verdict.problems.push(Problem::CommitMismatch { advertised, actual });
+    }
+    judge_signers(policy, request, layers, verdict);
+    if request.purpose == Purpose::Deploy {
+        judge_rules(policy, request, verdict);
+        if let Some(expected) = request.transition {
+            judge_transition(expected, verdict);
+        }
+    }
+}
+
+/// Apply the signing history to every layer; collect the valid signers and the layers'
+/// problems.
+fn judge_signers(policy: &Policy, request: &Request<'_>, layers: Vec<LayerReport>, verdict: &mut Verdict) {
+    let mut people = BTreeSet::new();
+    let mut machines = BTreeSet::new();
+    for mut report in layers {
         if let (Some(limit), Some(activity)) = (policy.inactivity, request.activity) {
             apply_inactivity(policy, limit, activity, &mut report);
         }
@@ -262,7 +351,7 @@ fn judge_layers<O>(
             _ => {}
         }
         if let Some(problem) = &report.problem {
-            verdict.problems.push(Problem::Layer { number: report.number, id: layer.id, problem: problem.clone() });
+            verdict.problems.push(Problem::Layer { number: report.number, id: report.id, problem: problem.clone() });
         }
         verdict.layers.push(report);
     }

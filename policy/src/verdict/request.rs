@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use gix::ObjectId;
 
-use super::Activity;
+use super::{Activity, Walks};
 use crate::facts::Facts;
 
 /// What a verdict is for.
@@ -60,6 +60,9 @@ pub struct Request<'a> {
     /// Signature facts already established: a layer found here is not checked again while
     /// its certificate is unchanged (see [`crate::facts`]).
     pub facts: Option<&'a Facts>,
+    /// Tags already examined for another environment (a signing history): a tag found there
+    /// is not read or checked again (see [`Walks`] for when they apply).
+    pub walks: Option<&'a Walks>,
 }
 
 impl<'a> Request<'a> {
@@ -76,6 +79,7 @@ impl<'a> Request<'a> {
             transition: None,
             advertised: None,
             facts: None,
+            walks: None,
         }
     }
 
@@ -106,6 +110,12 @@ impl<'a> Request<'a> {
     /// Reuse the signature facts in `facts`; the verdict lists what it learned besides.
     pub fn with_facts(mut self, facts: Option<&'a Facts>) -> Request<'a> {
         self.facts = facts;
+        self
+    }
+
+    /// Reuse the examinations in `walks` where they apply.
+    pub fn with_walks(mut self, walks: Option<&'a Walks>) -> Request<'a> {
+        self.walks = walks;
         self
     }
 
