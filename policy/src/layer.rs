@@ -153,6 +153,11 @@ impl Layer {
     pub fn payload(&self) -> &[u8] {
         &self.data[..self.signature_at.map_or(self.data.len(), |(_, at)| at)]
     }
+
+    /// The tag object's size in bytes.
+    pub fn size(&self) -> usize {
+        self.data.len()
+    }
 }
 
 /// A walked chain: layers from innermost (layer 1, the first signer) to outermost, and the commit.
@@ -330,7 +335,7 @@ where
 /// follows the signature. With the kind they claim for their target, which only the walk can
 /// check.
 fn parse(hash: gix::hash::Kind, id: ObjectId, bytes: &[u8], name: Option<&str>) -> Result<(Layer, Kind), WalkError> {
-    let malformed = |reason: String| WalkError::Malformed { id, reason };
+    let malformed = |reason: String| WalkError::Malformed { id, reason: clipped(&reason) };
     let header_end = bytes.find(b"\n\n").unwrap_or(bytes.len());
     if bytes[..header_end].lines().any(|l| l.starts_with(b"gpgsig")) {
         return Err(WalkError::GpgsigHeader(id));
@@ -340,7 +345,7 @@ fn parse(hash: gix::hash::Kind, id: ObjectId, bytes: &[u8], name: Option<&str>) 
     if let Some(name) = name.filter(|name| tag.name != name.as_bytes()) {
         return Err(WalkError::NameMismatch {
             id,
-            found: tag.name.to_str_lossy().into_owned(),
+            found: clipped(&tag.name.to_str_lossy()),
             expected: name.to_owned(),
         });
     }
@@ -349,4 +354,14 @@ fn parse(hash: gix::hash::Kind, id: ObjectId, bytes: &[u8], name: Option<&str>) 
     let message_at = if header_end < bytes.len() { header_end + 2 } else { bytes.len() };
     let layer = Layer { id, target, tagger, data: bytes.to_vec(), message_at, signature_at };
     Ok((layer, tag.target_kind))
+}
+
+/// `text` from an object, cut to a length a message can show (an object can be a MiB of it,
+/// and every verdict that reports it would hold a copy).
+fn clipped(text: &str) -> String {
+    const SHOWN: usize = 200;
+    match text.char_indices().nth(SHOWN) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
 }

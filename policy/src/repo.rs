@@ -12,7 +12,7 @@ use gix::ObjectId;
 
 use crate::facts::{Facts, SignatureFact};
 use crate::policy::Policy;
-use crate::verdict::{Activity, Request, Verdict, Walks, verify_keeping, verify_tag};
+use crate::verdict::{Activity, Examined, Request, Verdict, Walks, verify_keeping};
 
 /// What [`Repo::history_keeping`] made.
 #[derive(Debug)]
@@ -174,8 +174,9 @@ impl Repo {
     }
 
     /// [`Repo::history_of`], also keeping what was found of the tags `keep` names (up to
-    /// [`Repo::KEPT_WALKS`] of them), so that verdicts on them for an environment, with the
-    /// history, need neither read nor check them again ([`Request::with_walks`]).
+    /// [`Repo::KEPT_BYTES`] of it), so that their verdicts for an environment, with the
+    /// history, by [`Repo::verify`] here, need neither read nor check them again
+    /// ([`Request::with_walks`]).
     pub fn history_keeping(
         &self,
         policy: &Policy,
@@ -185,17 +186,21 @@ impl Repo {
         keep: &(dyn Fn(&str, ObjectId) -> bool + Sync),
         tick: &(dyn Fn() + Sync),
     ) -> Result<HistoryPass, RepoError> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
         let mut activity = Activity::new(policy);
         let mut learned = Vec::new();
-        let mut walks = Walks::new(policy, now);
+        let mut walks = Walks::new(policy, now, (self.git_dir.clone(), self.extra_object_dirs.clone()));
+        let room = AtomicUsize::new(Self::KEPT_BYTES);
+        let verify = |repo: &Repo, (name, id): &(String, ObjectId)| {
+            let request = Request::new(name, *id, crate::PUSH_ENVIRONMENT, now).with_facts(facts);
+            let wanted = room.load(Ordering::Relaxed) > 0 && keep(name, *id);
+            let (verdict, examined) = verify_keeping(policy, &repo.repo.objects, repo.hash(), request, wanted);
+            let taken =
+                |e: &Examined| room.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| r.checked_sub(e.weight()));
+            tick();
+            (verdict, examined.filter(|e| taken(e).is_ok()))
+        };
         for part in tags.chunks(4096) {
-            let room = walks.len() < Self::KEPT_WALKS;
-            let verify = |repo: &Repo, (name, id): &(String, ObjectId)| {
-                let request = Request::new(name, *id, crate::PUSH_ENVIRONMENT, now).with_facts(facts);
-                let found = verify_keeping(policy, &repo.repo.objects, repo.hash(), request, room && keep(name, *id));
-                tick();
-                found
-            };
             for ((name, id), (verdict, examined)) in part.iter().zip(self.on_every_core(part, &verify)?) {
                 activity.record(&verdict);
                 learned.extend_from_slice(verdict.learned());
@@ -207,9 +212,9 @@ impl Repo {
         Ok(HistoryPass { activity, learned, walks })
     }
 
-    /// How many tags' examinations [`Repo::history_keeping`] keeps at most (and a part of
-    /// 4,096 more): a few KiB each.
-    pub const KEPT_WALKS: usize = 32_768;
+    /// How many bytes of examinations [`Repo::history_keeping`] keeps at most: 20,000 to
+    /// 40,000 tags of three layers.
+    pub const KEPT_BYTES: usize = 64 << 20;
 
     /// The `push` verdicts on `tags` at `now` (what the signing history is made of), on every
     /// core, with `facts`.
@@ -272,9 +277,12 @@ impl Repo {
         self.repo.common_dir()
     }
 
-    /// Verify one tag: see [`verify_tag`].
+    /// Verify one tag: see [`crate::verify_tag`]; the request's walks are used when they were
+    /// made in this repository.
     pub fn verify(&self, policy: &Policy, request: Request<'_>) -> Verdict {
-        verify_tag(policy, &self.repo.objects, self.hash(), request)
+        let ours = request.walks.is_some_and(|w| w.made_in(&self.git_dir, &self.extra_object_dirs));
+        let request = if ours { request } else { request.with_walks(None) };
+        verify_keeping(policy, &self.repo.objects, self.hash(), request, false).0
     }
 
     /// Verify every request on every core, verdicts in the requests' order.

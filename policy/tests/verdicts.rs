@@ -97,6 +97,14 @@ fn t5_a_layer_named_for_another_tag_is_a_name_mismatch() {
         v.problems(),
         [Problem::Walk(WalkError::NameMismatch { found, expected, .. }), ..] if found == "deploy/1" && expected == "deploy/2"
     ));
+    // A name of any length is shown clipped: every verdict that reports it holds a copy.
+    let long = format!("deploy/{}", "x".repeat(5000));
+    let tag = f.layer(&long, f.commit("c"), Some("alice"), now());
+    let v = f.verify(Request::new("deploy/3", tag, "push", now()));
+    assert!(matches!(
+        v.problems(),
+        [Problem::Walk(WalkError::NameMismatch { found, .. }), ..] if found.starts_with("deploy/xxx") && found.chars().count() == 201
+    ));
 }
 
 #[test]
@@ -375,7 +383,13 @@ fn a_tag_examined_for_the_signing_history_is_judged_again_only_as_it_was_examine
         assert!(again.learned().is_empty(), "the history learned those");
     }
 
-    // Anything else walks again, and finds the objects gone.
+    // Anything else walks again, and finds the objects gone: another repository (here the same
+    // one seeing one more object directory) ...
+    let other_objects = tempfile::tempdir().expect("tempdir");
+    let elsewhere = git_signed_policy::Repo::open(&git_dir, &[other_objects.path().to_owned()]).expect("open");
+    let r = request("deploy/1", tags[0].1).with_walks(Some(&walks));
+    assert!(matches!(elsewhere.verify(&policy, r).problems(), [Problem::Walk(WalkError::Missing(_)), ..]));
+    // ... another policy, time, push or name.
     let gone = |v: &Verdict| matches!(v.problems(), [Problem::Walk(WalkError::Missing(_)), ..]);
     let id = tags[0].1;
     let walk_again = |policy: &git_signed_policy::Policy, name: &str, at: SystemTime, push: bool| {

@@ -137,7 +137,8 @@ impl Verdict {
     }
 
     /// Signature facts this verification established that the request's facts did not hold,
-    /// by layer: what an adapter adds to its cache.
+    /// by layer: what an adapter adds to its cache. A tag found in the request's walks
+    /// learns nothing here: the verdict that examined it reported its facts.
     pub fn learned(&self) -> &[(ObjectId, SignatureFact)] {
         &self.learned
     }
@@ -175,15 +176,17 @@ impl Verdict {
 }
 
 /// Verify the tag in `request` against `policy`, reading objects from `odb`.
+/// Tags examined before ([`Request::walks`]) are read again here: only [`crate::Repo::verify`]
+/// knows which objects they were examined in.
 pub fn verify_tag<O>(policy: &Policy, odb: &O, hash: gix::hash::Kind, request: Request<'_>) -> Verdict
 where
     O: Find + FindHeader,
 {
-    verify_keeping(policy, odb, hash, request, false).0
+    verify_keeping(policy, odb, hash, request.with_walks(None), false).0
 }
 
-/// [`verify_tag`], and when `keep` what it found before any environment's rules (for
-/// [`Walks`]).
+/// [`verify_tag`] with the request's walks (the caller has checked they were made from `odb`),
+/// and when `keep` what it found before any environment's rules (for [`Walks`]).
 pub(crate) fn verify_keeping<O>(
     policy: &Policy,
     odb: &O,
@@ -208,7 +211,15 @@ where
         Some(found) => found.clone(),
         None => examine(policy, odb, hash, &request),
     };
-    let kept = keep.then(|| Examined { learned: Vec::new(), ..examined.clone() });
+    let kept = keep.then(|| Examined {
+        commit: examined.commit,
+        walk: examined.walk.clone(),
+        chain: examined.chain.clone(),
+        layers: examined.layers.clone(),
+        learned: Vec::new(),
+        until: examined.until,
+        weight: examined.weight,
+    });
     judge(policy, &request, examined, &mut verdict);
     (verdict, kept)
 }
@@ -224,23 +235,44 @@ pub(crate) struct Examined {
     layers: Vec<LayerReport>,
     learned: Vec<(ObjectId, SignatureFact)>,
     until: Option<SystemTime>,
+    /// Bytes it may hold at most: what it reports comes from the objects walked (an error's
+    /// text is clipped).
+    weight: usize,
+}
+
+impl Examined {
+    pub(crate) fn weight(&self) -> usize {
+        self.weight
+    }
 }
 
 /// Tags examined while making one set of verdicts (a signing history), kept to judge them
 /// again for an environment without reading or checking anything twice. A request carries
 /// them ([`Request::with_walks`]); they are used only for the tag name and object they were
-/// made for, under a policy with the same fingerprint, at the same time, outside a push.
+/// made for, under a policy with the same fingerprint, at the same time, outside a push, by
+/// [`crate::Repo::verify`] on the same repository (and object directories).
 /// Made by [`crate::Repo::history_keeping`].
 #[derive(Debug)]
 pub struct Walks {
     fingerprint: String,
     now: SystemTime,
+    objects: (std::path::PathBuf, Vec<std::path::PathBuf>),
     kept: gix::hashtable::HashMap<ObjectId, (String, Examined)>,
 }
 
 impl Walks {
-    pub(crate) fn new(policy: &Policy, now: SystemTime) -> Walks {
-        Walks { fingerprint: policy.fingerprint.clone(), now, kept: Default::default() }
+    pub(crate) fn new(
+        policy: &Policy,
+        now: SystemTime,
+        objects: (std::path::PathBuf, Vec<std::path::PathBuf>),
+    ) -> Walks {
+        Walks { fingerprint: policy.fingerprint.clone(), now, objects, kept: Default::default() }
+    }
+
+    /// Whether these were examined in the repository at `git_dir` with `extra` object
+    /// directories.
+    pub(crate) fn made_in(&self, git_dir: &std::path::Path, extra: &[std::path::PathBuf]) -> bool {
+        self.objects.0 == git_dir && self.objects.1 == extra
     }
 
     /// Keep what `tag` (object `id`) was found to be; the first kept for an object stays.
@@ -280,6 +312,9 @@ where
         Some(Some(old)) => layer::ids(odb, hash, request.tag, old),
         _ => Vec::new(),
     };
+    let weight = std::mem::size_of::<Examined>()
+        + walk.as_ref().map_or(0, |_| 1024)
+        + layers.iter().map(|l| std::mem::size_of::<(ObjectId, LayerReport)>() + l.size()).sum::<usize>();
     let mut examined = Examined {
         commit,
         walk,
@@ -287,6 +322,7 @@ where
         layers: Vec::new(),
         learned: Vec::new(),
         until: None,
+        weight,
     };
     for (i, layer) in layers.iter().enumerate() {
         let new = request.push.is_some() && !known.contains(&layer.id);
@@ -306,7 +342,7 @@ where
 /// Judge what was found for the request's environment: the push's old value, the advertised
 /// commit, the signing history, the valid signers, the rules and the transition.
 fn judge(policy: &Policy, request: &Request<'_>, examined: Examined, verdict: &mut Verdict) {
-    let Examined { commit, walk, chain, layers, learned, until } = examined;
+    let Examined { commit, walk, chain, layers, learned, until, .. } = examined;
     verdict.commit = commit;
     verdict.problems.extend(walk.map(Problem::Walk));
     verdict.chain = chain;
