@@ -193,12 +193,14 @@ impl Repo {
         let room = AtomicUsize::new(Self::KEPT_BYTES);
         let verify = |repo: &Repo, (name, id): &(String, ObjectId)| {
             let request = Request::new(name, *id, crate::PUSH_ENVIRONMENT, now).with_facts(facts);
-            let wanted = room.load(Ordering::Relaxed) > 0 && keep(name, *id);
-            let (verdict, examined) = verify_keeping(policy, &repo.repo.objects, repo.hash(), request, wanted);
-            let taken =
-                |e: &Examined| room.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| r.checked_sub(e.weight()));
+            // Kept only if it fits in what is left (weighed before it is copied).
+            let taken = |e: &Examined| {
+                keep(name, *id)
+                    && room.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| r.checked_sub(e.weight())).is_ok()
+            };
+            let found = verify_keeping(policy, &repo.repo.objects, repo.hash(), request, &taken);
             tick();
-            (verdict, examined.filter(|e| taken(e).is_ok()))
+            found
         };
         for part in tags.chunks(4096) {
             for ((name, id), (verdict, examined)) in part.iter().zip(self.on_every_core(part, &verify)?) {
@@ -282,7 +284,7 @@ impl Repo {
     pub fn verify(&self, policy: &Policy, request: Request<'_>) -> Verdict {
         let ours = request.walks.is_some_and(|w| w.made_in(&self.git_dir, &self.extra_object_dirs));
         let request = if ours { request } else { request.with_walks(None) };
-        verify_keeping(policy, &self.repo.objects, self.hash(), request, false).0
+        verify_keeping(policy, &self.repo.objects, self.hash(), request, &|_| false).0
     }
 
     /// Verify every request on every core, verdicts in the requests' order.

@@ -182,17 +182,17 @@ pub fn verify_tag<O>(policy: &Policy, odb: &O, hash: gix::hash::Kind, request: R
 where
     O: Find + FindHeader,
 {
-    verify_keeping(policy, odb, hash, request.with_walks(None), false).0
+    verify_keeping(policy, odb, hash, request.with_walks(None), &|_| false).0
 }
 
 /// [`verify_tag`] with the request's walks (the caller has checked they were made from `odb`),
-/// and when `keep` what it found before any environment's rules (for [`Walks`]).
+/// and what it found before any environment's rules when `keep` takes it (for [`Walks`]).
 pub(crate) fn verify_keeping<O>(
     policy: &Policy,
     odb: &O,
     hash: gix::hash::Kind,
     request: Request<'_>,
-    keep: bool,
+    keep: &dyn Fn(&Examined) -> bool,
 ) -> (Verdict, Option<Examined>)
 where
     O: Find + FindHeader,
@@ -211,7 +211,7 @@ where
         Some(found) => found.clone(),
         None => examine(policy, odb, hash, &request),
     };
-    let kept = keep.then(|| Examined {
+    let kept = keep(&examined).then(|| Examined {
         commit: examined.commit,
         walk: examined.walk.clone(),
         chain: examined.chain.clone(),
