@@ -207,19 +207,14 @@ where
         verdict.problems.push(Problem::NotProtected);
         return (verdict, None);
     }
-    let examined = match request.walks.and_then(|w| w.find(policy, &request)) {
+    let mut examined = match request.walks.and_then(|w| w.find(policy, &request)) {
         Some(found) => found.clone(),
         None => examine(policy, odb, hash, &request),
     };
-    let kept = keep(&examined).then(|| Examined {
-        commit: examined.commit,
-        walk: examined.walk.clone(),
-        chain: examined.chain.clone(),
-        layers: examined.layers.clone(),
-        learned: Vec::new(),
-        until: examined.until,
-        weight: examined.weight,
-    });
+    // What is kept learns nothing again: this verdict reports its facts.
+    let learned = std::mem::take(&mut examined.learned);
+    let kept = keep(&examined).then(|| examined.clone());
+    examined.learned = learned;
     judge(policy, &request, examined, &mut verdict);
     (verdict, kept)
 }
